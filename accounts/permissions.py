@@ -1,0 +1,22 @@
+"""Checks of the role permissions (`accounts.models.ROLE_PERMISSIONS`) for services and views."""
+
+from accounts.models import Workspace
+from envmanager.errors import NotPermitted
+
+
+def has_workspace_perm(user, codename: str, workspace: Workspace) -> bool:
+    return bool(user and user.is_active and user.has_perm(f"accounts.{codename}", workspace))
+
+
+def has_deployment_perm(user, codename: str, deployment) -> bool:
+    return bool(user and user.is_active and user.has_perm(f"deployments.{codename}", deployment))
+
+
+def require_workspace_perm(user, codename: str, workspace: Workspace, action: str) -> None:
+    if not has_workspace_perm(user, codename, workspace):
+        raise NotPermitted(f"Your role in this Workspace does not allow you to {action}.")
+
+
+def require_deployment_perm(user, codename: str, deployment, action: str) -> None:
+    if not has_deployment_perm(user, codename, deployment):
+        raise NotPermitted(f"You may not {action} on Deployment {deployment.name!r}.")

@@ -1,0 +1,58 @@
+from rest_framework import serializers
+
+from deployments.models import Deployment, DeploymentToken
+
+
+class DeploymentSerializer(serializers.ModelSerializer):
+    workspaceId = serializers.IntegerField(source="workspace_id")
+    hasMetadataDbUrl = serializers.SerializerMethodField()
+    hasFernetKey = serializers.SerializerMethodField()
+    createdAt = serializers.DateTimeField(source="created_at")
+    updatedAt = serializers.DateTimeField(source="updated_at")
+
+    class Meta:
+        model = Deployment
+        fields = [
+            "id",
+            "workspaceId",
+            "name",
+            "description",
+            "kind",
+            "hasMetadataDbUrl",
+            "hasFernetKey",
+            "createdAt",
+            "updatedAt",
+        ]
+
+    def get_hasMetadataDbUrl(self, obj) -> bool:
+        return bool(obj.metadata_db_url)
+
+    def get_hasFernetKey(self, obj) -> bool:
+        return bool(obj.fernet_key)
+
+
+class DeploymentInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    kind = serializers.ChoiceField(choices=Deployment.Kind.values, required=False)
+    metadataDbUrl = serializers.CharField(
+        required=False, allow_blank=True, write_only=True, max_length=2000
+    )
+    fernetKey = serializers.CharField(
+        required=False, allow_blank=True, write_only=True, max_length=2000
+    )
+
+
+class DeploymentTokenSerializer(serializers.ModelSerializer):
+    deploymentId = serializers.IntegerField(source="deployment_id")
+    createdAt = serializers.DateTimeField(source="created_at")
+    lastUsedAt = serializers.DateTimeField(source="last_used_at")
+    revokedAt = serializers.DateTimeField(source="revoked_at")
+
+    class Meta:
+        model = DeploymentToken
+        fields = ["id", "deploymentId", "name", "hint", "createdAt", "lastUsedAt", "revokedAt"]
+
+
+class DeploymentTokenInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)

@@ -1,0 +1,26 @@
+from django.urls import path
+
+from deployments.api import views
+
+urlpatterns = [
+    path(
+        "workspaces/<int:workspace_id>/deployments",
+        views.DeploymentListView.as_view(),
+        name="api-deployments",
+    ),
+    path(
+        "workspaces/<int:workspace_id>/deployments/<int:deployment_id>",
+        views.DeploymentDetailView.as_view(),
+        name="api-deployment",
+    ),
+    path(
+        "deployments/<int:deployment_id>/tokens",
+        views.DeploymentTokenListView.as_view(),
+        name="api-deployment-tokens",
+    ),
+    path(
+        "deployments/<int:deployment_id>/tokens/<int:token_id>/revoke",
+        views.DeploymentTokenRevokeView.as_view(),
+        name="api-deployment-token-revoke",
+    ),
+]

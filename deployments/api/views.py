@@ -1,0 +1,92 @@
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.selectors import workspace_for_user
+from deployments import services
+from deployments.api.serializers import (
+    DeploymentInputSerializer,
+    DeploymentSerializer,
+    DeploymentTokenInputSerializer,
+    DeploymentTokenSerializer,
+)
+from deployments.models import DeploymentToken
+from deployments.selectors import deployment_for_user
+
+
+def _deployment_fields(data: dict) -> dict:
+    names = {"metadataDbUrl": "metadata_db_url", "fernetKey": "fernet_key"}
+    return {names.get(k, k): v for k, v in data.items()}
+
+
+class DeploymentListView(APIView):
+    @extend_schema(responses=DeploymentSerializer(many=True))
+    def get(self, request, workspace_id: int):
+        workspace = workspace_for_user(request.user, workspace_id)
+        deployments = workspace.deployments.all()
+        return Response({"deployments": DeploymentSerializer(deployments, many=True).data})
+
+    @extend_schema(request=DeploymentInputSerializer, responses={201: DeploymentSerializer})
+    def post(self, request, workspace_id: int):
+        workspace = workspace_for_user(request.user, workspace_id)
+        data = DeploymentInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        deployment = services.deployment_create(
+            user=request.user, workspace=workspace, **_deployment_fields(data.validated_data)
+        )
+        return Response(DeploymentSerializer(deployment).data, status=status.HTTP_201_CREATED)
+
+
+class DeploymentDetailView(APIView):
+    @extend_schema(responses=DeploymentSerializer)
+    def get(self, request, workspace_id: int, deployment_id: int):
+        workspace = workspace_for_user(request.user, workspace_id)
+        return Response(
+            DeploymentSerializer(deployment_for_user(request.user, deployment_id, workspace)).data
+        )
+
+    @extend_schema(request=DeploymentInputSerializer(partial=True), responses=DeploymentSerializer)
+    def patch(self, request, workspace_id: int, deployment_id: int):
+        workspace = workspace_for_user(request.user, workspace_id)
+        deployment = deployment_for_user(request.user, deployment_id, workspace)
+        data = DeploymentInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        deployment = services.deployment_update(
+            user=request.user, deployment=deployment, **_deployment_fields(data.validated_data)
+        )
+        return Response(DeploymentSerializer(deployment).data)
+
+
+class DeploymentTokenListView(APIView):
+    @extend_schema(responses=DeploymentTokenSerializer(many=True))
+    def get(self, request, deployment_id: int):
+        deployment = deployment_for_user(request.user, deployment_id)
+        return Response(
+            {"tokens": DeploymentTokenSerializer(deployment.tokens.all(), many=True).data}
+        )
+
+    @extend_schema(
+        request=DeploymentTokenInputSerializer, responses={201: DeploymentTokenSerializer}
+    )
+    def post(self, request, deployment_id: int):
+        deployment = deployment_for_user(request.user, deployment_id)
+        data = DeploymentTokenInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        token, plain = services.deployment_token_create(
+            user=request.user, deployment=deployment, name=data.validated_data["name"]
+        )
+        body = {**DeploymentTokenSerializer(token).data, "token": plain}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class DeploymentTokenRevokeView(APIView):
+    @extend_schema(request=None, responses=DeploymentTokenSerializer)
+    def post(self, request, deployment_id: int, token_id: int):
+        deployment = deployment_for_user(request.user, deployment_id)
+        token = DeploymentToken.objects.filter(deployment=deployment, pk=token_id).first()
+        if token is None:
+            raise Http404("No such token.")
+        token = services.deployment_token_revoke(user=request.user, token=token)
+        return Response(DeploymentTokenSerializer(token).data)

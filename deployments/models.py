@@ -1,0 +1,94 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import DeploymentPermission, Workspace
+from envmanager.encryption import EncryptedTextField
+
+
+class DeploymentQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "DeploymentQuerySet":
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(workspace__memberships__user=user)
+
+
+class Deployment(models.Model):
+    """One Airflow installation in a Workspace, and how to reach its metadata database."""
+
+    class Kind(models.TextChoices):
+        STANDARD = "STANDARD", "Standard"
+        REMOTE_EXECUTION = "REMOTE_EXECUTION", "Remote execution"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="deployments")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.STANDARD)
+    # SQLAlchemy-style URL of the Airflow metadata DB and the Fernet key(s) of its
+    # `[core] fernet_key` (comma-separated, newest first). Both are secrets.
+    metadata_db_url = EncryptedTextField(blank=True, default="")
+    fernet_key = EncryptedTextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DeploymentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="deployment_name_unique")
+        ]
+        permissions = [
+            (DeploymentPermission.UPDATE, "deployment.update"),
+            (DeploymentPermission.CREATE_TOKENS, "deployment.apiTokens.create"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_remote_execution(self) -> bool:
+        return self.kind == self.Kind.REMOTE_EXECUTION
+
+
+class IdeProject(models.Model):
+    """A development project that can be linked to Workspace environment objects."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="ide_projects")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="ide_project_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DeploymentToken(models.Model):
+    """A read-only token scoped to one Deployment, used by its Airflow's secrets backend."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="tokens")
+    name = models.CharField(max_length=100)
+    token_hash = models.CharField(max_length=64, unique=True)
+    hint = models.CharField(max_length=12)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hint}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,0 +1,314 @@
+"""The four environment object types: their fields, keys, secrets and overridable fields.
+
+Every rule about what an object of one type may hold lives here; services call
+`clean_values` and `clean_overrides` before anything is saved.
+"""
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+MAX_VALUE_BYTES = 1024 * 1024  # one object's values, serialised
+
+
+class ObjectType(models.TextChoices):
+    CONNECTION = "CONNECTION", "Connection"
+    AIRFLOW_VARIABLE = "AIRFLOW_VARIABLE", "Airflow variable"
+    ENVIRONMENT_VARIABLE = "ENVIRONMENT_VARIABLE", "Environment variable"
+    METRICS_EXPORT = "METRICS_EXPORT", "Metrics export"
+
+
+class Scope(models.TextChoices):
+    WORKSPACE = "WORKSPACE", "Workspace"
+    DEPLOYMENT = "DEPLOYMENT", "Deployment"
+
+
+# Airflow's own rules: conn_id as `airflow.models.connection.RE_SANITIZE_CONN_ID`, variable keys
+# as `airflow.utils.helpers.validate_key`, both at most 250 characters.
+_KEY_RULES: dict[str, tuple[re.Pattern, int, str]] = {
+    ObjectType.CONNECTION: (
+        re.compile(r"^[\w#!()\-.:/\\]+$"),
+        250,
+        "letters, digits and the characters _ # ! ( ) - . : / \\",
+    ),
+    ObjectType.AIRFLOW_VARIABLE: (
+        re.compile(r"^[\w.\-]+$"),
+        250,
+        "letters, digits, underscores, dots and dashes",
+    ),
+    ObjectType.ENVIRONMENT_VARIABLE: (
+        re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$"),
+        255,
+        "letters, digits and underscores, not starting with a digit",
+    ),
+    ObjectType.METRICS_EXPORT: (
+        re.compile(r"^[\w.\-]+$"),
+        250,
+        "letters, digits, underscores, dots and dashes",
+    ),
+}
+
+
+def validate_key(object_type: str, key: str) -> None:
+    pattern, max_length, allowed = _KEY_RULES[object_type]
+    label = ObjectType(object_type).label
+    if not key:
+        raise ValidationError({"key": f"A {label.lower()} needs a key."}, code="required")
+    if len(key) > max_length:
+        raise ValidationError(
+            {"key": f"A {label.lower()} key is at most {max_length} characters."},
+            code="max_length",
+        )
+    if not pattern.fullmatch(key):
+        raise ValidationError(
+            {"key": f"A {label.lower()} key may contain only {allowed}."}, code="invalid"
+        )
+
+
+@dataclass(frozen=True)
+class TypeSpec:
+    fields: tuple[str, ...]
+    secret_fields: tuple[str, ...]
+    overridable: tuple[str, ...]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    # Fields secret only when the object's `is_secret` is set.
+    secret_when_flagged: tuple[str, ...] = ()
+
+
+class MetricsAuth(models.TextChoices):
+    NONE = "", "None"
+    BASIC = "BASIC", "Basic"
+    AUTH_TOKEN = "AUTH_TOKEN", "Auth token"
+    SIGV4 = "SIGV4", "AWS SigV4"
+
+
+SPECS: dict[str, TypeSpec] = {
+    ObjectType.CONNECTION: TypeSpec(
+        fields=("conn_type", "description", "host", "schema", "login", "password", "port", "extra"),
+        secret_fields=("password", "extra"),
+        overridable=("conn_type", "host", "login", "password", "port", "schema", "extra"),
+        defaults={
+            "conn_type": "",
+            "description": "",
+            "host": "",
+            "schema": "",
+            "login": "",
+            "password": "",
+            "port": None,
+            "extra": {},
+        },
+    ),
+    ObjectType.AIRFLOW_VARIABLE: TypeSpec(
+        fields=("value", "description", "is_secret"),
+        secret_fields=(),
+        secret_when_flagged=("value",),
+        overridable=("value",),
+        defaults={"value": "", "description": "", "is_secret": False},
+    ),
+    ObjectType.ENVIRONMENT_VARIABLE: TypeSpec(
+        fields=("value", "is_secret"),
+        secret_fields=(),
+        secret_when_flagged=("value",),
+        overridable=("value",),
+        defaults={"value": "", "is_secret": False},
+    ),
+    ObjectType.METRICS_EXPORT: TypeSpec(
+        fields=(
+            "endpoint",
+            "exporter_type",
+            "auth_type",
+            "basic_token",
+            "username",
+            "password",
+            "sig_v4_assume_arn",
+            "sig_v4_sts_region",
+            "headers",
+            "labels",
+        ),
+        secret_fields=("basic_token", "password", "headers"),
+        overridable=(
+            "endpoint",
+            "exporter_type",
+            "auth_type",
+            "basic_token",
+            "username",
+            "password",
+            "sig_v4_assume_arn",
+            "sig_v4_sts_region",
+            "headers",
+            "labels",
+        ),
+        defaults={
+            "endpoint": "",
+            "exporter_type": "PROMETHEUS",
+            "auth_type": "",
+            "basic_token": "",
+            "username": "",
+            "password": "",
+            "sig_v4_assume_arn": "",
+            "sig_v4_sts_region": "",
+            "headers": {},
+            "labels": {},
+        },
+    ),
+}
+
+
+def secret_fields(object_type: str, values: dict[str, Any]) -> tuple[str, ...]:
+    spec = SPECS[object_type]
+    if values.get("is_secret"):
+        return spec.secret_fields + spec.secret_when_flagged
+    return spec.secret_fields
+
+
+def _string(errors: dict, name: str, value: Any, max_length: int | None = None) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        errors[name] = "Must be text."
+        return ""
+    if max_length and len(value) > max_length:
+        errors[name] = f"At most {max_length} characters."
+    return value
+
+
+def _json_object(errors: dict, name: str, value: Any) -> dict:
+    if value in (None, ""):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            errors[name] = f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+            return {}
+    if not isinstance(value, dict):
+        errors[name] = 'Must be a JSON object, like {"key": "value"}.'
+        return {}
+    return value
+
+
+def _string_map(errors: dict, name: str, value: Any) -> dict[str, str]:
+    mapping = _json_object(errors, name, value)
+    if name not in errors and not all(isinstance(v, str) for v in mapping.values()):
+        errors[name] = "Every value must be text."
+    return mapping
+
+
+def _port(errors: dict, value: Any) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        errors["port"] = "A port is a whole number."
+        return None
+    if isinstance(value, float | bool) or not 0 < port < 65536:
+        errors["port"] = "A port is a whole number from 1 to 65535."
+        return None
+    return port
+
+
+def _clean_field(object_type: str, name: str, value: Any, errors: dict) -> Any:
+    if object_type == ObjectType.CONNECTION:
+        if name == "port":
+            return _port(errors, value)
+        if name == "extra":
+            return _json_object(errors, name, value)
+        limits = {"conn_type": 500, "host": 500, "schema": 500, "login": 500}
+        return _string(errors, name, value, limits.get(name))
+    if object_type == ObjectType.METRICS_EXPORT:
+        if name in ("headers", "labels"):
+            return _string_map(errors, name, value)
+        text = _string(errors, name, value, 2000)
+        if name == "endpoint" and text and urlparse(text).scheme not in ("http", "https"):
+            errors[name] = "The endpoint must be an http:// or https:// URL."
+        if name == "exporter_type" and text not in ("PROMETHEUS",):
+            errors[name] = "The exporter type must be PROMETHEUS (Prometheus remote write)."
+        if name == "auth_type" and text not in MetricsAuth.values:
+            errors[name] = "The auth type must be BASIC, AUTH_TOKEN or SIGV4."
+        return text
+    if name == "is_secret":
+        if not isinstance(value, bool):
+            errors[name] = "Must be true or false."
+        return bool(value)
+    return _string(errors, name, value)
+
+
+def clean_values(object_type: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Validate and normalise an object's values; unknown fields are an error."""
+    spec = SPECS[object_type]
+    errors: dict[str, str] = {}
+    unknown = sorted(set(values) - set(spec.fields))
+    if unknown:
+        errors[unknown[0]] = f"Unknown field for a {ObjectType(object_type).label.lower()}."
+    cleaned = dict(spec.defaults)
+    for name in spec.fields:
+        if name in values:
+            cleaned[name] = _clean_field(object_type, name, values[name], errors)
+    if (
+        object_type == ObjectType.CONNECTION
+        and not cleaned["conn_type"]
+        and "conn_type" not in errors
+    ):
+        errors["conn_type"] = "A connection needs a type (Airflow conn_type)."
+    if object_type == ObjectType.METRICS_EXPORT and "endpoint" not in errors:
+        if not cleaned["endpoint"]:
+            errors["endpoint"] = "A metrics export needs an endpoint URL."
+        if cleaned["auth_type"] == MetricsAuth.BASIC and not cleaned["username"]:
+            errors.setdefault("username", "Basic auth needs a username.")
+        if cleaned["auth_type"] == MetricsAuth.SIGV4 and not cleaned["sig_v4_assume_arn"]:
+            errors.setdefault("sig_v4_assume_arn", "AWS SigV4 auth needs a role ARN to assume.")
+    if not errors and len(json.dumps(cleaned)) > MAX_VALUE_BYTES:
+        errors["value"] = "An object's values may be at most 1 MiB."
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def clean_overrides(object_type: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Validate override fields: only overridable ones; `extra.KEY` overrides one key of extra."""
+    spec = SPECS[object_type]
+    errors: dict[str, str] = {}
+    cleaned: dict[str, Any] = {}
+    for name, value in overrides.items():
+        if object_type == ObjectType.CONNECTION and name.startswith("extra.") and len(name) > 6:
+            cleaned[name] = value
+            continue
+        if name not in spec.overridable:
+            errors[name] = (
+                f"A {ObjectType(object_type).label.lower()} cannot override {name!r}; "
+                f"it may override {', '.join(spec.overridable)}."
+            )
+            continue
+        cleaned[name] = _clean_field(object_type, name, value, errors)
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def apply_overrides(values: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The values a link resolves to: whole fields first, then single keys of `extra`."""
+    resolved = {**values, **{k: v for k, v in overrides.items() if "." not in k}}
+    per_key = {k[6:]: v for k, v in overrides.items() if k.startswith("extra.")}
+    if per_key:
+        resolved["extra"] = {**(resolved.get("extra") or {}), **per_key}
+    return resolved
+
+
+def set_fields(object_type: str, values: dict[str, Any]) -> list[str]:
+    """Names of the fields that hold a value (dotted paths for keys of extra)."""
+    names = []
+    for name in SPECS[object_type].fields:
+        value = values.get(name)
+        if name == "extra" and isinstance(value, dict):
+            names.extend(f"extra.{key}" for key in value)
+            if value:
+                names.append("extra")
+        elif value not in (None, "", {}, False):
+            names.append(name)
+    return names

@@ -1,0 +1,392 @@
+"""Services that write environment objects, links and overrides. One transaction each; the
+permission check comes first; bad input raises `envmanager.errors` and changes nothing."""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import DeploymentPermission, User, Workspace, WorkspacePermission
+from accounts.permissions import has_deployment_perm, has_workspace_perm, require_workspace_perm
+from deployments.models import Deployment, IdeProject
+from envmanager import object_types
+from envmanager.encryption import encrypted_fields
+from envmanager.errors import Conflict, InvalidInput, NotPermitted
+from envmanager.models import EnvironmentObject, Link
+from envmanager.object_types import ObjectType, Scope
+
+
+def _require_edit(
+    user: User,
+    obj_workspace: Workspace,
+    deployment: Deployment | None,
+    action: str,
+    workspace_perm: str,
+) -> None:
+    """Workspace objects need the Workspace permission; a Deployment-scoped object may also be
+    edited by whoever may update its Deployment (a per-Deployment grant)."""
+    if has_workspace_perm(user, workspace_perm, obj_workspace):
+        return
+    if deployment is not None and has_deployment_perm(
+        user, DeploymentPermission.UPDATE, deployment
+    ):
+        return
+    raise NotPermitted(f"Your role in this Workspace does not allow you to {action}.")
+
+
+def _clean(object_type: str, key: str, values: dict[str, Any]) -> dict[str, Any]:
+    if object_type not in ObjectType.values:
+        raise InvalidInput(
+            f"Unknown object type {object_type!r}.",
+            {"object_type": f"One of {', '.join(ObjectType.values)}."},
+        )
+    try:
+        object_types.validate_key(object_type, key)
+        return object_types.clean_values(object_type, values)
+    except ValidationError as exc:
+        raise InvalidInput.from_validation_error(exc) from None
+
+
+def _resolving_link(deployment: Deployment, object_type: str, key: str) -> Link | None:
+    return (
+        Link.objects.select_related("environment_object")
+        .filter(deployment=deployment, object_type=object_type, object_key=key)
+        .first()
+    )
+
+
+def _conflict_for(deployment: Deployment, object_type: str, key: str) -> Conflict:
+    link = _resolving_link(deployment, object_type, key)
+    where = "one of its own objects" if link and link.is_home else "a linked Workspace object"
+    label = ObjectType(object_type).label.lower()
+    return Conflict(
+        f"Deployment {deployment.name!r} already resolves the {label} {key!r} from {where}.",
+        {"key": "This key is already in use on that Deployment."},
+    )
+
+
+def _link(
+    obj: EnvironmentObject,
+    *,
+    deployment: Deployment | None = None,
+    ide_project: IdeProject | None = None,
+    is_home: bool = False,
+    is_auto: bool = False,
+    overrides: dict | None = None,
+) -> Link:
+    """Create a link; a key the target already resolves is a Conflict (enforced by the DB)."""
+    target = deployment or ide_project
+    if target.workspace_id != obj.workspace_id:
+        raise InvalidInput("That target is not in this Workspace.", {"scopeEntityId": "Unknown."})
+    try:
+        with transaction.atomic():
+            return Link.objects.create(
+                environment_object=obj,
+                deployment=deployment,
+                ide_project=ide_project,
+                object_type=obj.object_type,
+                object_key=obj.key,
+                is_home=is_home,
+                is_auto=is_auto,
+                overrides=overrides or {},
+            )
+    except IntegrityError:
+        if deployment is not None:
+            raise _conflict_for(deployment, obj.object_type, obj.key) from None
+        raise Conflict(
+            f"IDE project {ide_project.name!r} already has a {obj.object_type} {obj.key!r}.",
+            {"key": "This key is already in use on that IDE project."},
+        ) from None
+
+
+def _auto_link_targets(obj: EnvironmentObject):
+    excluded = obj.auto_link_excluded.values_list("pk", flat=True)
+    return (
+        Deployment.objects.filter(workspace=obj.workspace_id)
+        .exclude(pk__in=excluded)
+        .exclude(links__environment_object=obj)
+    )
+
+
+def _apply_auto_link(obj: EnvironmentObject) -> None:
+    for deployment in _auto_link_targets(obj):
+        _link(obj, deployment=deployment, is_auto=True)
+
+
+def environment_object_create(
+    *,
+    user: User,
+    workspace: Workspace,
+    object_type: str,
+    key: str,
+    values: dict[str, Any],
+    scope: str = Scope.WORKSPACE,
+    deployment: Deployment | None = None,
+    auto_link_deployments: bool = False,
+    link_deployments: list[Deployment] = (),
+    link_ide_projects: list[IdeProject] = (),
+) -> EnvironmentObject:
+    """Create an object. A Workspace key is unique per type; a Deployment-scoped object's key
+    must not be one its Deployment already resolves (one key, one value per type)."""
+    if scope == Scope.DEPLOYMENT:
+        if deployment is None or deployment.workspace_id != workspace.pk:
+            raise InvalidInput(
+                "A Deployment-scoped object needs a Deployment of this Workspace.",
+                {"scopeEntityId": "Unknown Deployment."},
+            )
+        if auto_link_deployments or link_deployments or link_ide_projects:
+            raise InvalidInput(
+                "Only Workspace objects can be linked.",
+                {"links": "A Deployment-scoped object belongs to its Deployment."},
+            )
+    elif scope == Scope.WORKSPACE:
+        deployment = None
+    else:
+        raise InvalidInput(f"Unknown scope {scope!r}.", {"scope": "WORKSPACE or DEPLOYMENT."})
+    _require_edit(
+        user,
+        workspace,
+        deployment,
+        "create environment objects",
+        WorkspacePermission.CREATE_ENV_OBJECTS,
+    )
+    cleaned = _clean(object_type, key, values)
+    now = timezone.now()
+    obj = EnvironmentObject(
+        workspace=workspace,
+        scope=scope,
+        deployment=deployment,
+        object_type=object_type,
+        key=key,
+        values=cleaned,
+        auto_link_deployments=auto_link_deployments,
+        created_at=now,
+        updated_at=now,
+        created_by=user,
+        updated_by=user,
+    )
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                obj.save()
+        except IntegrityError:
+            label = ObjectType(object_type).label.lower()
+            raise Conflict(
+                f"This Workspace already has a {label} with the key {key!r}.",
+                {"key": "Already exists."},
+            ) from None
+        if deployment is not None:
+            _link(obj, deployment=deployment, is_home=True)
+        for target in link_deployments:
+            _link(obj, deployment=target)
+        for project in link_ide_projects:
+            _link(obj, ide_project=project)
+        if auto_link_deployments:
+            _apply_auto_link(obj)
+    return obj
+
+
+def environment_object_update(
+    *,
+    user: User,
+    obj: EnvironmentObject,
+    key: str | None = None,
+    values: dict[str, Any] | None = None,
+    auto_link_deployments: bool | None = None,
+) -> EnvironmentObject:
+    """Change an object. `values` holds only the fields to change; the others, secrets
+    included, keep their stored value."""
+    _require_edit(
+        user,
+        obj.workspace,
+        obj.deployment,
+        "edit environment objects",
+        WorkspacePermission.UPDATE_ENV_OBJECTS,
+    )
+    new_key = obj.key if key is None else key
+    cleaned = _clean(obj.object_type, new_key, {**obj.values, **(values or {})})
+    with transaction.atomic():
+        obj = EnvironmentObject.objects.select_for_update().get(pk=obj.pk)
+        key_changed = new_key != obj.key
+        obj.key, obj.values = new_key, cleaned
+        obj.updated_at, obj.updated_by = timezone.now(), user
+        try:
+            with transaction.atomic():
+                obj.save()
+                if key_changed:
+                    for link in obj.links.select_related("deployment"):
+                        link.object_key = new_key
+                        link.save(update_fields=["object_key"])
+        except IntegrityError:
+            raise Conflict(
+                f"The key {new_key!r} is already in use here.", {"key": "Already in use."}
+            ) from None
+        if auto_link_deployments is not None and auto_link_deployments != obj.auto_link_deployments:
+            if obj.scope != Scope.WORKSPACE:
+                raise InvalidInput(
+                    "Only Workspace objects can be auto-linked.",
+                    {"autoLinkDeployments": "Not for a Deployment-scoped object."},
+                )
+            obj.auto_link_deployments = auto_link_deployments
+            obj.save(update_fields=["auto_link_deployments"])
+            if auto_link_deployments:
+                _apply_auto_link(obj)
+            else:
+                # Auto links go; one that carries an override stays as an explicit link.
+                auto = obj.links.filter(is_auto=True)
+                for link in auto:
+                    if link.overrides:
+                        link.is_auto = False
+                        link.save(update_fields=["is_auto"])
+                    else:
+                        link.delete()
+    return obj
+
+
+def environment_object_delete(*, user: User, obj: EnvironmentObject) -> None:
+    """Delete an object and its links: every Deployment stops resolving it at once."""
+    _require_edit(
+        user,
+        obj.workspace,
+        obj.deployment,
+        "delete environment objects",
+        WorkspacePermission.DELETE_ENV_OBJECTS,
+    )
+    with transaction.atomic():
+        obj.delete()
+
+
+def _require_linkable(obj: EnvironmentObject) -> None:
+    if obj.scope != Scope.WORKSPACE:
+        raise InvalidInput(
+            "Only Workspace objects can be linked; promote it first.",
+            {"scope": "A Deployment-scoped object belongs to its Deployment."},
+        )
+
+
+def link_create(
+    *,
+    user: User,
+    obj: EnvironmentObject,
+    deployment: Deployment | None = None,
+    ide_project: IdeProject | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Link:
+    """Make a Workspace object available to one Deployment or IDE project."""
+    require_workspace_perm(
+        user, WorkspacePermission.UPDATE_ENV_OBJECTS, obj.workspace, "link environment objects"
+    )
+    _require_linkable(obj)
+    if (deployment is None) == (ide_project is None):
+        raise InvalidInput(
+            "Link to one Deployment or one IDE project.", {"scopeEntityId": "Required."}
+        )
+    if overrides and deployment is None:
+        raise InvalidInput("Overrides apply to Deployment links only.", {"overrides": "Not here."})
+    cleaned = _clean_overrides(obj, overrides or {})
+    with transaction.atomic():
+        return _link(obj, deployment=deployment, ide_project=ide_project, overrides=cleaned)
+
+
+def link_delete(*, user: User, link: Link) -> None:
+    """Unlink. Unlinking an auto-linked object from a Deployment excludes that Deployment from
+    the auto-link, so it does not come back."""
+    require_workspace_perm(
+        user,
+        WorkspacePermission.UPDATE_ENV_OBJECTS,
+        link.environment_object.workspace,
+        "unlink environment objects",
+    )
+    if link.is_home:
+        raise InvalidInput("A Deployment-scoped object cannot be unlinked from its Deployment.")
+    with transaction.atomic():
+        obj = link.environment_object
+        if link.deployment_id and obj.auto_link_deployments:
+            obj.auto_link_excluded.add(link.deployment_id)
+        link.delete()
+
+
+def _clean_overrides(obj: EnvironmentObject, overrides: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return object_types.clean_overrides(obj.object_type, overrides)
+    except ValidationError as exc:
+        raise InvalidInput.from_validation_error(exc, prefix="overrides.") from None
+
+
+def link_set_overrides(
+    *,
+    user: User,
+    link: Link,
+    overrides: dict[str, Any] | None = None,
+    unset_fields: list[str] = (),
+) -> Link:
+    """Set some override fields of a Deployment link and unset others (they fall back to the
+    Workspace value). Fields not named keep their override."""
+    obj = link.environment_object
+    require_workspace_perm(
+        user, WorkspacePermission.UPDATE_ENV_OBJECTS, obj.workspace, "override environment objects"
+    )
+    if link.is_home or link.deployment_id is None:
+        raise InvalidInput(
+            "Overrides apply to a Workspace object's Deployment links only.",
+            {"overrides": "Not on this link."},
+        )
+    cleaned = _clean_overrides(obj, overrides or {})
+    with transaction.atomic():
+        link = Link.objects.select_for_update().get(pk=link.pk)
+        merged = {k: v for k, v in link.overrides.items() if k not in set(unset_fields)}
+        merged.update(cleaned)
+        link.overrides = merged
+        link.updated_at = timezone.now()
+        link.save(update_fields=["overrides", "updated_at"])
+    return link
+
+
+def auto_link_exclude(*, user: User, obj: EnvironmentObject, deployment: Deployment) -> None:
+    """Keep one Deployment out of an object's auto-link (and unlink it there)."""
+    require_workspace_perm(
+        user, WorkspacePermission.UPDATE_ENV_OBJECTS, obj.workspace, "change links"
+    )
+    _require_linkable(obj)
+    if deployment.workspace_id != obj.workspace_id:
+        raise InvalidInput(
+            "That Deployment is not in this Workspace.", {"scopeEntityId": "Unknown."}
+        )
+    with transaction.atomic():
+        obj.auto_link_excluded.add(deployment)
+        obj.links.filter(deployment=deployment).delete()
+
+
+def auto_link_new_deployment(*, deployment: Deployment) -> None:
+    """Link every auto-linked Workspace object to a Deployment that was just created (called
+    inside `deployment_create`'s transaction)."""
+    objects = EnvironmentObject.objects.filter(
+        workspace=deployment.workspace_id, scope=Scope.WORKSPACE, auto_link_deployments=True
+    )
+    Link.objects.bulk_create(
+        Link(
+            environment_object=o,
+            deployment=deployment,
+            object_type=o.object_type,
+            object_key=o.key,
+            is_auto=True,
+            overrides={},
+        )
+        for o in objects
+    )
+
+
+def encryption_keys_rotate() -> dict[str, int]:
+    """Re-encrypt every encrypted column with the newest key (MultiFernet: the first of
+    ENVMANAGER_ENCRYPTION_KEYS), in one transaction, so old keys can then be dropped."""
+    counts: dict[str, int] = {}
+    with transaction.atomic():
+        for model, names in encrypted_fields():
+            count = 0
+            rows = model._base_manager.values_list("pk", *names).order_by("pk")
+            for pk, *plain in rows.iterator(chunk_size=500):
+                model._base_manager.filter(pk=pk).update(**dict(zip(names, plain, strict=True)))
+                count += 1
+            counts[model._meta.label] = count
+    return counts
