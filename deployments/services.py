@@ -42,9 +42,7 @@ def validate_fernet_key(value: str) -> None:
             # The message never repeats the key.
             raise InvalidInput(
                 "The Fernet key is not valid.",
-                {
-                    "fernet_key": "Each comma-separated key must be 32 url-safe base64 bytes."
-                },
+                {"fernet_key": "Each comma-separated key must be 32 url-safe base64 bytes."},
             ) from None
 
 

@@ -8,6 +8,9 @@ from envmanager import views
 api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("deployments.api.urls")),
+    path("", include("envmanager.api.urls")),
+    path("", include("envmanager.api.lookup_urls")),
+    path("", include("envmanager.api.migration_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -17,6 +20,8 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("", include("envmanager.page_urls")),
+    path("", include("deployments.urls")),
     path("api/v1/", include(api_v1)),
     path("healthz", views.healthz, name="healthz"),
 ]

@@ -11,7 +11,6 @@ from accounts.models import DeploymentPermission, User, Workspace, WorkspacePerm
 from accounts.permissions import has_deployment_perm, has_workspace_perm, require_workspace_perm
 from deployments.models import Deployment, IdeProject
 from envmanager import object_types
-from envmanager.encryption import encrypted_fields
 from envmanager.errors import Conflict, InvalidInput, NotPermitted
 from envmanager.models import EnvironmentObject, Link
 from envmanager.object_types import ObjectType, Scope
@@ -375,18 +374,3 @@ def auto_link_new_deployment(*, deployment: Deployment) -> None:
         )
         for o in objects
     )
-
-
-def encryption_keys_rotate() -> dict[str, int]:
-    """Re-encrypt every encrypted column with the newest key (MultiFernet: the first of
-    ENVMANAGER_ENCRYPTION_KEYS), in one transaction, so old keys can then be dropped."""
-    counts: dict[str, int] = {}
-    with transaction.atomic():
-        for model, names in encrypted_fields():
-            count = 0
-            rows = model._base_manager.values_list("pk", *names).order_by("pk")
-            for pk, *plain in rows.iterator(chunk_size=500):
-                model._base_manager.filter(pk=pk).update(**dict(zip(names, plain, strict=True)))
-                count += 1
-            counts[model._meta.label] = count
-    return counts

@@ -1,0 +1,25 @@
+"""Services that write: one module per part of the domain, all importable from here."""
+
+from envmanager.services.encryption_keys import encryption_keys_rotate
+from envmanager.services.environment_objects import (
+    auto_link_exclude,
+    auto_link_new_deployment,
+    environment_object_create,
+    environment_object_delete,
+    environment_object_update,
+    link_create,
+    link_delete,
+    link_set_overrides,
+)
+
+__all__ = [
+    "auto_link_exclude",
+    "auto_link_new_deployment",
+    "encryption_keys_rotate",
+    "environment_object_create",
+    "environment_object_delete",
+    "environment_object_update",
+    "link_create",
+    "link_delete",
+    "link_set_overrides",
+]
