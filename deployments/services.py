@@ -48,7 +48,8 @@ def validate_fernet_key(value: str) -> None:
 
 def _save(obj, unique_message: str, field: str = "name"):
     try:
-        obj.full_clean()
+        # Uniqueness is left to the database, which names the field through Conflict below.
+        obj.full_clean(validate_constraints=False, validate_unique=False)
     except ValidationError as exc:
         raise InvalidInput.from_validation_error(exc) from None
     try:

@@ -1,10 +1,16 @@
 """Shared fixtures: a Workspace with one user per role, two Deployments, and a second
 Workspace with its own Owner (to check that tenants never see each other)."""
 
+import os
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import Role, User, Workspace
@@ -83,3 +89,105 @@ def api(db):
 
     client.as_user = as_user
     return client
+
+
+TEST_BROKER_URL = os.environ.get("ENVMANAGER_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
+
+
+def _database_url_for_subprocess() -> str:
+    """The URL of the database the tests use right now, for a worker process to open."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgresql://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def celery_worker(transactional_db, settings):
+    """A real Celery worker process reading tasks from Redis, on the test database.
+
+    Tasks sent from the test go through the broker (eager mode is switched off for the test).
+    Yields a `restart()`-able handle, so fault tests can kill the worker mid-task."""
+    from envmanager.celery import app
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url_for_subprocess(),
+        "CELERY_BROKER_URL": TEST_BROKER_URL,
+        "CELERY_RESULT_BACKEND": TEST_BROKER_URL,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "ENVMANAGER_ENCRYPTION_KEYS": ",".join(settings.ENVMANAGER_ENCRYPTION_KEYS),
+        "ENVMANAGER_PROPAGATION_SECONDS": str(settings.ENVMANAGER_PROPAGATION_SECONDS),
+    }
+    saved = {k: app.conf[k] for k in ("task_always_eager", "broker_url", "result_backend")}
+    app.conf.update(
+        task_always_eager=False, broker_url=TEST_BROKER_URL, result_backend=TEST_BROKER_URL
+    )
+    app.control.purge()
+    worker = WorkerProcess(env)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        app.conf.update(**saved)
+
+
+class WorkerProcess:
+    def __init__(self, env: dict):
+        self.env = env
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "envmanager",
+                "worker",
+                "--pool=solo",
+                "--concurrency=1",
+                "--loglevel=WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            env=self.env,
+            cwd=settings_module_dir(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        from envmanager.celery import app
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if app.control.ping(timeout=0.5):
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(self.process.stderr.read().decode()[-2000:])
+        raise RuntimeError("The Celery worker did not start within 30 s.")
+
+    def kill(self) -> None:
+        """Kill -9: the worker dies mid-task, as in a crash."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+
+def settings_module_dir() -> str:
+    return str(Path(__file__).resolve().parent.parent)
