@@ -147,3 +147,107 @@ class Link(models.Model):
     @property
     def target(self) -> Deployment | IdeProject:
         return self.deployment or self.ide_project
+
+
+class MigrationRun(models.Model):
+    """One "Migrate from Airflow" of some connections or variables of one Deployment.
+
+    The run moves through copy + verify, then waits out the propagation window, then deletes
+    the source rows by compare-and-delete. At most one run per Deployment is active at a time
+    (a database constraint). A worker holds a lease while it works on the run, so a retry never
+    overlaps a live worker.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Pending"
+        COPYING = "COPYING", "Copying and verifying"
+        WAITING = "WAITING", "Waiting for the propagation window"
+        DELETING = "DELETING", "Deleting source rows"
+        UNDOING = "UNDOING", "Undoing"
+        SUCCEEDED = "SUCCEEDED", "Succeeded"
+        PARTIAL = "PARTIAL", "Partly done"
+        FAILED = "FAILED", "Failed"
+        UNDONE = "UNDONE", "Undone"
+
+    ACTIVE = (Status.PENDING, Status.COPYING, Status.WAITING, Status.DELETING, Status.UNDOING)
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    deployment = models.ForeignKey(
+        Deployment, on_delete=models.CASCADE, related_name="migration_runs"
+    )
+    object_type = models.CharField(max_length=24, choices=ObjectType.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    # A message for the user when the run failed as a whole (never a secret).
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    delete_after = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deployment"],
+                condition=Q(status__in=["PENDING", "COPYING", "WAITING", "DELETING", "UNDOING"]),
+                name="one_active_migration_per_deployment",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Migration {self.pk} of {self.deployment} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+
+class MigrationItem(models.Model):
+    """One selected connection or variable of a run, and the step it has reached."""
+
+    class State(models.TextChoices):
+        SELECTED = "SELECTED", "Selected"
+        VERIFIED = "VERIFIED", "Copied and verified"
+        DELETED = "DELETED", "Moved (source row deleted)"
+        KEPT_CHANGED = "KEPT_CHANGED", "Kept: changed in Airflow since it was read"
+        CONFLICT = "CONFLICT", "Conflict: the Deployment has its own object with this key"
+        FAILED = "FAILED", "Failed"
+        UNDONE = "UNDONE", "Undone"
+
+    class Action(models.TextChoices):
+        NONE = "", "—"
+        CREATED = "CREATED", "New Workspace object"
+        OVERRIDDEN = "OVERRIDDEN", "Override on an existing Workspace object"
+
+    run = models.ForeignKey(MigrationRun, on_delete=models.CASCADE, related_name="items")
+    object_key = models.CharField(max_length=255)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.SELECTED)
+    action = models.CharField(max_length=16, choices=Action.choices, blank=True, default="")
+    reason = models.TextField(blank=True)
+    environment_object = models.ForeignKey(
+        EnvironmentObject, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    link_created = models.BooleanField(default=False)
+    # The source row exactly as Airflow stored it (its ciphertext included), encrypted again
+    # by us: what compare-and-delete compares with and what undo writes back.
+    source_row = EncryptedJSONField(null=True, blank=True)
+    # For an override on an existing object: the link's overrides before, for undo.
+    previous_overrides = EncryptedJSONField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["object_key"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "object_key"], name="migration_item_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.object_key}: {self.state}"
+
+    def __repr__(self) -> str:
+        return f"<MigrationItem {self.pk} {self.object_key!r} {self.state}>"

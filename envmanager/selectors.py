@@ -5,7 +5,7 @@ from typing import Any
 
 from deployments.models import Deployment
 from envmanager import object_types
-from envmanager.models import EnvironmentObject, Link
+from envmanager.models import EnvironmentObject, Link, MigrationRun
 from envmanager.object_types import ObjectType, Scope
 
 
@@ -64,3 +64,91 @@ def deployment_resolve_one(
         .first()
     )
     return _resolve_link(link) if link else None
+
+
+@dataclass(frozen=True)
+class MigrationCandidate:
+    """One row of a Deployment's metadata DB, as the migration selection page shows it."""
+
+    NEW = "NEW"
+    EXISTS_IN_WORKSPACE = "EXISTS_IN_WORKSPACE"
+    CONFLICT = "CONFLICT"
+
+    object_key: str
+    status: str
+    summary: str
+    description: str
+
+
+def migration_source_counts(deployment: Deployment) -> dict[str, int]:
+    """How many connections and variables the metadata DB holds (for the "Migrate from
+    Airflow" buttons). Raises MetadataDbError when it cannot be read."""
+    from envmanager.services.migration import open_metadata_db
+
+    with open_metadata_db(deployment) as db:
+        return {
+            ObjectType.CONNECTION: db.count_connections(),
+            ObjectType.AIRFLOW_VARIABLE: db.count_variables(),
+        }
+
+
+def migration_candidates(deployment: Deployment, object_type: str) -> list[MigrationCandidate]:
+    """Every row of that type in the metadata DB, marked new to the Workspace, existing in the
+    Workspace (an override will be created), or in conflict with one of the Deployment's own
+    objects. Decrypts every row, so a wrong Fernet key is reported here, before anything
+    changes (raises MetadataDbError)."""
+    from envmanager.services.migration import open_metadata_db, read_source_rows
+
+    with open_metadata_db(deployment) as db:
+        rows = read_source_rows(db, object_type)
+    in_workspace = set(
+        EnvironmentObject.objects.filter(
+            workspace=deployment.workspace_id,
+            scope=Scope.WORKSPACE,
+            object_type=object_type,
+            key__in=list(rows),
+        ).values_list("key", flat=True)
+    )
+    own = set(
+        Link.objects.filter(
+            deployment=deployment, object_type=object_type, is_home=True, object_key__in=list(rows)
+        ).values_list("object_key", flat=True)
+    )
+    candidates = []
+    for key in sorted(rows):
+        row = rows[key]
+        if key in own:
+            status = MigrationCandidate.CONFLICT
+        elif key in in_workspace:
+            status = MigrationCandidate.EXISTS_IN_WORKSPACE
+        else:
+            status = MigrationCandidate.NEW
+        if object_type == ObjectType.CONNECTION:
+            summary = " ".join(p for p in (row.conn_type, row.host or "") if p)
+        else:
+            summary = ""
+        candidates.append(MigrationCandidate(key, status, summary, row.description or ""))
+    return candidates
+
+
+def migration_run_for_user(user, run_id) -> MigrationRun:
+    """A run of a Workspace where the user may migrate (Owner); anything else is a 404."""
+    from django.http import Http404
+
+    from accounts.models import WorkspacePermission
+    from accounts.permissions import has_workspace_perm
+
+    run = MigrationRun.objects.select_related("deployment", "workspace").filter(pk=run_id).first()
+    if run is None or not has_workspace_perm(
+        user, WorkspacePermission.MIGRATE_FROM_AIRFLOW, run.workspace
+    ):
+        raise Http404("No such migration run.")
+    return run
+
+
+def migration_run_progress(run) -> dict[str, int]:
+    """How many objects of a run are in each state, plus the total."""
+    from django.db.models import Count
+
+    counts = dict(run.items.values_list("state").annotate(n=Count("id")).values_list("state", "n"))
+    return {"total": sum(counts.values()), **counts}

@@ -62,6 +62,10 @@ ENVMANAGER_ENCRYPTION_KEYS = env_list("ENVMANAGER_ENCRYPTION_KEYS") or [
 # How long a migration waits between a verified copy and deleting the source rows. Longer than
 # the secrets backend's default cache time, so no Dag can miss a moved object.
 ENVMANAGER_PROPAGATION_SECONDS = env_int("ENVMANAGER_PROPAGATION_SECONDS", 60)
+# A migration works in chunks of this many objects, one transaction each; a worker holds a
+# lease on its run for this long (renewed every chunk) so a retry never overlaps it.
+ENVMANAGER_MIGRATION_CHUNK_SIZE = env_int("ENVMANAGER_MIGRATION_CHUNK_SIZE", 500)
+ENVMANAGER_MIGRATION_LEASE_SECONDS = env_int("ENVMANAGER_MIGRATION_LEASE_SECONDS", 120)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -159,6 +163,10 @@ CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", CELERY_BROKER_UR
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A task whose worker died goes back to the queue after this long (Redis keeps it unacked).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 600)
+}
 
 if REDIS_URL:
     CACHES = {

@@ -1,7 +1,27 @@
+"""Celery tasks: each a few lines that call a service. Tasks are acknowledged late, so a task
+whose worker dies is delivered again; the services resume where the run stopped."""
+
 from celery import shared_task
+
+from envmanager.services import migration
 
 
 @shared_task
 def ping(value: str) -> str:
     """A round trip through the broker and a worker: used by health checks and tests."""
     return f"pong:{value}"
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def migration_copy(run_id: int) -> None:
+    migration.migration_copy(run_id=run_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def migration_delete_sources(run_id: int) -> None:
+    migration.migration_delete_sources(run_id=run_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def migration_undo(run_id: int) -> None:
+    migration.migration_undo_apply(run_id=run_id)

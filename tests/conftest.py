@@ -119,6 +119,8 @@ def celery_worker(transactional_db, settings):
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "ENVMANAGER_ENCRYPTION_KEYS": ",".join(settings.ENVMANAGER_ENCRYPTION_KEYS),
         "ENVMANAGER_PROPAGATION_SECONDS": str(settings.ENVMANAGER_PROPAGATION_SECONDS),
+        "ENVMANAGER_MIGRATION_CHUNK_SIZE": str(settings.ENVMANAGER_MIGRATION_CHUNK_SIZE),
+        "ENVMANAGER_MIGRATION_LEASE_SECONDS": str(settings.ENVMANAGER_MIGRATION_LEASE_SECONDS),
     }
     saved = {k: app.conf[k] for k in ("task_always_eager", "broker_url", "result_backend")}
     app.conf.update(

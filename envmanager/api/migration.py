@@ -1,0 +1,192 @@
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import WorkspacePermission
+from accounts.permissions import require_workspace_perm
+from deployments.selectors import deployment_for_user
+from envmanager.errors import InvalidInput
+from envmanager.models import MigrationItem, MigrationRun
+from envmanager.selectors import (
+    migration_candidates,
+    migration_run_for_user,
+    migration_run_progress,
+)
+from envmanager.services import migration
+
+STATE_NAMES = {
+    "SELECTED": "selected",
+    "VERIFIED": "verified",
+    "DELETED": "deleted",
+    "KEPT_CHANGED": "keptChanged",
+    "CONFLICT": "conflict",
+    "FAILED": "failed",
+    "UNDONE": "undone",
+}
+
+
+class MigrationItemSerializer(serializers.ModelSerializer):
+    objectKey = serializers.CharField(source="object_key")
+    environmentObjectId = serializers.IntegerField(source="environment_object_id", allow_null=True)
+    verifiedAt = serializers.DateTimeField(source="verified_at")
+    deletedAt = serializers.DateTimeField(source="deleted_at")
+
+    class Meta:
+        model = MigrationItem
+        fields = [
+            "objectKey",
+            "state",
+            "action",
+            "reason",
+            "environmentObjectId",
+            "verifiedAt",
+            "deletedAt",
+        ]
+
+
+class MigrationRunSerializer(serializers.ModelSerializer):
+    deploymentId = serializers.IntegerField(source="deployment_id")
+    workspaceId = serializers.IntegerField(source="workspace_id")
+    objectType = serializers.CharField(source="object_type")
+    createdAt = serializers.DateTimeField(source="created_at")
+    finishedAt = serializers.DateTimeField(source="finished_at")
+    deleteAfter = serializers.DateTimeField(source="delete_after")
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MigrationRun
+        fields = [
+            "id",
+            "workspaceId",
+            "deploymentId",
+            "objectType",
+            "status",
+            "error",
+            "createdAt",
+            "deleteAfter",
+            "finishedAt",
+            "progress",
+        ]
+
+    def get_progress(self, run) -> dict:
+        counts = migration_run_progress(run)
+        return {
+            "total": counts.pop("total"),
+            **{STATE_NAMES[s]: counts.get(s, 0) for s in STATE_NAMES},
+        }
+
+
+class MigrationRunDetailSerializer(MigrationRunSerializer):
+    items = MigrationItemSerializer(many=True)
+
+    class Meta(MigrationRunSerializer.Meta):
+        fields = [*MigrationRunSerializer.Meta.fields, "items"]
+
+
+class MigrationStartSerializer(serializers.Serializer):
+    objectType = serializers.ChoiceField(choices=["CONNECTION", "AIRFLOW_VARIABLE"])
+    objectKeys = serializers.ListField(
+        child=serializers.CharField(max_length=255), allow_empty=False, max_length=100_000
+    )
+
+
+class CandidateSerializer(serializers.Serializer):
+    objectKey = serializers.CharField(source="object_key")
+    status = serializers.CharField()
+    summary = serializers.CharField()
+    description = serializers.CharField()
+
+
+def _metadata_db_error(exc) -> InvalidInput:
+    return InvalidInput(str(exc), {"metadataDb": str(exc)})
+
+
+class MigrationCandidatesView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("objectType", enum=["CONNECTION", "AIRFLOW_VARIABLE"])],
+        responses=CandidateSerializer(many=True),
+    )
+    def get(self, request, deployment_id: int):
+        from deployments.airflow_metadata import MetadataDbError
+
+        deployment = deployment_for_user(request.user, deployment_id)
+        require_workspace_perm(
+            request.user,
+            WorkspacePermission.MIGRATE_FROM_AIRFLOW,
+            deployment.workspace,
+            "migrate from Airflow",
+        )
+        object_type = request.query_params.get("objectType", "CONNECTION")
+        if object_type not in ("CONNECTION", "AIRFLOW_VARIABLE"):
+            raise InvalidInput(
+                "objectType must be CONNECTION or AIRFLOW_VARIABLE.",
+                {"objectType": "CONNECTION or AIRFLOW_VARIABLE."},
+            )
+        try:
+            candidates = migration_candidates(deployment, object_type)
+        except MetadataDbError as exc:
+            raise _metadata_db_error(exc) from None
+        return Response(
+            {
+                "objectType": object_type,
+                "candidates": CandidateSerializer(candidates, many=True).data,
+                "totalCount": len(candidates),
+            }
+        )
+
+
+class DeploymentMigrationsView(APIView):
+    @extend_schema(responses=MigrationRunSerializer(many=True))
+    def get(self, request, deployment_id: int):
+        deployment = deployment_for_user(request.user, deployment_id)
+        require_workspace_perm(
+            request.user,
+            WorkspacePermission.MIGRATE_FROM_AIRFLOW,
+            deployment.workspace,
+            "see migrations",
+        )
+        runs = deployment.migration_runs.all()[:100]
+        return Response({"migrations": MigrationRunSerializer(runs, many=True).data})
+
+    @extend_schema(request=MigrationStartSerializer, responses={202: MigrationRunSerializer})
+    def post(self, request, deployment_id: int):
+        deployment = deployment_for_user(request.user, deployment_id)
+        data = MigrationStartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        run = migration.migration_start(
+            user=request.user,
+            deployment=deployment,
+            object_type=data.validated_data["objectType"],
+            object_keys=data.validated_data["objectKeys"],
+        )
+        run.refresh_from_db()
+        return Response(MigrationRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class MigrationRunView(APIView):
+    @extend_schema(responses=MigrationRunDetailSerializer)
+    def get(self, request, run_id: int):
+        run = migration_run_for_user(request.user, run_id)
+        migration.migration_run_resume_due(run=run)
+        return Response(MigrationRunDetailSerializer(run).data)
+
+
+class MigrationRunUndoView(APIView):
+    @extend_schema(request=None, responses={202: MigrationRunSerializer})
+    def post(self, request, run_id: int):
+        run = migration.migration_undo(
+            user=request.user, run=migration_run_for_user(request.user, run_id)
+        )
+        run.refresh_from_db()
+        return Response(MigrationRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class MigrationRunRetryView(APIView):
+    @extend_schema(request=None, responses={202: MigrationRunSerializer})
+    def post(self, request, run_id: int):
+        run = migration.migration_retry(
+            user=request.user, run=migration_run_for_user(request.user, run_id)
+        )
+        run.refresh_from_db()
+        return Response(MigrationRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,70 @@
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.models import User
+from deployments.models import Deployment
+from envmanager.errors import EnvManagerError
+from envmanager.models import MigrationRun
+from envmanager.selectors import migration_candidates, migration_run_progress
+from envmanager.services.migration import migration_start
+
+TYPES = {"connections": "CONNECTION", "variables": "AIRFLOW_VARIABLE"}
+
+
+class Command(BaseCommand):
+    help = (
+        "Migrate connections or variables out of a Deployment's Airflow metadata DB. Shows what "
+        "would move (a dry run) unless --execute is given."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("deployment_id", type=int)
+        parser.add_argument("type", choices=sorted(TYPES))
+        parser.add_argument("--as", dest="email", required=True, help="a Workspace Owner's email")
+        parser.add_argument("--keys", help="comma-separated keys (default: every new or existing)")
+        parser.add_argument("--execute", action="store_true", help="really migrate")
+        parser.add_argument("--wait", type=int, default=600, help="seconds to wait for the run")
+
+    def handle(self, *args, deployment_id, type, email, keys, execute, wait, **options):
+        from deployments.airflow_metadata import MetadataDbError
+
+        user = User.objects.filter(email__iexact=email).first()
+        deployment = Deployment.objects.filter(pk=deployment_id).first()
+        if user is None or deployment is None:
+            raise CommandError("Unknown user or Deployment.")
+        object_type = TYPES[type]
+        try:
+            candidates = migration_candidates(deployment, object_type)
+        except MetadataDbError as exc:
+            raise CommandError(str(exc)) from None
+        wanted = set(keys.split(",")) if keys else None
+        selected = [
+            c
+            for c in candidates
+            if (wanted is None and c.status != c.CONFLICT) or (wanted and c.object_key in wanted)
+        ]
+        for candidate in selected:
+            self.stdout.write(f"{candidate.status:20} {candidate.object_key}")
+        if not execute:
+            self.stdout.write(f"Dry run: {len(selected)} would be migrated. Add --execute.")
+            return
+        try:
+            run = migration_start(
+                user=user,
+                deployment=deployment,
+                object_type=object_type,
+                object_keys=[c.object_key for c in selected],
+            )
+        except EnvManagerError as exc:
+            raise CommandError(exc.message) from None
+        deadline = time.monotonic() + wait
+        run.refresh_from_db()
+        while run.is_active and time.monotonic() < deadline:
+            time.sleep(0.5)
+            run.refresh_from_db()
+        self.stdout.write(f"Migration run {run.pk}: {run.status} {migration_run_progress(run)}")
+        if run.error:
+            self.stdout.write(run.error)
+        if run.status not in (MigrationRun.Status.SUCCEEDED, MigrationRun.Status.PARTIAL):
+            raise CommandError(f"The run ended {run.status}.")

@@ -1,0 +1,665 @@
+"""Migrate from Airflow: move connections and variables out of a Deployment's metadata DB,
+losing nothing.
+
+The rules (DESIGN.md, "Zero-loss migration"):
+- copy each selected row into a Workspace object linked to the source Deployment (or, where a
+  Workspace object with that key exists, an override on it), then verify the stored copy field
+  by field against the decrypted source;
+- wait out the propagation window (`ENVMANAGER_PROPAGATION_SECONDS`), then delete each source
+  row by compare-and-delete: a row changed in Airflow since it was read is kept, reported, and
+  our copy of it is withdrawn so the Deployment keeps resolving what Airflow has;
+- a wrong or missing Fernet key, an unreachable DB or a failed verification deletes nothing;
+- every step is recorded per object; a run resumes after a crash; two runs on one Deployment
+  never overlap (a database constraint plus a lease held by the worker);
+- the source rows are kept (encrypted) with the run, so an Owner can undo it;
+- nothing secret is logged: only run ids, keys, counts and states.
+"""
+
+import json
+import logging
+import threading
+from collections.abc import Iterable, Iterator
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import User, WorkspacePermission
+from accounts.permissions import require_workspace_perm
+from deployments.models import Deployment
+from envmanager import object_types
+from envmanager.errors import Conflict, InvalidInput
+from envmanager.models import EnvironmentObject, Link, MigrationItem, MigrationRun
+from envmanager.object_types import ObjectType, Scope
+
+logger = logging.getLogger(__name__)
+
+Status = MigrationRun.Status
+State = MigrationItem.State
+MIGRATABLE_TYPES = (ObjectType.CONNECTION, ObjectType.AIRFLOW_VARIABLE)
+
+# Airflow hides variable values whose key contains one of these (DEFAULT_SENSITIVE_FIELDS);
+# a migrated variable with such a key is stored as a secret.
+SENSITIVE_KEY_PARTS = (
+    "access_token",
+    "api_key",
+    "apikey",
+    "authorization",
+    "passphrase",
+    "passwd",
+    "password",
+    "private_key",
+    "secret",
+    "token",
+    "keyfile_dict",
+    "service_account",
+)
+# The fields Airflow reads from a connection or variable: what verification compares.
+VERIFIED_FIELDS = {
+    ObjectType.CONNECTION: ("conn_type", "host", "schema", "login", "password", "port", "extra"),
+    ObjectType.AIRFLOW_VARIABLE: ("value",),
+}
+
+
+class ItemRefused(Exception):
+    """A source row that cannot become an environment object; the message says why."""
+
+
+def _lease_seconds() -> int:
+    return settings.ENVMANAGER_MIGRATION_LEASE_SECONDS
+
+
+def open_metadata_db(deployment: Deployment):
+    """The gateway to a Deployment's Airflow metadata DB (raises MetadataDbError)."""
+    from deployments.airflow_metadata import AirflowMetadataDb, MetadataDbError
+
+    if not deployment.metadata_db_url:
+        raise MetadataDbError("This Deployment has no metadata database URL; add it first.")
+    return AirflowMetadataDb(deployment.metadata_db_url, deployment.fernet_key)
+
+
+def read_source_rows(db, object_type: str, keys: list[str] | None = None) -> dict[str, Any]:
+    """Decrypted rows of the metadata DB by key (all of them when `keys` is None)."""
+    if object_type == ObjectType.CONNECTION:
+        return {row.conn_id: row for row in db.connections(keys)}
+    return {row.key: row for row in db.variables(keys)}
+
+
+def source_values(object_type: str, row) -> dict[str, Any]:
+    """A metadata-DB row as the values of an environment object of that type."""
+    if object_type == ObjectType.AIRFLOW_VARIABLE:
+        key = row.key.lower()
+        return {
+            "value": row.value,
+            "description": row.description or "",
+            "is_secret": any(part in key for part in SENSITIVE_KEY_PARTS),
+        }
+    extra: Any = {}
+    if row.extra not in (None, ""):
+        try:
+            extra = json.loads(row.extra)
+        except ValueError:
+            raise ItemRefused("Its extra is not valid JSON; fix it in Airflow first.") from None
+        if not isinstance(extra, dict):
+            raise ItemRefused("Its extra is not a JSON object; fix it in Airflow first.")
+    return {
+        "conn_type": row.conn_type or "",
+        "description": row.description or "",
+        "host": row.host or "",
+        "schema": row.schema or "",
+        "login": row.login or "",
+        "password": row.password or "",
+        "port": row.port,
+        "extra": extra,
+    }
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# Starting, retrying and scheduling
+
+
+def migration_start(
+    *, user: User, deployment: Deployment, object_type: str, object_keys: Iterable[str]
+) -> MigrationRun:
+    """Start a run for the selected keys. Owner only; refused for remote-execution Deployments,
+    while another run of the Deployment is active, and (before anything changes) when the
+    metadata DB is unreachable, the Fernet key is wrong or a key is not in the metadata DB."""
+    from deployments.airflow_metadata import MetadataDbError
+
+    require_workspace_perm(
+        user, WorkspacePermission.MIGRATE_FROM_AIRFLOW, deployment.workspace, "migrate from Airflow"
+    )
+    if deployment.is_remote_execution:
+        raise InvalidInput("Migration is not available for remote-execution Deployments.")
+    if object_type not in MIGRATABLE_TYPES:
+        raise InvalidInput(
+            "Only connections and Airflow variables can be migrated from Airflow.",
+            {"objectType": "CONNECTION or AIRFLOW_VARIABLE."},
+        )
+    keys = sorted({k for k in object_keys if isinstance(k, str) and k})
+    if not keys:
+        raise InvalidInput("Select at least one object to migrate.", {"objectKeys": "Empty."})
+    try:
+        with open_metadata_db(deployment) as db:
+            found = read_source_rows(db, object_type, keys)
+    except MetadataDbError as exc:
+        raise InvalidInput(str(exc), {"metadataDb": str(exc)}) from None
+    missing = [k for k in keys if k not in found]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
+        raise InvalidInput(f"Not in the metadata database: {shown}.", {"objectKeys": "Unknown."})
+    try:
+        with transaction.atomic():
+            run = MigrationRun.objects.create(
+                workspace=deployment.workspace,
+                deployment=deployment,
+                object_type=object_type,
+                created_by=user,
+            )
+            MigrationItem.objects.bulk_create(
+                [MigrationItem(run=run, object_key=k) for k in keys], batch_size=1000
+            )
+            transaction.on_commit(lambda: _enqueue("copy", run.pk))
+    except IntegrityError:
+        raise Conflict(
+            "A migration of this Deployment is already under way; wait for it to "
+            "finish or retry it."
+        ) from None
+    logger.info("migration run %s started: %s %s objects", run.pk, len(keys), object_type)
+    return run
+
+
+def migration_retry(*, user: User, run: MigrationRun) -> MigrationRun:
+    """Resume a run that failed or whose worker died (its lease ran out). Finished objects are
+    not touched again; objects that failed are tried again."""
+    require_workspace_perm(
+        user, WorkspacePermission.MIGRATE_FROM_AIRFLOW, run.workspace, "migrate from Airflow"
+    )
+    now = timezone.now()
+    with transaction.atomic():
+        run = MigrationRun.objects.select_for_update().get(pk=run.pk)
+        if run.is_active and run.lease_until and run.lease_until > now:
+            raise Conflict("This run is being worked on right now.")
+        if run.status in (Status.SUCCEEDED, Status.UNDONE):
+            raise Conflict(f"This run is {run.get_status_display().lower()}; nothing to retry.")
+        if run.status == Status.UNDOING:
+            transaction.on_commit(lambda: _enqueue("undo", run.pk))
+            return run
+        retried = run.items.filter(state__in=[State.FAILED, State.KEPT_CHANGED, State.CONFLICT])
+        retried.update(
+            state=State.SELECTED,
+            reason="",
+            action="",
+            environment_object=None,
+            link_created=False,
+            source_row=None,
+            previous_overrides=None,
+        )
+        has_verified = run.items.filter(state=State.VERIFIED).exists()
+        has_selected = run.items.filter(state=State.SELECTED).exists()
+        if has_selected:
+            step, run.status = "copy", Status.PENDING
+        elif has_verified:
+            step, run.status = "delete", Status.WAITING
+        else:
+            raise Conflict("Every object of this run is finished; nothing to retry.")
+        run.error, run.lease_until, run.finished_at, run.updated_at = "", None, None, now
+        try:
+            with transaction.atomic():
+                run.save()
+        except IntegrityError:
+            raise Conflict("Another migration of this Deployment is under way.") from None
+        transaction.on_commit(lambda: _enqueue(step, run.pk))
+    return run
+
+
+def _enqueue(step: str, run_id: int, delay: float = 0) -> None:
+    from envmanager import tasks
+
+    task = {
+        "copy": tasks.migration_copy,
+        "delete": tasks.migration_delete_sources,
+        "undo": tasks.migration_undo,
+    }[step]
+    if delay > 0 and settings.CELERY_TASK_ALWAYS_EAGER:
+        # Eager mode has no broker to hold a delayed task: a timer in this process holds it,
+        # so the propagation window holds in the embedded default too. If the process stops,
+        # `migration_run_resume_due` picks the run up when its page is next viewed.
+        timer = threading.Timer(delay, task.delay, args=(run_id,))
+        timer.daemon = True
+        timer.start()
+    elif delay > 0:
+        task.apply_async((run_id,), countdown=delay)
+    else:
+        task.delay(run_id)
+
+
+def migration_run_resume_due(*, run: MigrationRun) -> bool:
+    """Re-enqueue a run whose worker is gone (lease expired) or whose delete step is due.
+    Idempotent: the steps themselves check state and lease. Called when a run is looked at."""
+    now = timezone.now()
+    if not run.is_active or (run.lease_until and run.lease_until > now):
+        return False
+    if run.status == Status.WAITING and run.delete_after and run.delete_after > now:
+        return False
+    step = {
+        Status.PENDING: "copy",
+        Status.COPYING: "copy",
+        Status.WAITING: "delete",
+        Status.DELETING: "delete",
+        Status.UNDOING: "undo",
+    }[run.status]
+    if run.status in (Status.PENDING, Status.WAITING) and run.updated_at > now - timedelta(
+        seconds=_lease_seconds()
+    ):
+        return False  # just queued: give the worker its time before queueing it again
+    _enqueue(step, run.pk)
+    return True
+
+
+def _claim(run_id: int, statuses: tuple, status: str) -> MigrationRun | None:
+    """Take the run's lease if it is in one of `statuses` and no live worker holds it. One
+    conditional UPDATE, so two workers can never both win."""
+    now = timezone.now()
+    claimed = (
+        MigrationRun.objects.filter(pk=run_id, status__in=statuses)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(
+            status=status, lease_until=now + timedelta(seconds=_lease_seconds()), updated_at=now
+        )
+    )
+    return MigrationRun.objects.select_related("deployment").get(pk=run_id) if claimed else None
+
+
+def _renew(run: MigrationRun) -> None:
+    now = timezone.now()
+    MigrationRun.objects.filter(pk=run.pk).update(
+        lease_until=now + timedelta(seconds=_lease_seconds()), updated_at=now
+    )
+
+
+def _fail_run(run: MigrationRun, message: str) -> None:
+    MigrationRun.objects.filter(pk=run.pk).update(
+        status=Status.FAILED,
+        error=message,
+        lease_until=None,
+        finished_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    logger.warning("migration run %s failed: %s", run.pk, message)
+
+
+# Copy and verify
+
+
+def migration_copy(*, run_id: int) -> None:
+    """Copy and verify every selected object of a run, in chunks of one transaction each, then
+    schedule the deletion of the source rows after the propagation window."""
+    from deployments.airflow_metadata import MetadataDbError
+
+    run = _claim(run_id, (Status.PENDING, Status.COPYING), Status.COPYING)
+    if run is None:
+        return
+    pending = list(run.items.filter(state=State.SELECTED).order_by("object_key"))
+    try:
+        with open_metadata_db(run.deployment) as db:
+            sources = read_source_rows(db, run.object_type, [i.object_key for i in pending])
+    except MetadataDbError as exc:
+        _fail_run(run, str(exc))
+        return
+    for chunk in _chunks(pending, settings.ENVMANAGER_MIGRATION_CHUNK_SIZE):
+        with transaction.atomic():
+            _copy_chunk(run, chunk, sources)
+        _renew(run)
+    _after_copy(run)
+
+
+def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict) -> None:
+    deployment, object_type = run.deployment, run.object_type
+    keys = [i.object_key for i in items]
+    existing = {
+        o.key: o
+        for o in EnvironmentObject.objects.filter(
+            workspace=run.workspace_id,
+            scope=Scope.WORKSPACE,
+            object_type=object_type,
+            key__in=keys,
+        )
+    }
+    links = {
+        link.object_key: link
+        for link in Link.objects.filter(
+            deployment=deployment, object_type=object_type, object_key__in=keys
+        )
+    }
+    now = timezone.now()
+    new_objects: dict[str, EnvironmentObject] = {}
+    new_links: list[Link] = []
+    changed_links: list[Link] = []
+    expected: dict[str, dict] = {}
+    for item in items:
+        row = sources.get(item.object_key)
+        link = links.get(item.object_key)
+        item.reason = ""
+        if row is None:
+            item.state, item.reason = State.FAILED, "It is no longer in the metadata database."
+            continue
+        if link is not None and link.is_home:
+            item.state = State.CONFLICT
+            item.reason = "The Deployment has its own object with this key; it was left as is."
+            continue
+        try:
+            values = object_types.clean_values(object_type, source_values(object_type, row))
+            object_types.validate_key(object_type, item.object_key)
+        except ItemRefused as exc:
+            item.state, item.reason = State.FAILED, str(exc)
+            continue
+        except ValidationError as exc:
+            item.state = State.FAILED
+            item.reason = "Not a valid object here: " + "; ".join(
+                f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items()
+            )
+            continue
+        item.source_row = row.row
+        expected[item.object_key] = values
+        workspace_object = existing.get(item.object_key)
+        if workspace_object is None:
+            item.action = MigrationItem.Action.CREATED
+            new_objects[item.object_key] = EnvironmentObject(
+                workspace_id=run.workspace_id,
+                scope=Scope.WORKSPACE,
+                object_type=object_type,
+                key=item.object_key,
+                values=values,
+                created_at=now,
+                updated_at=now,
+                created_by_id=run.created_by_id,
+                updated_by_id=run.created_by_id,
+            )
+            continue
+        item.action = MigrationItem.Action.OVERRIDDEN
+        item.environment_object = workspace_object
+        overrides = _overrides_to_reach(object_type, workspace_object.values, values)
+        if link is None:
+            item.link_created, item.previous_overrides = True, None
+            new_links.append(
+                Link(
+                    environment_object=workspace_object,
+                    deployment=deployment,
+                    object_type=object_type,
+                    object_key=item.object_key,
+                    overrides=overrides,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        else:
+            item.link_created, item.previous_overrides = False, link.overrides
+            link.overrides, link.updated_at = overrides, now
+            changed_links.append(link)
+    EnvironmentObject.objects.bulk_create(new_objects.values())
+    for item in items:
+        if item.action == MigrationItem.Action.CREATED and item.object_key in new_objects:
+            obj = new_objects[item.object_key]
+            item.environment_object, item.link_created = obj, True
+            new_links.append(
+                Link(
+                    environment_object=obj,
+                    deployment=deployment,
+                    object_type=object_type,
+                    object_key=obj.key,
+                    overrides={},
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    Link.objects.bulk_create(new_links)
+    Link.objects.bulk_update(changed_links, ["overrides", "updated_at"])
+    _verify(run, items, expected)
+    MigrationItem.objects.bulk_update(
+        items,
+        [
+            "state",
+            "action",
+            "reason",
+            "environment_object",
+            "link_created",
+            "source_row",
+            "previous_overrides",
+            "verified_at",
+        ],
+    )
+
+
+def _overrides_to_reach(object_type: str, workspace_values: dict, wanted: dict) -> dict:
+    """The override fields that make a Workspace object resolve to `wanted` on one link."""
+    return {
+        name: wanted[name]
+        for name in object_types.SPECS[object_type].overridable
+        if wanted.get(name) != workspace_values.get(name)
+    }
+
+
+def _verify(run: MigrationRun, items: list[MigrationItem], expected: dict[str, dict]) -> None:
+    """Read our stored copies back from the database (decrypting them afresh) and compare them
+    field by field with the decrypted source. A mismatch withdraws that copy and fails it."""
+    stored = {
+        link.object_key: object_types.apply_overrides(
+            link.environment_object.values, link.overrides
+        )
+        for link in Link.objects.filter(
+            deployment=run.deployment,
+            object_type=run.object_type,
+            object_key__in=list(expected),
+        ).select_related("environment_object")
+    }
+    now = timezone.now()
+    for item in items:
+        if item.object_key not in expected or item.state != State.SELECTED:
+            continue
+        want, have = expected[item.object_key], stored.get(item.object_key)
+        fields = VERIFIED_FIELDS[run.object_type]
+        if have is not None and all(have.get(f) == want.get(f) for f in fields):
+            item.state, item.verified_at = State.VERIFIED, now
+            continue
+        differing = [f for f in fields if have is None or have.get(f) != want.get(f)]
+        _withdraw_copy(item, run.deployment_id)
+        item.state = State.FAILED
+        item.reason = f"The stored copy did not match the source ({', '.join(differing)})."
+
+
+def _withdraw_copy(item: MigrationItem, deployment_id: int) -> None:
+    """Take back what the run created for one item, so the Deployment resolves as before."""
+    obj = item.environment_object
+    if obj is None:
+        return
+    if item.action == MigrationItem.Action.CREATED:
+        EnvironmentObject.objects.filter(pk=obj.pk).delete()
+    elif item.link_created:
+        Link.objects.filter(environment_object=obj, deployment=deployment_id).delete()
+    else:
+        link = Link.objects.filter(environment_object=obj, deployment=deployment_id).first()
+        if link is not None:
+            link.overrides = item.previous_overrides or {}
+            link.updated_at = timezone.now()
+            link.save(update_fields=["overrides", "updated_at"])
+    item.environment_object = None
+    item.link_created = False
+
+
+def _after_copy(run: MigrationRun) -> None:
+    if not run.items.filter(state=State.VERIFIED).exists():
+        _finish(run)
+        return
+    window = settings.ENVMANAGER_PROPAGATION_SECONDS
+    now = timezone.now()
+    MigrationRun.objects.filter(pk=run.pk).update(
+        status=Status.WAITING,
+        delete_after=now + timedelta(seconds=window),
+        lease_until=None,
+        updated_at=now,
+    )
+    logger.info("migration run %s copied and verified; deleting sources in %s s", run.pk, window)
+    _enqueue("delete", run.pk, delay=window)
+
+
+# Delete the source rows
+
+
+def migration_delete_sources(*, run_id: int) -> None:
+    """After the propagation window, delete each verified source row if it is unchanged since
+    it was read; keep and report a changed one, and withdraw our copy of it."""
+    from deployments.airflow_metadata import MetadataDbError
+
+    run = MigrationRun.objects.filter(pk=run_id).first()
+    if run is None or run.status not in (Status.WAITING, Status.DELETING):
+        return
+    remaining = (run.delete_after - timezone.now()).total_seconds() if run.delete_after else 0
+    if remaining > 0:
+        _enqueue("delete", run.pk, delay=remaining)  # delivered early: wait the window out
+        return
+    run = _claim(run_id, (Status.WAITING, Status.DELETING), Status.DELETING)
+    if run is None:
+        return
+    items = list(run.items.filter(state=State.VERIFIED).select_related("environment_object"))
+    try:
+        with open_metadata_db(run.deployment) as db:
+            for chunk in _chunks(items, settings.ENVMANAGER_MIGRATION_CHUNK_SIZE):
+                _delete_chunk(run, db, chunk)
+                _renew(run)
+    except MetadataDbError as exc:
+        # Nothing was deleted for the objects still VERIFIED; a retry resumes here.
+        _fail_run(run, f"Deleting the source rows stopped: {exc}")
+        return
+    _finish(run)
+
+
+def _delete_chunk(run: MigrationRun, db, items: list[MigrationItem]) -> None:
+    rows = [item.source_row for item in items]
+    if run.object_type == ObjectType.CONNECTION:
+        deleted = db.delete_connections_if_unchanged(rows)
+    else:
+        deleted = db.delete_variables_if_unchanged(rows)
+    not_deleted = [item.object_key for item, ok in zip(items, deleted, strict=True) if not ok]
+    still_there = set(read_source_rows(db, run.object_type, not_deleted)) if not_deleted else set()
+    now = timezone.now()
+    with transaction.atomic():
+        for item, ok in zip(items, deleted, strict=True):
+            item.deleted_at = now
+            if ok:
+                item.state = State.DELETED
+            elif item.object_key not in still_there:
+                # Gone already: deleted in Airflow, or by this run before a crash.
+                item.state, item.reason = State.DELETED, "The source row was already gone."
+            else:
+                _withdraw_copy(item, run.deployment_id)
+                item.state, item.deleted_at = State.KEPT_CHANGED, None
+                item.reason = (
+                    "It changed in Airflow after it was read, so it was kept there and not "
+                    "migrated. Migrate it again to move the new value."
+                )
+        MigrationItem.objects.bulk_update(
+            items, ["state", "reason", "deleted_at", "environment_object", "link_created"]
+        )
+
+
+def _finish(run: MigrationRun) -> None:
+    states = set(run.items.values_list("state", flat=True))
+    if states == {State.DELETED}:
+        status = Status.SUCCEEDED
+    elif State.DELETED in states:
+        status = Status.PARTIAL
+    else:
+        status = Status.FAILED
+    now = timezone.now()
+    MigrationRun.objects.filter(pk=run.pk).update(
+        status=status, lease_until=None, finished_at=now, updated_at=now
+    )
+    logger.info("migration run %s finished: %s", run.pk, status)
+
+
+# Undo
+
+
+def migration_undo(*, user: User, run: MigrationRun) -> MigrationRun:
+    """Start undoing a finished run: the deleted rows go back into the metadata DB, then the
+    objects and overrides the run created are removed (in that order, so no lookup misses)."""
+    require_workspace_perm(
+        user, WorkspacePermission.MIGRATE_FROM_AIRFLOW, run.workspace, "undo a migration"
+    )
+    with transaction.atomic():
+        run = MigrationRun.objects.select_for_update().get(pk=run.pk)
+        if run.status not in (Status.SUCCEEDED, Status.PARTIAL, Status.FAILED):
+            raise Conflict(
+                f"Only a finished run can be undone; this one is "
+                f"{run.get_status_display().lower()}."
+            )
+        run.status, run.updated_at, run.error = Status.UNDOING, timezone.now(), ""
+        try:
+            with transaction.atomic():
+                run.save(update_fields=["status", "updated_at", "error"])
+        except IntegrityError:
+            raise Conflict("Another migration of this Deployment is under way.") from None
+        transaction.on_commit(lambda: _enqueue("undo", run.pk))
+    return run
+
+
+def migration_undo_apply(*, run_id: int) -> None:
+    from deployments.airflow_metadata import MetadataDbError
+
+    run = _claim(run_id, (Status.UNDOING,), Status.UNDOING)
+    if run is None:
+        return
+    items = list(
+        run.items.filter(state__in=[State.DELETED, State.VERIFIED]).select_related(
+            "environment_object"
+        )
+    )
+    try:
+        with open_metadata_db(run.deployment) as db:
+            for chunk in _chunks(items, settings.ENVMANAGER_MIGRATION_CHUNK_SIZE):
+                _undo_chunk(run, db, chunk)
+                _renew(run)
+    except MetadataDbError as exc:
+        MigrationRun.objects.filter(pk=run.pk).update(
+            error=f"Undo stopped: {exc}. Retry to resume.", lease_until=None
+        )
+        return
+    now = timezone.now()
+    MigrationRun.objects.filter(pk=run.pk).update(
+        status=Status.UNDONE, lease_until=None, finished_at=now, updated_at=now
+    )
+    logger.info("migration run %s undone", run.pk)
+
+
+def _undo_chunk(run: MigrationRun, db, items: list[MigrationItem]) -> None:
+    deleted = [item for item in items if item.state == State.DELETED]
+    rows = [item.source_row for item in deleted]
+    if rows:
+        restore = (
+            db.restore_connections
+            if run.object_type == ObjectType.CONNECTION
+            else db.restore_variables
+        )
+        restored = dict(zip([i.object_key for i in deleted], restore(rows), strict=True))
+    else:
+        restored = {}
+    with transaction.atomic():
+        for item in items:
+            _withdraw_copy(item, run.deployment_id)
+            item.state = State.UNDONE
+            if item.object_key in restored and not restored[item.object_key]:
+                item.reason = "Airflow has a new row with this key; it was kept."
+            else:
+                item.reason = ""
+        MigrationItem.objects.bulk_update(
+            items, ["state", "reason", "environment_object", "link_created"]
+        )

@@ -1,0 +1,439 @@
+"""Migrate from Airflow, against metadata databases made by real Airflow (SQLite and
+PostgreSQL), run in the embedded default (eager Celery) unless a test says otherwise."""
+
+import json
+import sqlite3
+
+import psycopg
+import pytest
+from cryptography.fernet import Fernet
+from deployments.airflow_metadata import AirflowMetadataDb
+from django.utils import timezone
+
+from deployments.models import Deployment
+from deployments.services import deployment_create, deployment_update
+from envmanager.errors import Conflict, InvalidInput, NotPermitted
+from envmanager.models import EnvironmentObject, Link, MigrationItem, MigrationRun
+from envmanager.selectors import deployment_resolved_environment, migration_candidates
+from envmanager.services import environment_object_create, link_create
+from envmanager.services.migration import (
+    migration_copy,
+    migration_delete_sources,
+    migration_retry,
+    migration_start,
+    migration_undo,
+)
+from tests.airflow_support import drop_metadata_db, make_metadata_db
+
+pytestmark = pytest.mark.airflow
+
+OLD_KEY = Fernet.generate_key().decode()
+NEW_KEY = Fernet.generate_key().decode()
+BIG_EXTRA = {f"key_{i}": "v" * 100 for i in range(800)}  # about 90 KB
+
+CONNECTIONS = {
+    "warehouse": {
+        "conn_type": "postgres",
+        "host": "db.internal",
+        "login": "etl",
+        "password": "p:a/s@s?w#o%rd",
+        "schema": "analytics",
+        "port": 5432,
+        "extra": {"sslmode": "require"},
+        "description": "Main warehouse",
+    },
+    "unicode_conn": {
+        "conn_type": "http",
+        "host": "api.example.com",
+        "login": "zoë",
+        "password": "pässwörd-日本語",
+        "extra": {"note": "naïve ☃"},
+    },
+    "big_extra": {"conn_type": "generic", "extra": BIG_EXTRA},
+    "no_password": {"conn_type": "ftp", "host": "ftp.example.com", "login": "anonymous"},
+}
+VARIABLES = {
+    "env": "production",
+    "config_json": '{"retries": 3, "targets": ["a", "b"]}',
+    "api_token": "tok-123",
+    "with_description": {"value": "v1", "description": "a described variable"},
+}
+
+
+def airflow_values(conn: dict) -> dict:
+    return {
+        "conn_type": conn["conn_type"],
+        "description": conn.get("description", ""),
+        "host": conn.get("host", ""),
+        "schema": conn.get("schema", ""),
+        "login": conn.get("login", ""),
+        "password": conn.get("password", ""),
+        "port": conn.get("port"),
+        "extra": conn.get("extra", {}),
+    }
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+def metadata(team, tmp_path, backend):
+    """The team's production Deployment pointed at a fresh Airflow metadata DB."""
+    url = make_metadata_db(
+        tmp_path, backend=backend, fernet_key=NEW_KEY, connections=CONNECTIONS, variables=VARIABLES
+    )
+    deployment_update(
+        user=team.owner, deployment=team.deployment, metadata_db_url=url, fernet_key=NEW_KEY
+    )
+    team.deployment.refresh_from_db()
+    yield url
+    if backend == "postgresql":
+        drop_metadata_db(url)
+
+
+def source(deployment: Deployment):
+    return AirflowMetadataDb(deployment.metadata_db_url, deployment.fernet_key)
+
+
+def run_migration(team, object_type, keys, capture, user=None):
+    with capture(execute=True):
+        run = migration_start(
+            user=user or team.owner,
+            deployment=team.deployment,
+            object_type=object_type,
+            object_keys=keys,
+        )
+    run.refresh_from_db()
+    return run
+
+
+def resolved(deployment, object_type):
+    env = deployment_resolved_environment(deployment)[object_type]
+    return {key: item.values for key, item in env.items()}
+
+
+def test_connections_move_with_every_field_equal_and_rows_deleted(
+    team, metadata, django_capture_on_commit_callbacks
+):
+    run = run_migration(team, "CONNECTION", list(CONNECTIONS), django_capture_on_commit_callbacks)
+    assert run.status == MigrationRun.Status.SUCCEEDED
+    assert set(run.items.values_list("state", flat=True)) == {MigrationItem.State.DELETED}
+    env = resolved(team.deployment, "CONNECTION")
+    for conn_id, conn in CONNECTIONS.items():
+        assert env[conn_id] == airflow_values(conn), conn_id
+        obj = EnvironmentObject.objects.get(key=conn_id, object_type="CONNECTION")
+        assert obj.scope == "WORKSPACE"
+        assert [link.deployment_id for link in obj.links.all()] == [team.deployment.pk]
+    assert resolved(team.other_deployment, "CONNECTION") == {}
+    with source(team.deployment) as db:
+        assert db.connections() == []
+        assert db.count_variables() == len(VARIABLES)
+
+
+def test_variables_move_and_secret_looking_keys_stay_secret(
+    team, metadata, django_capture_on_commit_callbacks
+):
+    run = run_migration(
+        team, "AIRFLOW_VARIABLE", list(VARIABLES), django_capture_on_commit_callbacks
+    )
+    assert run.status == MigrationRun.Status.SUCCEEDED
+    env = resolved(team.deployment, "AIRFLOW_VARIABLE")
+    assert env["config_json"]["value"] == VARIABLES["config_json"]
+    assert env["with_description"] == {
+        "value": "v1",
+        "description": "a described variable",
+        "is_secret": False,
+    }
+    assert env["api_token"]["is_secret"] is True
+    with source(team.deployment) as db:
+        assert db.count_variables() == 0
+
+
+def test_an_existing_workspace_key_gets_an_override_not_a_duplicate(
+    team, metadata, django_capture_on_commit_callbacks
+):
+    existing = environment_object_create(
+        user=team.owner,
+        workspace=team.workspace,
+        object_type="CONNECTION",
+        key="warehouse",
+        values={
+            **airflow_values(CONNECTIONS["warehouse"]),
+            "password": "staging-pw",
+            "host": "staging.internal",
+        },
+    )
+    link_create(user=team.owner, obj=existing, deployment=team.other_deployment)
+    statuses = {c.object_key: c.status for c in migration_candidates(team.deployment, "CONNECTION")}
+    assert statuses["warehouse"] == "EXISTS_IN_WORKSPACE"
+    assert statuses["no_password"] == "NEW"
+    run = run_migration(team, "CONNECTION", ["warehouse"], django_capture_on_commit_callbacks)
+    assert run.status == MigrationRun.Status.SUCCEEDED
+    assert EnvironmentObject.objects.filter(key="warehouse").count() == 1
+    link = Link.objects.get(environment_object=existing, deployment=team.deployment)
+    assert link.overrides == {"host": "db.internal", "password": "p:a/s@s?w#o%rd"}
+    assert resolved(team.deployment, "CONNECTION")["warehouse"]["password"] == "p:a/s@s?w#o%rd"
+    assert resolved(team.other_deployment, "CONNECTION")["warehouse"]["password"] == "staging-pw"
+
+
+def test_a_key_the_deployment_owns_is_a_conflict_and_left_in_airflow(
+    team, metadata, django_capture_on_commit_callbacks
+):
+    environment_object_create(
+        user=team.owner,
+        workspace=team.workspace,
+        object_type="CONNECTION",
+        key="warehouse",
+        values={"conn_type": "postgres"},
+        scope="DEPLOYMENT",
+        deployment=team.deployment,
+    )
+    run = run_migration(
+        team, "CONNECTION", ["warehouse", "no_password"], django_capture_on_commit_callbacks
+    )
+    assert run.status == MigrationRun.Status.PARTIAL
+    assert run.items.get(object_key="warehouse").state == MigrationItem.State.CONFLICT
+    with source(team.deployment) as db:
+        assert [c.conn_id for c in db.connections()] == ["big_extra", "unicode_conn", "warehouse"]
+
+
+def test_a_wrong_fernet_key_is_reported_before_anything_changes(team, metadata):
+    deployment_update(
+        user=team.owner, deployment=team.deployment, fernet_key=Fernet.generate_key().decode()
+    )
+    with pytest.raises(InvalidInput) as error:
+        migration_start(
+            user=team.owner,
+            deployment=team.deployment,
+            object_type="CONNECTION",
+            object_keys=["warehouse"],
+        )
+    assert "Fernet" in error.value.message or "key" in error.value.message
+    assert not MigrationRun.objects.exists() and not EnvironmentObject.objects.exists()
+    deployment_update(user=team.owner, deployment=team.deployment, fernet_key=NEW_KEY)
+    with source(team.deployment) as db:
+        assert db.count_connections() == len(CONNECTIONS)
+
+
+def test_a_rotated_key_pair_reads_rows_written_with_the_old_key(
+    team, tmp_path, django_capture_on_commit_callbacks
+):
+    url = make_metadata_db(tmp_path, backend="sqlite", fernet_key=OLD_KEY, connections=CONNECTIONS)
+    deployment_update(
+        user=team.owner,
+        deployment=team.deployment,
+        metadata_db_url=url,
+        fernet_key=f"{NEW_KEY},{OLD_KEY}",
+    )
+    run = run_migration(team, "CONNECTION", list(CONNECTIONS), django_capture_on_commit_callbacks)
+    assert run.status == MigrationRun.Status.SUCCEEDED
+    assert resolved(team.deployment, "CONNECTION")["warehouse"]["password"] == "p:a/s@s?w#o%rd"
+
+
+def test_an_unreachable_database_changes_nothing(team):
+    deployment_update(
+        user=team.owner,
+        deployment=team.deployment,
+        metadata_db_url="postgresql://postgres@127.0.0.1:1/none",
+        fernet_key=NEW_KEY,
+    )
+    with pytest.raises(InvalidInput):
+        migration_start(
+            user=team.owner,
+            deployment=team.deployment,
+            object_type="CONNECTION",
+            object_keys=["warehouse"],
+        )
+    assert not MigrationRun.objects.exists()
+
+
+@pytest.mark.parametrize("role", ["OPERATOR", "AUTHOR", "MEMBER"])
+def test_only_owners_migrate(team, metadata, role):
+    with pytest.raises(NotPermitted):
+        migration_start(
+            user=team.user(role),
+            deployment=team.deployment,
+            object_type="CONNECTION",
+            object_keys=["warehouse"],
+        )
+
+
+def test_remote_execution_deployments_are_refused(team, metadata):
+    remote = deployment_create(
+        user=team.owner,
+        workspace=team.workspace,
+        name="remote",
+        kind="REMOTE_EXECUTION",
+        metadata_db_url=metadata,
+        fernet_key=NEW_KEY,
+    )
+    with pytest.raises(InvalidInput):
+        migration_start(
+            user=team.owner, deployment=remote, object_type="CONNECTION", object_keys=["warehouse"]
+        )
+
+
+def test_source_rows_wait_out_the_propagation_window(
+    team, metadata, settings, django_capture_on_commit_callbacks
+):
+    settings.ENVMANAGER_PROPAGATION_SECONDS = 3600
+    run = run_migration(team, "CONNECTION", ["warehouse"], django_capture_on_commit_callbacks)
+    assert run.status == MigrationRun.Status.WAITING
+    # Both copies exist during the window: the Deployment resolves it from us already.
+    assert "warehouse" in resolved(team.deployment, "CONNECTION")
+    migration_delete_sources(run_id=run.pk)  # early: does nothing
+    with source(team.deployment) as db:
+        assert [c.conn_id for c in db.connections(["warehouse"])] == ["warehouse"]
+    MigrationRun.objects.filter(pk=run.pk).update(delete_after=timezone.now())
+    migration_delete_sources(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == MigrationRun.Status.SUCCEEDED
+
+
+def _change_row(url: str, conn_id: str) -> None:
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+            db.execute(
+                "UPDATE connection SET host = 'edited.in.airflow' WHERE conn_id = ?", (conn_id,)
+            )
+    else:
+        with psycopg.connect(url) as db:
+            db.execute(
+                "UPDATE connection SET host = 'edited.in.airflow' WHERE conn_id = %s", (conn_id,)
+            )
+
+
+def test_a_row_changed_in_airflow_meanwhile_is_kept_and_reported(
+    team, metadata, settings, django_capture_on_commit_callbacks
+):
+    settings.ENVMANAGER_PROPAGATION_SECONDS = 3600
+    run = run_migration(
+        team, "CONNECTION", ["warehouse", "no_password"], django_capture_on_commit_callbacks
+    )
+    _change_row(metadata, "warehouse")
+    MigrationRun.objects.filter(pk=run.pk).update(delete_after=timezone.now())
+    migration_delete_sources(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == MigrationRun.Status.PARTIAL
+    kept = run.items.get(object_key="warehouse")
+    assert kept.state == MigrationItem.State.KEPT_CHANGED and "changed in Airflow" in kept.reason
+    # Our copy is withdrawn, so the Deployment falls back to what Airflow has now.
+    assert "warehouse" not in resolved(team.deployment, "CONNECTION")
+    with source(team.deployment) as db:
+        rows = {c.conn_id: c for c in db.connections()}
+    assert rows["warehouse"].host == "edited.in.airflow"
+    assert "no_password" not in rows
+
+
+def test_two_runs_on_one_deployment_never_overlap(
+    team, metadata, settings, django_capture_on_commit_callbacks
+):
+    settings.ENVMANAGER_PROPAGATION_SECONDS = 3600
+    run_migration(team, "CONNECTION", ["warehouse"], django_capture_on_commit_callbacks)
+    with pytest.raises(Conflict):
+        migration_start(
+            user=team.owner,
+            deployment=team.deployment,
+            object_type="AIRFLOW_VARIABLE",
+            object_keys=["env"],
+        )
+
+
+def test_a_failed_run_can_be_retried_and_resumes(
+    team, metadata, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        run = migration_start(
+            user=team.owner,
+            deployment=team.deployment,
+            object_type="CONNECTION",
+            object_keys=list(CONNECTIONS),
+        )
+    deployment_update(
+        user=team.owner, deployment=team.deployment, metadata_db_url="sqlite:////nonexistent/af.db"
+    )
+    migration_copy(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == MigrationRun.Status.FAILED and run.error
+    assert not EnvironmentObject.objects.exists()
+    deployment_update(user=team.owner, deployment=team.deployment, metadata_db_url=metadata)
+    with django_capture_on_commit_callbacks(execute=True):
+        migration_retry(user=team.owner, run=run)
+    run.refresh_from_db()
+    assert run.status == MigrationRun.Status.SUCCEEDED
+    assert EnvironmentObject.objects.count() == len(CONNECTIONS)
+
+
+def test_undo_puts_rows_back_and_removes_what_the_run_created(
+    team, metadata, django_capture_on_commit_callbacks
+):
+    existing = environment_object_create(
+        user=team.owner,
+        workspace=team.workspace,
+        object_type="CONNECTION",
+        key="warehouse",
+        values={**airflow_values(CONNECTIONS["warehouse"]), "password": "other"},
+    )
+    link = link_create(
+        user=team.owner, obj=existing, deployment=team.deployment, overrides={"login": "before"}
+    )
+    with source(team.deployment) as db:
+        before = {c.conn_id: c for c in db.connections()}
+    run = run_migration(team, "CONNECTION", list(CONNECTIONS), django_capture_on_commit_callbacks)
+    assert run.status == MigrationRun.Status.SUCCEEDED
+    with django_capture_on_commit_callbacks(execute=True):
+        migration_undo(user=team.owner, run=run)
+    run.refresh_from_db()
+    assert run.status == MigrationRun.Status.UNDONE
+    with source(team.deployment) as db:
+        after = {c.conn_id: c for c in db.connections()}
+    assert set(after) == set(before)
+    for conn_id, row in before.items():
+        assert after[conn_id].row == row.row, conn_id
+        assert after[conn_id].password == row.password
+    assert list(EnvironmentObject.objects.values_list("key", flat=True)) == ["warehouse"]
+    link.refresh_from_db()
+    assert link.overrides == {"login": "before"}
+
+
+def test_undo_is_owner_only_and_only_for_finished_runs(
+    team, metadata, settings, django_capture_on_commit_callbacks
+):
+    settings.ENVMANAGER_PROPAGATION_SECONDS = 3600
+    run = run_migration(team, "CONNECTION", ["warehouse"], django_capture_on_commit_callbacks)
+    with pytest.raises(NotPermitted):
+        migration_undo(user=team.operator, run=run)
+    with pytest.raises(Conflict):
+        migration_undo(user=team.owner, run=run)  # still waiting
+
+
+def test_extra_that_is_not_a_json_object_fails_that_object_only(
+    team, tmp_path, django_capture_on_commit_callbacks
+):
+    url = make_metadata_db(
+        tmp_path,
+        backend="sqlite",
+        fernet_key=NEW_KEY,
+        connections={"ok": {"conn_type": "http"}, "bad": {"conn_type": "http", "extra": "[1, 2]"}},
+    )
+    deployment_update(
+        user=team.owner, deployment=team.deployment, metadata_db_url=url, fernet_key=NEW_KEY
+    )
+    run = run_migration(team, "CONNECTION", ["ok", "bad"], django_capture_on_commit_callbacks)
+    assert run.status == MigrationRun.Status.PARTIAL
+    bad = run.items.get(object_key="bad")
+    assert bad.state == MigrationItem.State.FAILED and "JSON object" in bad.reason
+    with source(team.deployment) as db:
+        assert [c.conn_id for c in db.connections()] == ["bad"]
+
+
+def test_nothing_secret_is_logged(team, metadata, caplog, django_capture_on_commit_callbacks):
+    caplog.set_level("DEBUG")
+    run_migration(team, "CONNECTION", list(CONNECTIONS), django_capture_on_commit_callbacks)
+    logged = caplog.text + json.dumps([r.args for r in caplog.records], default=str)
+    for conn in CONNECTIONS.values():
+        if conn.get("password"):
+            assert conn["password"] not in logged
+    assert NEW_KEY not in logged
