@@ -21,6 +21,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", include("envmanager.page_urls")),
+    path("", include("envmanager.migration_urls")),
     path("", include("deployments.urls")),
     path("api/v1/", include(api_v1)),
     path("healthz", views.healthz, name="healthz"),

@@ -1,0 +1,111 @@
+"""Pages of "Migrate from Airflow": the selection page, the run's progress and results."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.models import WorkspacePermission
+from accounts.permissions import has_workspace_perm
+from deployments.selectors import deployment_for_user
+from envmanager.errors import EnvManagerError
+from envmanager.object_types import ObjectType
+from envmanager.selectors import (
+    migration_candidates,
+    migration_run_for_user,
+    migration_run_progress,
+)
+from envmanager.services import migration
+
+TYPE_SLUGS = {"connections": ObjectType.CONNECTION, "variables": ObjectType.AIRFLOW_VARIABLE}
+
+
+def _object_type(slug: str) -> str:
+    if slug not in TYPE_SLUGS:
+        raise Http404("Only connections and variables are migrated from Airflow.")
+    return TYPE_SLUGS[slug]
+
+
+@login_required
+def migration_select(request: HttpRequest, deployment_id: int, type_slug: str) -> HttpResponse:
+    from deployments.airflow_metadata import MetadataDbError
+
+    deployment = deployment_for_user(request.user, deployment_id)
+    object_type = _object_type(type_slug)
+    context = {
+        "deployment": deployment,
+        "workspace": deployment.workspace,
+        "object_type": object_type,
+        "type_label": ObjectType(object_type).label,
+        "type_slug": type_slug,
+        "may_migrate": has_workspace_perm(
+            request.user, WorkspacePermission.MIGRATE_FROM_AIRFLOW, deployment.workspace
+        ),
+        "runs": deployment.migration_runs.all()[:10],
+    }
+    if not context["may_migrate"]:
+        context["error"] = "Only a Workspace Owner can migrate from Airflow."
+    elif deployment.is_remote_execution:
+        context["error"] = "Migration is not available for remote-execution Deployments."
+    else:
+        try:
+            context["candidates"] = migration_candidates(deployment, object_type)
+        except MetadataDbError as exc:
+            context["error"] = str(exc)
+    return render(request, "envmanager/migration_select.html", context)
+
+
+@login_required
+@require_POST
+def migration_start(request: HttpRequest, deployment_id: int, type_slug: str) -> HttpResponse:
+    deployment = deployment_for_user(request.user, deployment_id)
+    object_type = _object_type(type_slug)
+    try:
+        run = migration.migration_start(
+            user=request.user,
+            deployment=deployment,
+            object_type=object_type,
+            object_keys=request.POST.getlist("keys"),
+        )
+    except EnvManagerError as exc:
+        messages.error(request, exc.message)
+        return redirect("migration-select", deployment_id=deployment.pk, type_slug=type_slug)
+    return redirect("migration-run", run_id=run.pk)
+
+
+@login_required
+def migration_run(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = migration_run_for_user(request.user, run_id)
+    migration.migration_run_resume_due(run=run)
+    progress = migration_run_progress(run)
+    total = progress["total"] or 1
+    done = sum(
+        progress.get(s, 0) for s in ("DELETED", "KEPT_CHANGED", "CONFLICT", "FAILED", "UNDONE")
+    )
+    return render(
+        request,
+        "envmanager/migration_run.html",
+        {
+            "run": run,
+            "deployment": run.deployment,
+            "workspace": run.workspace,
+            "progress": progress,
+            "percent": int(100 * (done + 0.5 * progress.get("VERIFIED", 0)) / total),
+            "items": run.items.all(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def migration_run_action(request: HttpRequest, run_id: int, action: str) -> HttpResponse:
+    run = migration_run_for_user(request.user, run_id)
+    service = {"undo": migration.migration_undo, "retry": migration.migration_retry}.get(action)
+    if service is None:
+        raise Http404
+    try:
+        service(user=request.user, run=run)
+    except EnvManagerError as exc:
+        messages.error(request, exc.message)
+    return redirect("migration-run", run_id=run.pk)
