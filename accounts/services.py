@@ -17,6 +17,7 @@ from accounts.models import (
 )
 from accounts.permissions import require_workspace_perm
 from envmanager.errors import Conflict, InvalidInput, NotFound
+from envmanager.services.audit import audit_record
 
 
 def _grant_role_permissions(workspace: Workspace) -> None:
@@ -71,6 +72,20 @@ def workspace_update(
         except ValidationError as exc:
             raise InvalidInput.from_validation_error(exc) from None
         workspace.save()
+        audit_record(
+            workspace=workspace,
+            actor=user,
+            action="workspace.update",
+            fields=[
+                n
+                for n, v in (
+                    ("name", name),
+                    ("description", description),
+                    ("local_development_secrets", local_development_secrets),
+                )
+                if v is not None
+            ],
+        )
     return workspace
 
 
@@ -101,6 +116,12 @@ def membership_set(*, actor: User, workspace: Workspace, email: str, role: str) 
         )
         if current and current.role == Role.OWNER and role != Role.OWNER:
             _require_another_owner(workspace, user)
+        audit_record(
+            workspace=workspace,
+            actor=actor,
+            action="membership.set",
+            detail={"userId": user.pk, "email": user.email, "role": role},
+        )
         return _set_role(workspace=workspace, user=user, role=role)
 
 
@@ -113,6 +134,12 @@ def membership_remove(*, actor: User, workspace: Workspace, user: User) -> None:
         if membership.role == Role.OWNER:
             _require_another_owner(workspace, user)
         membership.delete()
+        audit_record(
+            workspace=workspace,
+            actor=actor,
+            action="membership.remove",
+            detail={"userId": user.pk, "email": user.email},
+        )
         user.groups.remove(*[workspace.role_group(r) for r in Role.values])
 
 

@@ -14,6 +14,7 @@ from accounts.permissions import require_deployment_perm, require_workspace_perm
 from accounts.services import grant_deployment_role_permissions
 from deployments.models import Deployment, DeploymentToken, IdeProject
 from envmanager.errors import Conflict, InvalidInput, NotFound
+from envmanager.services.audit import audit_record
 
 METADATA_DB_SCHEMES = (
     "postgresql://",
@@ -91,6 +92,13 @@ def deployment_create(
         )
         grant_deployment_role_permissions(deployment)
         auto_link_new_deployment(deployment=deployment)
+        audit_record(
+            workspace=workspace,
+            actor=user,
+            action="deployment.create",
+            deployment_id=deployment.pk,
+            detail={"name": deployment.name},
+        )
     return deployment
 
 
@@ -115,9 +123,27 @@ def deployment_update(
     for field, value in (("name", name), ("description", description), ("kind", kind)):
         if value is not None:
             setattr(deployment, field, value.strip() if field == "name" else value)
+    changed = [
+        n
+        for n, v in (
+            ("name", name),
+            ("description", description),
+            ("kind", kind),
+            ("metadata_db_url", metadata_db_url),
+            ("fernet_key", fernet_key),
+        )
+        if v is not None
+    ]
     with transaction.atomic():
         _save(
             deployment, f"A Deployment named {deployment.name!r} already exists in this Workspace."
+        )
+        audit_record(
+            workspace=deployment.workspace_id,
+            actor=user,
+            action="deployment.update",
+            deployment_id=deployment.pk,
+            fields=changed,
         )
     return deployment
 
@@ -150,6 +176,13 @@ def deployment_token_create(
             hint=plain[:8],
             created_by=user,
         )
+        audit_record(
+            workspace=deployment.workspace_id,
+            actor=user,
+            action="deployment_token.create",
+            deployment_id=deployment.pk,
+            detail={"tokenId": token.pk, "name": name},
+        )
     return token, plain
 
 
@@ -161,6 +194,13 @@ def deployment_token_revoke(*, user: User, token: DeploymentToken) -> Deployment
         if token.revoked_at is None:
             token.revoked_at = timezone.now()
             token.save(update_fields=["revoked_at"])
+            audit_record(
+                workspace=token.deployment.workspace_id,
+                actor=user,
+                action="deployment_token.revoke",
+                deployment_id=token.deployment_id,
+                detail={"tokenId": token.pk, "name": token.name},
+            )
     return token
 
 

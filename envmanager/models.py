@@ -251,3 +251,64 @@ class MigrationItem(models.Model):
 
     def __repr__(self) -> str:
         return f"<MigrationItem {self.pk} {self.object_key!r} {self.state}>"
+
+
+class AuditEvent(models.Model):
+    """Who did what, when, to which object: written in the same transaction as the change, so
+    a change without its audit row cannot happen. Holds field names, never values."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="audit_events")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Who, as text that outlives the user row: an email, "token <hint>" or "system".
+    actor_label = models.CharField(max_length=255)
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=24, blank=True)
+    object_key = models.CharField(max_length=255, blank=True)
+    # Plain ids, not foreign keys: the event must outlive what it is about.
+    environment_object_id = models.BigIntegerField(null=True, blank=True)
+    deployment_id = models.BigIntegerField(null=True, blank=True)
+    fields = models.JSONField(default=list, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["workspace", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action}"
+
+
+class ObjectVersion(models.Model):
+    """An earlier state of an environment object, kept (encrypted) each time it changes or is
+    deleted, so it can be restored. Deleted objects can be restored for 30 days."""
+
+    class Reason(models.TextChoices):
+        UPDATE = "UPDATE", "Before an update"
+        DELETE = "DELETE", "Before deletion"
+        RESTORE = "RESTORE", "Before a restore"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    environment_object_id = models.BigIntegerField(db_index=True)
+    object_type = models.CharField(max_length=24, choices=ObjectType.choices)
+    key = models.CharField(max_length=255)
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    deployment_id = models.BigIntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    # Values, auto-link and links (with their overrides) as they were: secrets included, so
+    # encrypted like the object itself.
+    snapshot = EncryptedJSONField()
+    changed_fields = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    restored_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.object_type} {self.key} ({self.get_reason_display()})"

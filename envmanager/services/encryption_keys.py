@@ -1,6 +1,8 @@
 from django.db import transaction
 
+from accounts.models import Workspace
 from envmanager.encryption import encrypted_fields
+from envmanager.services.audit import audit_record
 
 
 def encryption_keys_rotate() -> dict[str, int]:
@@ -15,4 +17,8 @@ def encryption_keys_rotate() -> dict[str, int]:
                 model._base_manager.filter(pk=pk).update(**dict(zip(names, plain, strict=True)))
                 count += 1
             counts[model._meta.label] = count
+        for workspace in Workspace.objects.all():
+            audit_record(
+                workspace=workspace, actor=None, action="encryption_keys.rotate", detail=counts
+            )
     return counts

@@ -12,8 +12,10 @@ from accounts.permissions import has_deployment_perm, has_workspace_perm, requir
 from deployments.models import Deployment, IdeProject
 from envmanager import object_types
 from envmanager.errors import Conflict, InvalidInput, NotPermitted
-from envmanager.models import EnvironmentObject, Link
+from envmanager.models import EnvironmentObject, Link, ObjectVersion
 from envmanager.object_types import ObjectType, Scope
+from envmanager.services.audit import audit_record
+from envmanager.services.versions import changed_field_names, version_record
 
 
 def _require_edit(
@@ -183,6 +185,13 @@ def environment_object_create(
             _link(obj, ide_project=project)
         if auto_link_deployments:
             _apply_auto_link(obj)
+        audit_record(
+            workspace=workspace,
+            actor=user,
+            action="environment_object.create",
+            obj=obj,
+            fields=object_types.set_fields(object_type, cleaned),
+        )
     return obj
 
 
@@ -208,6 +217,23 @@ def environment_object_update(
     with transaction.atomic():
         obj = EnvironmentObject.objects.select_for_update().get(pk=obj.pk)
         key_changed = new_key != obj.key
+        changed = changed_field_names(obj.object_type, obj.values, cleaned)
+        if key_changed:
+            changed.append("key")
+        if auto_link_deployments is not None and auto_link_deployments != obj.auto_link_deployments:
+            changed.append("auto_link_deployments")
+        if changed:
+            version_record(
+                obj=obj, reason=ObjectVersion.Reason.UPDATE, user=user, changed_fields=changed
+            )
+            audit_record(
+                workspace=obj.workspace_id,
+                actor=user,
+                action="environment_object.update",
+                obj=obj,
+                fields=changed,
+                detail={"newKey": new_key} if key_changed else None,
+            )
         obj.key, obj.values = new_key, cleaned
         obj.updated_at, obj.updated_by = timezone.now(), user
         try:
@@ -253,6 +279,10 @@ def environment_object_delete(*, user: User, obj: EnvironmentObject) -> None:
         WorkspacePermission.DELETE_ENV_OBJECTS,
     )
     with transaction.atomic():
+        version_record(obj=obj, reason=ObjectVersion.Reason.DELETE, user=user)
+        audit_record(
+            workspace=obj.workspace_id, actor=user, action="environment_object.delete", obj=obj
+        )
         obj.delete()
 
 
@@ -285,7 +315,17 @@ def link_create(
         raise InvalidInput("Overrides apply to Deployment links only.", {"overrides": "Not here."})
     cleaned = _clean_overrides(obj, overrides or {})
     with transaction.atomic():
-        return _link(obj, deployment=deployment, ide_project=ide_project, overrides=cleaned)
+        link = _link(obj, deployment=deployment, ide_project=ide_project, overrides=cleaned)
+        audit_record(
+            workspace=obj.workspace_id,
+            actor=user,
+            action="link.create",
+            obj=obj,
+            deployment_id=link.deployment_id,
+            fields=cleaned,
+            detail={"ideProjectId": link.ide_project_id} if ide_project else None,
+        )
+        return link
 
 
 def link_delete(*, user: User, link: Link) -> None:
@@ -303,6 +343,14 @@ def link_delete(*, user: User, link: Link) -> None:
         obj = link.environment_object
         if link.deployment_id and obj.auto_link_deployments:
             obj.auto_link_excluded.add(link.deployment_id)
+        audit_record(
+            workspace=obj.workspace_id,
+            actor=user,
+            action="link.delete",
+            obj=obj,
+            deployment_id=link.deployment_id,
+            detail={"ideProjectId": link.ide_project_id} if link.ide_project_id else None,
+        )
         link.delete()
 
 
@@ -339,6 +387,15 @@ def link_set_overrides(
         link.overrides = merged
         link.updated_at = timezone.now()
         link.save(update_fields=["overrides", "updated_at"])
+        audit_record(
+            workspace=obj.workspace_id,
+            actor=user,
+            action="link.override",
+            obj=obj,
+            deployment_id=link.deployment_id,
+            fields=[*cleaned, *unset_fields],
+            detail={"unset": sorted(unset_fields)} if unset_fields else None,
+        )
     return link
 
 
@@ -355,6 +412,13 @@ def auto_link_exclude(*, user: User, obj: EnvironmentObject, deployment: Deploym
     with transaction.atomic():
         obj.auto_link_excluded.add(deployment)
         obj.links.filter(deployment=deployment).delete()
+        audit_record(
+            workspace=obj.workspace_id,
+            actor=user,
+            action="link.exclude",
+            obj=obj,
+            deployment_id=deployment.pk,
+        )
 
 
 def auto_link_new_deployment(*, deployment: Deployment) -> None:

@@ -35,6 +35,7 @@ from envmanager import object_types
 from envmanager.errors import Conflict, InvalidInput
 from envmanager.models import EnvironmentObject, Link, MigrationItem, MigrationRun
 from envmanager.object_types import ObjectType, Scope
+from envmanager.services.audit import audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +168,14 @@ def migration_start(
             MigrationItem.objects.bulk_create(
                 [MigrationItem(run=run, object_key=k) for k in keys], batch_size=1000
             )
+            audit_record(
+                workspace=deployment.workspace_id,
+                actor=user,
+                action="migration.start",
+                object_type=object_type,
+                deployment_id=deployment.pk,
+                detail={"runId": run.pk, "count": len(keys)},
+            )
             transaction.on_commit(lambda: _enqueue("copy", run.pk))
     except IntegrityError:
         raise Conflict(
@@ -286,14 +295,31 @@ def _renew(run: MigrationRun) -> None:
     )
 
 
-def _fail_run(run: MigrationRun, message: str) -> None:
-    MigrationRun.objects.filter(pk=run.pk).update(
-        status=Status.FAILED,
-        error=message,
-        lease_until=None,
-        finished_at=timezone.now(),
-        updated_at=timezone.now(),
+def _audit_step(run: MigrationRun, action: str, **detail) -> None:
+    """One audit row per step of a run, with the keys in each state (keys are not secret)."""
+    by_state: dict[str, list[str]] = {}
+    for key, state in run.items.values_list("object_key", "state"):
+        by_state.setdefault(state, []).append(key)
+    audit_record(
+        workspace=run.workspace_id,
+        actor=None,
+        action=action,
+        object_type=run.object_type,
+        deployment_id=run.deployment_id,
+        detail={"runId": run.pk, **detail, "keysByState": by_state},
     )
+
+
+def _fail_run(run: MigrationRun, message: str) -> None:
+    with transaction.atomic():
+        MigrationRun.objects.filter(pk=run.pk).update(
+            status=Status.FAILED,
+            error=message,
+            lease_until=None,
+            finished_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+        _audit_step(run, "migration.failed", error=message)
     logger.warning("migration run %s failed: %s", run.pk, message)
 
 
@@ -501,12 +527,14 @@ def _after_copy(run: MigrationRun) -> None:
         return
     window = settings.ENVMANAGER_PROPAGATION_SECONDS
     now = timezone.now()
-    MigrationRun.objects.filter(pk=run.pk).update(
-        status=Status.WAITING,
-        delete_after=now + timedelta(seconds=window),
-        lease_until=None,
-        updated_at=now,
-    )
+    with transaction.atomic():
+        MigrationRun.objects.filter(pk=run.pk).update(
+            status=Status.WAITING,
+            delete_after=now + timedelta(seconds=window),
+            lease_until=None,
+            updated_at=now,
+        )
+        _audit_step(run, "migration.copied", propagationSeconds=window)
     logger.info("migration run %s copied and verified; deleting sources in %s s", run.pk, window)
     _enqueue("delete", run.pk, delay=window)
 
@@ -580,9 +608,11 @@ def _finish(run: MigrationRun) -> None:
     else:
         status = Status.FAILED
     now = timezone.now()
-    MigrationRun.objects.filter(pk=run.pk).update(
-        status=status, lease_until=None, finished_at=now, updated_at=now
-    )
+    with transaction.atomic():
+        MigrationRun.objects.filter(pk=run.pk).update(
+            status=status, lease_until=None, finished_at=now, updated_at=now
+        )
+        _audit_step(run, "migration.finished", status=status)
     logger.info("migration run %s finished: %s", run.pk, status)
 
 
@@ -608,6 +638,14 @@ def migration_undo(*, user: User, run: MigrationRun) -> MigrationRun:
                 run.save(update_fields=["status", "updated_at", "error"])
         except IntegrityError:
             raise Conflict("Another migration of this Deployment is under way.") from None
+        audit_record(
+            workspace=run.workspace_id,
+            actor=user,
+            action="migration.undo",
+            object_type=run.object_type,
+            deployment_id=run.deployment_id,
+            detail={"runId": run.pk},
+        )
         transaction.on_commit(lambda: _enqueue("undo", run.pk))
     return run
 
@@ -634,9 +672,11 @@ def migration_undo_apply(*, run_id: int) -> None:
         )
         return
     now = timezone.now()
-    MigrationRun.objects.filter(pk=run.pk).update(
-        status=Status.UNDONE, lease_until=None, finished_at=now, updated_at=now
-    )
+    with transaction.atomic():
+        MigrationRun.objects.filter(pk=run.pk).update(
+            status=Status.UNDONE, lease_until=None, finished_at=now, updated_at=now
+        )
+        _audit_step(run, "migration.undone")
     logger.info("migration run %s undone", run.pk)
 
 

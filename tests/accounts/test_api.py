@@ -60,19 +60,25 @@ def test_another_tenants_workspace_is_404(api, team, other_team):
     assert client.get(f"/api/v1/workspaces/{wid}").status_code == 404
     assert client.get(f"/api/v1/workspaces/{wid}/members").status_code == 404
     assert client.get(f"/api/v1/workspaces/{wid}/deployments").status_code == 404
-    assert client.post(f"/api/v1/deployments/{other_team.deployment.pk}/tokens",
-                       {"name": "x"}, format="json").status_code == 404
+    assert (
+        client.post(
+            f"/api/v1/deployments/{other_team.deployment.pk}/tokens", {"name": "x"}, format="json"
+        ).status_code
+        == 404
+    )
 
 
-@pytest.mark.parametrize(("role", "status"), [("OWNER", 201), ("OPERATOR", 403),
-                                             ("AUTHOR", 403), ("MEMBER", 403)])
+@pytest.mark.parametrize(
+    ("role", "status"), [("OWNER", 201), ("OPERATOR", 403), ("AUTHOR", 403), ("MEMBER", 403)]
+)
 def test_only_owners_add_members(api, team, role, status):
     from tests.conftest import make_user
 
     make_user("new@example.com")
     response = api.as_user(team.user(role)).post(
         f"/api/v1/workspaces/{team.workspace.pk}/members",
-        {"email": "new@example.com", "role": "AUTHOR"}, format="json",
+        {"email": "new@example.com", "role": "AUTHOR"},
+        format="json",
     )
     assert response.status_code == status
 
@@ -80,20 +86,29 @@ def test_only_owners_add_members(api, team, role, status):
 def test_adding_an_unknown_email_or_role_is_a_clear_error(api, team):
     url = f"/api/v1/workspaces/{team.workspace.pk}/members"
     client = api.as_user(team.owner)
-    assert client.post(url, {"email": "nobody@example.com", "role": "AUTHOR"},
-                       format="json").status_code == 404
+    assert (
+        client.post(
+            url, {"email": "nobody@example.com", "role": "AUTHOR"}, format="json"
+        ).status_code
+        == 404
+    )
     response = client.post(url, {"email": team.member.email, "role": "KING"}, format="json")
     assert response.status_code == 400
     assert response.json()["fieldErrors"][0]["field"] == "role"
 
 
-@pytest.mark.parametrize(("role", "status"), [("OWNER", 201), ("OPERATOR", 201),
-                                             ("AUTHOR", 403), ("MEMBER", 403)])
+@pytest.mark.parametrize(
+    ("role", "status"), [("OWNER", 201), ("OPERATOR", 201), ("AUTHOR", 403), ("MEMBER", 403)]
+)
 def test_deployment_create_by_role(api, team, role, status):
     response = api.as_user(team.user(role)).post(
         f"/api/v1/workspaces/{team.workspace.pk}/deployments",
-        {"name": "new-one", "kind": "STANDARD", "metadataDbUrl": "sqlite:////tmp/af.db",
-         "fernetKey": ""},
+        {
+            "name": "new-one",
+            "kind": "STANDARD",
+            "metadataDbUrl": "sqlite:////tmp/af.db",
+            "fernetKey": "",
+        },
         format="json",
     )
     assert response.status_code == status

@@ -1,0 +1,46 @@
+"""The audit log: one row per change, written inside the change's own transaction."""
+
+from collections.abc import Iterable
+from typing import Any
+
+from accounts.models import User, Workspace
+from envmanager.models import AuditEvent, EnvironmentObject
+
+
+def actor_label(actor) -> str:
+    if actor is None:
+        return "system"
+    if isinstance(actor, User):
+        return actor.email
+    return f"token {getattr(actor, 'name', '')} ({getattr(actor, 'hint', '')}…)"
+
+
+def audit_record(
+    *,
+    workspace: Workspace | int,
+    actor,
+    action: str,
+    obj: EnvironmentObject | None = None,
+    object_type: str = "",
+    object_key: str = "",
+    deployment_id: int | None = None,
+    fields: Iterable[str] = (),
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Record one event. Callers pass field names, never values; `detail` holds ids and
+    counts only. Must be called inside the transaction of the change it records."""
+    if obj is not None:
+        object_type, object_key = obj.object_type, obj.key
+        deployment_id = deployment_id or obj.deployment_id
+    return AuditEvent.objects.create(
+        workspace_id=workspace if isinstance(workspace, int) else workspace.pk,
+        actor=actor if isinstance(actor, User) else None,
+        actor_label=actor_label(actor),
+        action=action,
+        object_type=object_type,
+        object_key=object_key,
+        environment_object_id=obj.pk if obj is not None else None,
+        deployment_id=deployment_id,
+        fields=sorted(fields),
+        detail=detail or {},
+    )

@@ -1,0 +1,195 @@
+"""Version history of environment objects, and restoring an earlier version."""
+
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import User, WorkspacePermission
+from accounts.permissions import require_workspace_perm
+from deployments.models import Deployment, IdeProject
+from envmanager.errors import Conflict, InvalidInput
+from envmanager.models import EnvironmentObject, Link, ObjectVersion
+from envmanager.object_types import SPECS
+from envmanager.services.audit import audit_record
+
+RESTORE_DELETED_DAYS = 30
+
+
+def changed_field_names(object_type: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Names of the fields whose value differs (keys of extra as `extra.KEY`)."""
+    names = []
+    for name in SPECS[object_type].fields:
+        before, after = old.get(name), new.get(name)
+        if name == "extra" and isinstance(before, dict) and isinstance(after, dict):
+            names += [
+                f"extra.{k}"
+                for k in sorted(set(before) | set(after))
+                if before.get(k) != after.get(k)
+            ]
+        elif before != after:
+            names.append(name)
+    return names
+
+
+def object_snapshot(obj: EnvironmentObject) -> dict[str, Any]:
+    return {
+        "values": obj.values,
+        "auto_link_deployments": obj.auto_link_deployments,
+        "auto_link_excluded": list(obj.auto_link_excluded.values_list("pk", flat=True)),
+        "links": [
+            {
+                "deployment_id": link.deployment_id,
+                "ide_project_id": link.ide_project_id,
+                "is_home": link.is_home,
+                "is_auto": link.is_auto,
+                "overrides": link.overrides,
+            }
+            for link in obj.links.all()
+        ],
+    }
+
+
+def version_record(
+    *, obj: EnvironmentObject, reason: str, user: User | None, changed_fields: list[str] = ()
+) -> ObjectVersion:
+    """Keep the object's state as it is now, before it changes (call inside the transaction)."""
+    return ObjectVersion.objects.create(
+        workspace_id=obj.workspace_id,
+        environment_object_id=obj.pk,
+        object_type=obj.object_type,
+        key=obj.key,
+        scope=obj.scope,
+        deployment_id=obj.deployment_id,
+        reason=reason,
+        snapshot=object_snapshot(obj),
+        changed_fields=list(changed_fields),
+        created_by=user,
+    )
+
+
+def environment_object_restore_version(*, user: User, version: ObjectVersion) -> EnvironmentObject:
+    """Restore an earlier version. An existing object gets that version's key and values back
+    (its links stay as they are; the current state becomes a version too). A deleted object
+    comes back within 30 days, with its links to Deployments and IDE projects that still exist
+    and do not resolve that key otherwise meanwhile (skipped ones are listed in the audit log)."""
+    require_workspace_perm(
+        user,
+        WorkspacePermission.UPDATE_ENV_OBJECTS,
+        version.workspace,
+        "restore environment objects",
+    )
+    snap = version.snapshot
+    with transaction.atomic():
+        obj = (
+            EnvironmentObject.objects.select_for_update()
+            .filter(pk=version.environment_object_id)
+            .first()
+        )
+        if obj is not None:
+            changed = changed_field_names(obj.object_type, obj.values, snap["values"])
+            version_record(
+                obj=obj, reason=ObjectVersion.Reason.RESTORE, user=user, changed_fields=changed
+            )
+            old_key = obj.key
+            obj.key, obj.values = version.key, snap["values"]
+            obj.updated_at, obj.updated_by = timezone.now(), user
+            try:
+                with transaction.atomic():
+                    obj.save()
+                    if old_key != obj.key:
+                        obj.links.update(object_key=obj.key)
+            except IntegrityError:
+                raise Conflict(
+                    f"The key {version.key!r} is in use again; rename that first."
+                ) from None
+            audit_record(
+                workspace=obj.workspace_id,
+                actor=user,
+                action="environment_object.restore",
+                obj=obj,
+                fields=changed,
+                detail={"version": version.pk},
+            )
+            return obj
+        return _restore_deleted(user, version, snap)
+
+
+def _restore_deleted(user: User, version: ObjectVersion, snap: dict) -> EnvironmentObject:
+    if version.reason != ObjectVersion.Reason.DELETE:
+        raise InvalidInput(
+            "That object no longer exists; restore the version saved at its deletion."
+        )
+    if version.created_at < timezone.now() - timedelta(days=RESTORE_DELETED_DAYS):
+        raise InvalidInput(f"Deleted objects can be restored for {RESTORE_DELETED_DAYS} days.")
+    deployment = None
+    if version.deployment_id is not None:
+        deployment = Deployment.objects.filter(pk=version.deployment_id).first()
+        if deployment is None:
+            raise InvalidInput("Its Deployment no longer exists.")
+    now = timezone.now()
+    obj = EnvironmentObject(
+        pk=version.environment_object_id,
+        workspace_id=version.workspace_id,
+        scope=version.scope,
+        deployment=deployment,
+        object_type=version.object_type,
+        key=version.key,
+        values=snap["values"],
+        auto_link_deployments=snap["auto_link_deployments"],
+        created_at=now,
+        updated_at=now,
+        created_by=user,
+        updated_by=user,
+    )
+    try:
+        with transaction.atomic():
+            obj.save(force_insert=True)
+    except IntegrityError:
+        raise Conflict(
+            f"An object with the key {version.key!r} exists again; it cannot be restored beside it."
+        ) from None
+    obj.auto_link_excluded.set(
+        Deployment.objects.filter(pk__in=snap["auto_link_excluded"], workspace=obj.workspace_id)
+    )
+    skipped = []
+    for link in snap["links"]:
+        target = (
+            Deployment.objects.filter(pk=link["deployment_id"], workspace=obj.workspace_id).first()
+            if link["deployment_id"]
+            else IdeProject.objects.filter(
+                pk=link["ide_project_id"], workspace=obj.workspace_id
+            ).first()
+        )
+        if target is None:
+            skipped.append(link["deployment_id"] or link["ide_project_id"])
+            continue
+        try:
+            with transaction.atomic():
+                Link.objects.create(
+                    environment_object=obj,
+                    deployment=target if link["deployment_id"] else None,
+                    ide_project=None if link["deployment_id"] else target,
+                    object_type=obj.object_type,
+                    object_key=obj.key,
+                    is_home=link["is_home"],
+                    is_auto=link["is_auto"],
+                    overrides=link["overrides"],
+                )
+        except IntegrityError:
+            if link["is_home"]:
+                raise Conflict(
+                    f"Its Deployment resolves {obj.key!r} from another object now."
+                ) from None
+            skipped.append(target.pk)
+    version.restored_at = now
+    version.save(update_fields=["restored_at"])
+    audit_record(
+        workspace=obj.workspace_id,
+        actor=user,
+        action="environment_object.restore",
+        obj=obj,
+        detail={"version": version.pk, "skippedLinks": skipped},
+    )
+    return obj
