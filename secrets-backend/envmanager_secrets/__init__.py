@@ -1,0 +1,5 @@
+"""envmanager secrets backend for Apache Airflow."""
+
+from envmanager_secrets.backend import EnvManagerBackendError, EnvManagerSecretsBackend
+
+__all__ = ["EnvManagerBackendError", "EnvManagerSecretsBackend"]

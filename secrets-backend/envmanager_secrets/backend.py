@@ -1,0 +1,139 @@
+"""Airflow secrets backend that reads Connections and Variables from envmanager's lookup API."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+try:
+    from airflow.secrets.base_secrets import BaseSecretsBackend
+except ImportError:  # pragma: no cover - depends on what is installed
+    try:
+        # A worker with only apache-airflow-task-sdk installed has no airflow.secrets.
+        from airflow.sdk.bases.secrets_backend import (  # type: ignore[no-redef]
+            BaseSecretsBackend,
+        )
+    except ImportError:
+        # No Airflow at all (unit tests): the backend still works as a plain client.
+        BaseSecretsBackend = object  # type: ignore[misc,assignment]
+
+log = logging.getLogger(__name__)
+
+# Airflow rejects connection JSON with any other key and then reports "not defined".
+CONNECTION_KEYS = (
+    "conn_type",
+    "description",
+    "host",
+    "login",
+    "password",
+    "schema",
+    "port",
+    "extra",
+)
+# Sleeps between attempts: 3 attempts in all, short enough not to stall a task for long.
+RETRY_BACKOFF = (0.1, 0.3)
+MAX_CACHE_ENTRIES = 1000
+_MISSING = object()
+
+
+class EnvManagerBackendError(RuntimeError):
+    """The envmanager server could not answer a lookup (never means "not found")."""
+
+
+class EnvManagerSecretsBackend(BaseSecretsBackend):  # type: ignore[misc,valid-type]
+    """Look up Connections and Variables at ``{base_url}/api/v1/lookup/...``."""
+
+    def __init__(
+        self,
+        base_url: str = "",
+        token: str = "",
+        timeout: float = 5,
+        cache_ttl: float = 10,
+        **kwargs: Any,  # unknown BACKEND_KWARGS are ignored so config typos don't break Airflow
+    ) -> None:
+        super().__init__()
+        if not base_url or not token:
+            raise ValueError("EnvManagerSecretsBackend needs base_url and token in BACKEND_KWARGS")
+        self.base_url = base_url.rstrip("/")
+        # Per-key env overrides (AIRFLOW__SECRETS__BACKEND_KWARG__TIMEOUT) arrive as strings.
+        self.timeout = float(timeout)
+        self.cache_ttl = float(cache_ttl)
+        self._session = requests.Session()
+        self._session.headers["Authorization"] = f"Bearer {token}"
+        self._cache: OrderedDict[tuple[str, str], tuple[float, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_conn_value(self, conn_id: str, team_name: str | None = None) -> str | None:
+        data = self._lookup("connections", conn_id)
+        if data is None:
+            return None
+        return json.dumps({k: v for k, v in data.items() if k in CONNECTION_KEYS})
+
+    def get_variable(self, key: str, team_name: str | None = None) -> str | None:
+        data = self._lookup("variables", key)
+        return None if data is None else data.get("value")
+
+    def get_config(self, key: str) -> str | None:
+        return None
+
+    def _lookup(self, kind: str, key: str) -> dict[str, Any] | None:
+        cache_key = (kind, key)
+        now = time.monotonic()
+        with self._lock:
+            expiry, value = self._cache.get(cache_key, (0.0, _MISSING))
+            if value is not _MISSING and now < expiry:
+                return value
+        value = self._fetch(kind, key)
+        if self.cache_ttl > 0:
+            # Jitter spreads re-fetches of many workers that started together.
+            ttl = self.cache_ttl * random.uniform(0.9, 1.1)
+            with self._lock:
+                self._cache.pop(cache_key, None)
+                self._cache[cache_key] = (time.monotonic() + ttl, value)
+                while len(self._cache) > MAX_CACHE_ENTRIES:
+                    self._cache.popitem(last=False)
+        return value
+
+    def _fetch(self, kind: str, key: str) -> dict[str, Any] | None:
+        path = f"/api/v1/lookup/{kind}/{quote(key, safe='')}"
+        problem = ""
+        for attempt in range(len(RETRY_BACKOFF) + 1):
+            if attempt:
+                time.sleep(RETRY_BACKOFF[attempt - 1])
+            try:
+                resp = self._session.get(self.base_url + path, timeout=self.timeout)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                # Only the exception class: its text is not needed and stays out of logs.
+                problem = type(exc).__name__
+                log.debug("envmanager lookup %s %r: %s", kind, key, problem)
+                continue
+            log.debug("envmanager lookup %s %r: HTTP %s", kind, key, resp.status_code)
+            if resp.status_code == 200:
+                try:
+                    data = resp.json()
+                except ValueError:
+                    data = None
+                if not isinstance(data, dict) or (kind == "variables" and "value" not in data):
+                    # Not the lookup API (wrong base_url, a proxy page): an error, not "missing".
+                    raise EnvManagerBackendError(f"envmanager GET {path}: unexpected 200 body")
+                return data
+            if resp.status_code == 404:
+                return None
+            if resp.status_code in (401, 403):
+                raise EnvManagerBackendError(
+                    f"envmanager token rejected (HTTP {resp.status_code}) for GET {path}"
+                )
+            problem = f"HTTP {resp.status_code}"
+            if resp.status_code < 500:
+                break  # other 4xx will not get better by retrying
+        raise EnvManagerBackendError(
+            f"envmanager lookup GET {path} failed after {attempt + 1} attempt(s): {problem}"
+        )

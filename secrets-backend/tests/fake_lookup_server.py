@@ -1,0 +1,110 @@
+"""A tiny stand-in for envmanager's lookup API, for tests and manual checks against Airflow.
+
+Use it in-process (``FakeLookupServer``) or as a script::
+
+    python fake_lookup_server.py --port 8765 --token T --data data.json
+
+where data.json is ``{"connections": {id: {...}}, "variables": {key: "value"}}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote
+
+PREFIX = "/api/v1/lookup/"
+
+
+class FakeLookupServer:
+    """Serves ``connections`` / ``variables``; ``status`` and ``delay`` force failures."""
+
+    def __init__(self, token: str = "test-token", host: str = "127.0.0.1", port: int = 0):
+        self.token = token
+        self.connections: dict[str, dict[str, Any]] = {}
+        self.variables: dict[str, str] = {}
+        self.status: int | None = None  # when set, every request gets this status
+        self.delay = 0.0  # seconds to sleep before answering (timeouts)
+        self.requests: list[dict[str, Any]] = []  # raw path and headers of each request
+        self._httpd = ThreadingHTTPServer((host, port), self._handler())
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FakeLookupServer:
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def _answer(self, path: str, auth: str | None) -> tuple[int, Any]:
+        if self.delay:
+            time.sleep(self.delay)
+        if self.status is not None:
+            return self.status, {"message": "forced", "secret": "BODY-SECRET"}
+        if auth != f"Bearer {self.token}":
+            return 401, {"message": "bad token"}
+        if not path.startswith(PREFIX) or path.count("/") != 5:
+            return 404, {"message": "no route"}
+        kind, key = path[len(PREFIX) :].split("/")
+        key = unquote(key)
+        if kind == "connections" and key in self.connections:
+            return 200, self.connections[key]
+        if kind == "variables" and key in self.variables:
+            return 200, {"value": self.variables[key]}
+        return 404, {"message": "not found"}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server naming
+                server.requests.append({"path": self.path, "headers": dict(self.headers)})
+                status, body = server._answer(self.path, self.headers.get("Authorization"))
+                raw = json.dumps(body).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(raw)))
+                    self.end_headers()
+                    self.wfile.write(raw)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client timed out and went away
+
+            def log_message(self, *args: Any) -> None:
+                pass  # keep test output quiet
+
+        return Handler
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--token", default="test-token")
+    parser.add_argument("--data", help="JSON file with 'connections' and 'variables'")
+    args = parser.parse_args()
+    srv = FakeLookupServer(token=args.token, port=args.port)
+    if args.data:
+        with open(args.data) as f:
+            data = json.load(f)
+        srv.connections = data.get("connections", {})
+        srv.variables = data.get("variables", {})
+    print(srv.base_url, flush=True)
+    srv._httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
