@@ -152,3 +152,52 @@ def migration_run_progress(run) -> dict[str, int]:
 
     counts = dict(run.items.values_list("state").annotate(n=Count("id")).values_list("state", "n"))
     return {"total": sum(counts.values()), **counts}
+
+
+AUDIT_FILTERS = ("action", "object_key", "object_type", "deployment_id", "actor_label")
+
+
+def audit_events(workspace, filters: dict[str, str]):
+    """A Workspace's audit log, newest first, filtered by exact action, object type, Deployment,
+    actor, object key (substring), and a `since` / `until` date-time."""
+    from envmanager.models import AuditEvent
+
+    events = AuditEvent.objects.filter(workspace=workspace)
+    for name in AUDIT_FILTERS:
+        value = filters.get(name)
+        if value:
+            lookup = "object_key__icontains" if name == "object_key" else name
+            events = events.filter(**{lookup: value})
+    if filters.get("since"):
+        events = events.filter(created_at__gte=filters["since"])
+    if filters.get("until"):
+        events = events.filter(created_at__lt=filters["until"])
+    return events.order_by("-created_at", "-id")
+
+
+def object_versions(obj_id: int, workspace):
+    from envmanager.models import ObjectVersion
+
+    return ObjectVersion.objects.filter(
+        workspace=workspace, environment_object_id=obj_id
+    ).select_related("created_by")
+
+
+def deleted_object_versions(workspace):
+    """Versions saved at deletion of objects that are still gone and restorable (30 days)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from envmanager.models import ObjectVersion
+    from envmanager.services.versions import RESTORE_DELETED_DAYS
+
+    since = timezone.now() - timedelta(days=RESTORE_DELETED_DAYS)
+    existing = EnvironmentObject.objects.filter(workspace=workspace).values("pk")
+    return (
+        ObjectVersion.objects.filter(
+            workspace=workspace, reason="DELETE", created_at__gte=since, restored_at__isnull=True
+        )
+        .exclude(environment_object_id__in=existing)
+        .select_related("created_by")
+    )

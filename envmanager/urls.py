@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("envmanager.api.urls")),
     path("", include("envmanager.api.lookup_urls")),
     path("", include("envmanager.api.migration_urls")),
+    path("", include("envmanager.api.audit_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -22,6 +23,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("envmanager.page_urls")),
     path("", include("envmanager.migration_urls")),
+    path("", include("envmanager.audit_urls")),
     path("", include("deployments.urls")),
     path("api/v1/", include(api_v1)),
     path("healthz", views.healthz, name="healthz"),

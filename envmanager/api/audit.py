@@ -1,0 +1,152 @@
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import WorkspacePermission
+from accounts.permissions import require_workspace_perm
+from accounts.selectors import workspace_for_user
+from envmanager.audit_views import audit_csv_response, audit_filters
+from envmanager.errors import InvalidInput
+from envmanager.models import AuditEvent, ObjectVersion
+from envmanager.selectors import audit_events, object_versions
+from envmanager.services.versions import environment_object_restore_version
+
+FILTER_PARAMS = {
+    "action": "action",
+    "objectKey": "object_key",
+    "objectType": "object_type",
+    "deploymentId": "deployment_id",
+    "actor": "actor_label",
+    "since": "since",
+    "until": "until",
+}
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    createdAt = serializers.DateTimeField(source="created_at")
+    actor = serializers.CharField(source="actor_label")
+    actorId = serializers.IntegerField(source="actor_id", allow_null=True)
+    objectType = serializers.CharField(source="object_type")
+    objectKey = serializers.CharField(source="object_key")
+    environmentObjectId = serializers.IntegerField(source="environment_object_id", allow_null=True)
+    deploymentId = serializers.IntegerField(source="deployment_id", allow_null=True)
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "createdAt",
+            "actor",
+            "actorId",
+            "action",
+            "objectType",
+            "objectKey",
+            "environmentObjectId",
+            "deploymentId",
+            "fields",
+            "detail",
+        ]
+
+
+class ObjectVersionSerializer(serializers.ModelSerializer):
+    environmentObjectId = serializers.IntegerField(source="environment_object_id")
+    objectType = serializers.CharField(source="object_type")
+    objectKey = serializers.CharField(source="key")
+    changedFields = serializers.ListField(source="changed_fields", child=serializers.CharField())
+    createdAt = serializers.DateTimeField(source="created_at")
+    createdBy = serializers.EmailField(source="created_by.email", allow_null=True, default=None)
+    restoredAt = serializers.DateTimeField(source="restored_at")
+
+    class Meta:
+        model = ObjectVersion
+        fields = [
+            "id",
+            "environmentObjectId",
+            "objectType",
+            "objectKey",
+            "reason",
+            "changedFields",
+            "createdAt",
+            "createdBy",
+            "restoredAt",
+        ]
+
+
+def _events(request, workspace_id: int):
+    workspace = workspace_for_user(request.user, workspace_id)
+    require_workspace_perm(
+        request.user, WorkspacePermission.VIEW_AUDIT_LOG, workspace, "see the audit log"
+    )
+    params = {FILTER_PARAMS[k]: v for k, v in request.query_params.items() if k in FILTER_PARAMS}
+    try:
+        return workspace, audit_events(workspace, audit_filters(params))
+    except ValidationError as exc:
+        raise InvalidInput(" ".join(exc.messages)) from None
+
+
+def _page_bounds(request) -> tuple[int, int]:
+    try:
+        limit = int(request.query_params.get("limit", 100))
+        offset = int(request.query_params.get("offset", 0))
+    except ValueError:
+        raise InvalidInput("limit and offset are whole numbers.") from None
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise InvalidInput("limit is 1 to 1000 and offset at least 0.", {"limit": "1 to 1000."})
+    return limit, offset
+
+
+AUDIT_PARAMS = [OpenApiParameter(name, str) for name in FILTER_PARAMS] + [
+    OpenApiParameter("limit", int),
+    OpenApiParameter("offset", int),
+]
+
+
+class AuditLogView(APIView):
+    @extend_schema(parameters=AUDIT_PARAMS, responses=AuditEventSerializer(many=True))
+    def get(self, request, workspace_id: int):
+        _, events = _events(request, workspace_id)
+        limit, offset = _page_bounds(request)
+        return Response(
+            {
+                "auditEvents": AuditEventSerializer(
+                    events[offset : offset + limit], many=True
+                ).data,
+                "limit": limit,
+                "offset": offset,
+                "totalCount": events.count(),
+            }
+        )
+
+
+class AuditLogExportView(APIView):
+    @extend_schema(parameters=AUDIT_PARAMS, responses={(200, "text/csv"): str})
+    def get(self, request, workspace_id: int):
+        workspace, events = _events(request, workspace_id)
+        return audit_csv_response(events, workspace)
+
+
+class ObjectVersionsView(APIView):
+    @extend_schema(responses=ObjectVersionSerializer(many=True))
+    def get(self, request, workspace_id: int, object_id: int):
+        workspace = workspace_for_user(request.user, workspace_id)
+        require_workspace_perm(
+            request.user, WorkspacePermission.VIEW_ENV_OBJECTS, workspace, "see environment objects"
+        )
+        versions = object_versions(object_id, workspace)
+        return Response({"versions": ObjectVersionSerializer(versions, many=True).data})
+
+
+class ObjectVersionRestoreView(APIView):
+    @extend_schema(request=None, responses={200: ObjectVersionSerializer})
+    def post(self, request, workspace_id: int, object_id: int, version_id: int):
+        workspace = workspace_for_user(request.user, workspace_id)
+        version = ObjectVersion.objects.filter(
+            workspace=workspace, environment_object_id=object_id, pk=version_id
+        ).first()
+        if version is None:
+            raise Http404("No such version.")
+        obj = environment_object_restore_version(user=request.user, version=version)
+        return Response({"id": obj.pk, "objectKey": obj.key, "objectType": obj.object_type})

@@ -1,0 +1,179 @@
+"""The audit log (Owners) and the version history of environment objects (Authors read,
+Operators and Owners restore), in the browser and as CSV."""
+
+import csv
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.http import require_POST
+
+from accounts.models import WorkspacePermission
+from accounts.permissions import has_workspace_perm
+from accounts.selectors import workspace_for_user
+from envmanager.errors import EnvManagerError, NotPermitted
+from envmanager.models import ObjectVersion
+from envmanager.selectors import (
+    AUDIT_FILTERS,
+    audit_events,
+    deleted_object_versions,
+    object_versions,
+)
+from envmanager.services.versions import environment_object_restore_version
+
+CSV_COLUMNS = [
+    "created_at",
+    "actor_label",
+    "action",
+    "object_type",
+    "object_key",
+    "environment_object_id",
+    "deployment_id",
+    "fields",
+    "detail",
+]
+
+
+def audit_filters(params) -> dict[str, str]:
+    """Filters from query parameters; a malformed date is a clear error, not a 500."""
+    filters = {name: params.get(name, "").strip() for name in AUDIT_FILTERS}
+    for name in ("since", "until"):
+        raw = params.get(name, "").strip()
+        if raw:
+            try:
+                value = parse_datetime(raw) or parse_datetime(raw + "T00:00:00+00:00")
+            except ValueError:
+                value = None
+            if value is None:
+                raise ValidationError(f"{name} must be a date or date-time (ISO 8601).")
+            filters[name] = value
+    return filters
+
+
+def _owner_workspace(request: HttpRequest, workspace_id: int):
+    workspace = workspace_for_user(request.user, workspace_id)
+    if not has_workspace_perm(request.user, WorkspacePermission.VIEW_AUDIT_LOG, workspace):
+        raise NotPermitted("Only Workspace Owners can see the audit log.")
+    return workspace
+
+
+def csv_rows(events):
+    class Echo:
+        def write(self, value):
+            return value
+
+    writer = csv.writer(Echo())
+    yield writer.writerow(CSV_COLUMNS)
+    for event in events.iterator(chunk_size=1000):
+        yield writer.writerow(
+            [
+                event.created_at.isoformat(),
+                event.actor_label,
+                event.action,
+                event.object_type,
+                event.object_key,
+                event.environment_object_id or "",
+                event.deployment_id or "",
+                " ".join(event.fields),
+                json.dumps(event.detail, sort_keys=True),
+            ]
+        )
+
+
+def audit_csv_response(events, workspace) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(csv_rows(events), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="audit-workspace-{workspace.pk}.csv"'
+    return response
+
+
+@login_required
+def audit_log(request: HttpRequest, workspace_id: int) -> HttpResponse:
+    try:
+        workspace = _owner_workspace(request, workspace_id)
+    except NotPermitted as exc:
+        return render(request, "envmanager/forbidden.html", {"message": exc.message}, status=403)
+    try:
+        filters = audit_filters(request.GET)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        filters = {name: "" for name in AUDIT_FILTERS}
+    events = audit_events(workspace, filters)
+    if request.GET.get("format") == "csv":
+        return audit_csv_response(events, workspace)
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "envmanager/audit_log.html",
+        {
+            "workspace": workspace,
+            "page": page,
+            "filters": filters,
+            "query": query.urlencode(),
+        },
+    )
+
+
+@login_required
+def object_history(request: HttpRequest, workspace_id: int, object_id: int) -> HttpResponse:
+    workspace = workspace_for_user(request.user, workspace_id)
+    if not has_workspace_perm(request.user, WorkspacePermission.VIEW_ENV_OBJECTS, workspace):
+        raise Http404
+    versions = object_versions(object_id, workspace)
+    if not versions.exists():
+        raise Http404("No history for that object.")
+    return render(
+        request,
+        "envmanager/object_history.html",
+        {
+            "workspace": workspace,
+            "versions": versions,
+            "object_id": object_id,
+            "current": workspace.env_objects.filter(pk=object_id).first(),
+            "may_restore": has_workspace_perm(
+                request.user, WorkspacePermission.UPDATE_ENV_OBJECTS, workspace
+            ),
+        },
+    )
+
+
+@login_required
+def deleted_objects(request: HttpRequest, workspace_id: int) -> HttpResponse:
+    workspace = workspace_for_user(request.user, workspace_id)
+    if not has_workspace_perm(request.user, WorkspacePermission.VIEW_ENV_OBJECTS, workspace):
+        raise Http404
+    return render(
+        request,
+        "envmanager/deleted_objects.html",
+        {
+            "workspace": workspace,
+            "versions": deleted_object_versions(workspace),
+            "may_restore": has_workspace_perm(
+                request.user, WorkspacePermission.UPDATE_ENV_OBJECTS, workspace
+            ),
+        },
+    )
+
+
+@login_required
+@require_POST
+def version_restore(request: HttpRequest, workspace_id: int, version_id: int) -> HttpResponse:
+    workspace = workspace_for_user(request.user, workspace_id)
+    version = ObjectVersion.objects.filter(workspace=workspace, pk=version_id).first()
+    if version is None:
+        raise Http404
+    try:
+        obj = environment_object_restore_version(user=request.user, version=version)
+    except EnvManagerError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Restored {obj.get_object_type_display().lower()} {obj.key}.")
+    return redirect(
+        "object-history", workspace_id=workspace.pk, object_id=version.environment_object_id
+    )
