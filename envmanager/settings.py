@@ -91,6 +91,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "envmanager.security.SecurityHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "envmanager.urls"
@@ -190,11 +191,29 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# Behind HTTPS (production) set ENVMANAGER_HTTPS=true: secure cookies, HSTS and a redirect
+# to https; `manage.py check --deploy` is then clean.
+ENVMANAGER_HTTPS = env_bool("ENVMANAGER_HTTPS", env_bool("SECURE_COOKIES"))
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES")
-CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES")
+SESSION_COOKIE_SECURE = ENVMANAGER_HTTPS
+CSRF_COOKIE_SECURE = ENVMANAGER_HTTPS
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600)
+SECURE_SSL_REDIRECT = ENVMANAGER_HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if ENVMANAGER_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = ENVMANAGER_HTTPS
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", ENVMANAGER_HTTPS)
+if env_bool("ENVMANAGER_BEHIND_PROXY"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+ENVMANAGER_CSP = os.environ.get("ENVMANAGER_CSP", "")
+# Request bodies above this are refused (413-style error) before they are parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 5 * 1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 20000)
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,91 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from accounts.forms import MAX_FAILED_LOGINS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _clear_throttle():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def login(client: Client, email: str, password: str):
+    return client.post("/login/", {"username": email, "password": password})
+
+
+def test_login_works_with_the_right_password(team):
+    response = login(Client(), team.owner.email, "pw-for-tests-123")
+    assert response.status_code == 302
+
+
+def test_repeated_failed_logins_are_throttled_even_with_the_right_password(team):
+    client = Client()
+    for _ in range(MAX_FAILED_LOGINS):
+        assert login(client, team.owner.email, "wrong").status_code == 200
+    response = login(client, team.owner.email, "pw-for-tests-123")
+    assert response.status_code == 200
+    assert b"Too many failed attempts" in response.content
+
+
+def test_pages_carry_a_content_security_policy_without_inline_script(team):
+    client = Client()
+    client.force_login(team.owner)
+    response = client.get("/")
+    csp = response["Content-Security-Policy"]
+    assert (
+        "script-src 'self'" in csp
+        and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    )
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_api_responses_are_not_cached(api, team):
+    response = api.as_user(team.owner).get("/api/v1/workspaces")
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_oversized_request_bodies_are_refused(api, team, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    response = api.as_user(team.owner).post(
+        "/api/v1/workspaces", {"name": "x" * 5000}, format="json"
+    )
+    assert response.status_code in (400, 413)
+
+
+def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    env = {
+        **os.environ,
+        "ENVMANAGER_HTTPS": "true",
+        "DEBUG": "false",
+        "SECRET_KEY": "a-production-secret-key-" + "x" * 50,
+        "ALLOWED_HOSTS": "envmanager.example.com",
+        "ENVMANAGER_DATA_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "check",
+            "--deploy",
+            "--fail-level",
+            "WARNING",
+            "--tag",
+            "security",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
