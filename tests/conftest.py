@@ -18,6 +18,8 @@ from accounts.services import membership_set, workspace_create
 from deployments.models import Deployment
 from deployments.services import deployment_create
 
+pytest_plugins = ["tests.secret_scan"]
+
 TEST_ENCRYPTION_KEY = Fernet.generate_key().decode()
 
 
