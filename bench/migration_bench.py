@@ -1,0 +1,116 @@
+"""Migration benchmark: N connections + N variables in a real Airflow PostgreSQL metadata DB,
+migrated end to end by envmanager (propagation window 0), beside the time real Airflow's own
+`airflow connections export` + `airflow variables export` take for the same DB.
+
+    .venv/bin/python bench/migration_bench.py [--objects 10000]
+
+Prints objects/s and peak memory (RSS of this process) for our migration, and the seconds of
+Airflow's export. Uses PostgreSQL at 127.0.0.1:5432 for both our database and Airflow's.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+OUR_DB = "envmanager_bench"
+
+
+def recreate_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        c.execute(f'CREATE DATABASE "{name}"')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--objects", type=int, default=10_000, help="connections, and variables")
+    args = parser.parse_args()
+    n = args.objects
+
+    recreate_database(OUR_DB)
+    os.environ.update({
+        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{OUR_DB}",
+        "ENVMANAGER_PROPAGATION_SECONDS": "0",
+        "CELERY_TASK_ALWAYS_EAGER": "true",
+        "DJANGO_SETTINGS_MODULE": "envmanager.settings",
+        "LOG_LEVEL": "WARNING",
+    })
+    import django
+
+    django.setup()
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    from accounts.models import User
+    from accounts.services import workspace_create
+    from deployments.services import deployment_create
+    from envmanager.models import MigrationRun
+    from envmanager.services.migration import migration_start
+    from tests.airflow_support import drop_metadata_db, make_metadata_db, run_airflow
+
+    call_command("migrate", verbosity=0)
+    key = Fernet.generate_key().decode()
+    connections = {
+        f"conn_{i:05d}": {"conn_type": "postgres", "host": f"db{i}.internal", "login": "etl",
+                          "password": f"p@ss:{i}/#%", "schema": "analytics", "port": 5432,
+                          "extra": {"sslmode": "require", "i": i}}
+        for i in range(n)
+    }
+    variables = {f"var_{i:05d}": json.dumps({"i": i, "name": f"value {i}"}) for i in range(n)}
+    tmp = Path(tempfile.mkdtemp(prefix="envmanager-bench-"))
+    started = time.perf_counter()
+    url = make_metadata_db(tmp, backend="postgresql", fernet_key=key, connections=connections,
+                           variables=variables)
+    print(f"seeded a real Airflow metadata DB with {n} connections and {n} variables "
+          f"in {time.perf_counter() - started:.1f} s")
+
+    try:
+        home = tmp / "airflow-home"
+        home.mkdir()
+        env = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url.replace("postgresql://",
+                                                                   "postgresql+psycopg2://"),
+               "AIRFLOW__CORE__FERNET_KEY": key}
+        started = time.perf_counter()
+        run_airflow(["connections", "export", str(tmp / "c.json")], home, env)
+        run_airflow(["variables", "export", str(tmp / "v.json")], home, env)
+        airflow_export = time.perf_counter() - started
+
+        owner = User.objects.create_user(email="bench@example.com", password="bench-password-1")
+        workspace = workspace_create(user=owner, name="Bench")
+        deployment = deployment_create(user=owner, workspace=workspace, name="prod",
+                                       metadata_db_url=url, fernet_key=key)
+        timings = {}
+        for object_type, keys in (("CONNECTION", list(connections)),
+                                  ("AIRFLOW_VARIABLE", list(variables))):
+            started = time.perf_counter()
+            run = migration_start(user=owner, deployment=deployment, object_type=object_type,
+                                  object_keys=keys)
+            run.refresh_from_db()
+            timings[object_type] = time.perf_counter() - started
+            assert run.status == MigrationRun.Status.SUCCEEDED, (run.status, run.error)
+        ours = sum(timings.values())
+        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"airflow connections export + variables export: {airflow_export:.1f} s "
+              f"({2 * n / airflow_export:,.0f} objects/s)")
+        print(f"envmanager verified migration (copy, verify, compare-and-delete): {ours:.1f} s "
+              f"({2 * n / ours:,.0f} objects/s; connections {timings['CONNECTION']:.1f} s, "
+              f"variables {timings['AIRFLOW_VARIABLE']:.1f} s)")
+        print(f"peak memory of the migrating process: {peak_mib:.0f} MiB")
+        print(f"ratio ours / airflow export: {ours / airflow_export:.2f} (target <= 1.00)")
+    finally:
+        drop_metadata_db(url)
+        subprocess.run(["rm", "-rf", str(tmp)], check=False)
+
+
+if __name__ == "__main__":
+    main()

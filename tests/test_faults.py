@@ -1,0 +1,50 @@
+"""Faults the service must survive: Redis down, a dropped PostgreSQL connection."""
+
+import psycopg
+import pytest
+from django.core.cache import caches
+from django.db import close_old_connections, connection
+from django.test import Client
+
+from accounts.models import User
+from envmanager.cache import ResilientRedisCache
+from tests.conftest import _database_url_for_subprocess
+
+
+def test_cache_with_redis_down_misses_instead_of_failing():
+    cache = ResilientRedisCache(
+        "redis://127.0.0.1:1/0", {"OPTIONS": {"socket_connect_timeout": 0.2}}
+    )
+    assert cache.get("k", "fallback") == "fallback"
+    cache.set("k", "v")
+    assert cache.add("k", "v") is False
+    assert cache.incr("k") == 1
+
+
+def test_login_works_with_redis_down(team, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "envmanager.cache.ResilientRedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.2},
+        }
+    }
+    assert isinstance(caches["default"], ResilientRedisCache)
+    response = Client().post(
+        "/login/", {"username": team.owner.email, "password": "pw-for-tests-123"}
+    )
+    assert response.status_code == 302
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dropped_postgresql_connection_is_replaced_at_the_next_request(team):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    assert User.objects.count() == 4
+    # Another session kills ours, as a PostgreSQL restart or failover would.
+    with psycopg.connect(_database_url_for_subprocess(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (connection.connection.info.backend_pid,))
+    # What Django runs when each request starts (the test client skips it): with
+    # CONN_HEALTH_CHECKS the dead connection is noticed and replaced, not handed to the view.
+    close_old_connections()
+    assert User.objects.count() == 4
