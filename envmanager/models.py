@@ -312,3 +312,27 @@ class ObjectVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.object_type} {self.key} ({self.get_reason_display()})"
+
+
+class LookupCount(models.Model):
+    """How often one Deployment token looked up one key (counted in memory, written in
+    batches: not one row per lookup)."""
+
+    token = models.ForeignKey(
+        "deployments.DeploymentToken", on_delete=models.CASCADE, related_name="lookup_counts"
+    )
+    object_type = models.CharField(max_length=24, choices=ObjectType.choices)
+    object_key = models.CharField(max_length=255)
+    found = models.BooleanField(default=True)
+    count = models.BigIntegerField(default=0)
+    last_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["token", "object_type", "object_key", "found"], name="lookup_count_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.object_type} {self.object_key}: {self.count}"

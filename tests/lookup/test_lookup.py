@@ -1,0 +1,199 @@
+import json
+
+import pytest
+from django.test import Client
+
+from accounts.services import api_token_create
+from deployments.services import deployment_token_create, deployment_token_revoke
+from envmanager.lookups import lookup_counter
+from envmanager.models import LookupCount
+from envmanager.services import (
+    environment_object_create,
+    environment_object_delete,
+    environment_object_update,
+    link_create,
+    link_delete,
+    link_set_overrides,
+)
+
+PG = {
+    "conn_type": "postgres",
+    "host": "db.internal",
+    "login": "etl",
+    "password": "p:/@?#%",
+    "schema": "dwh",
+    "port": 5432,
+    "extra": {"sslmode": "require"},
+}
+
+
+@pytest.fixture
+def setup(team):
+    conn = environment_object_create(
+        user=team.operator,
+        workspace=team.workspace,
+        object_type="CONNECTION",
+        key="warehouse",
+        values=PG,
+    )
+    link = link_create(
+        user=team.operator, obj=conn, deployment=team.deployment, overrides={"password": "prod-pw"}
+    )
+    environment_object_create(
+        user=team.operator,
+        workspace=team.workspace,
+        object_type="AIRFLOW_VARIABLE",
+        key="mode",
+        values={"value": "prod"},
+        scope="DEPLOYMENT",
+        deployment=team.deployment,
+    )
+    environment_object_create(
+        user=team.operator,
+        workspace=team.workspace,
+        object_type="ENVIRONMENT_VARIABLE",
+        key="GREETING",
+        values={"value": 'say "hi"\nbye'},
+        scope="DEPLOYMENT",
+        deployment=team.deployment,
+    )
+    _, plain = deployment_token_create(user=team.operator, deployment=team.deployment, name="af")
+    team.conn, team.link, team.plain = conn, link, plain
+    return team
+
+
+def get(path: str, token: str | None, **headers):
+    extra = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+    extra.update({f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()})
+    return Client().get(path, **extra)
+
+
+def test_connection_lookup_returns_exactly_airflows_keys_with_overrides(setup):
+    response = get("/api/v1/lookup/connections/warehouse", setup.plain)
+    assert response.status_code == 200
+    body = response.json()
+    assert body == {
+        "conn_type": "postgres",
+        "description": None,
+        "host": "db.internal",
+        "login": "etl",
+        "password": "prod-pw",
+        "schema": "dwh",
+        "port": 5432,
+        "extra": json.dumps({"sslmode": "require"}),
+    }
+
+
+def test_variable_lookup(setup):
+    assert get("/api/v1/lookup/variables/mode", setup.plain).json() == {"value": "prod"}
+
+
+def test_unknown_keys_are_404(setup):
+    assert get("/api/v1/lookup/connections/nope", setup.plain).status_code == 404
+    assert get("/api/v1/lookup/variables/nope", setup.plain).status_code == 404
+
+
+def test_conn_ids_with_slashes_resolve(setup):
+    environment_object_create(
+        user=setup.operator,
+        workspace=setup.workspace,
+        object_type="CONNECTION",
+        key="team/a:b",
+        values={"conn_type": "x"},
+        scope="DEPLOYMENT",
+        deployment=setup.deployment,
+    )
+    assert get("/api/v1/lookup/connections/team/a:b", setup.plain).status_code == 200
+
+
+def test_a_token_of_another_deployment_sees_nothing_of_this_one(setup, other_team):
+    _, other = deployment_token_create(
+        user=setup.owner, deployment=setup.other_deployment, name="staging"
+    )
+    assert get("/api/v1/lookup/connections/warehouse", other).status_code == 404
+    assert get("/api/v1/lookup/variables/mode", other).status_code == 404
+    _, foreign = deployment_token_create(
+        user=other_team.owner, deployment=other_team.deployment, name="x"
+    )
+    assert get("/api/v1/lookup/connections/warehouse", foreign).status_code == 404
+    assert get("/api/v1/lookup/environment", foreign).json()["connections"] == {}
+
+
+@pytest.mark.parametrize("token", [None, "emd_made_up", "garbage"])
+def test_missing_or_unknown_tokens_are_401(setup, token):
+    assert get("/api/v1/lookup/connections/warehouse", token).status_code == 401
+
+
+def test_personal_tokens_and_sessions_do_not_work_on_lookups(setup):
+    _, personal = api_token_create(user=setup.owner, name="me")
+    assert get("/api/v1/lookup/connections/warehouse", personal).status_code == 401
+    client = Client()
+    client.force_login(setup.owner)
+    assert client.get("/api/v1/lookup/connections/warehouse").status_code == 401
+
+
+def test_a_revoked_token_stops_at_once(setup):
+    token = setup.deployment.tokens.get()
+    deployment_token_revoke(user=setup.owner, token=token)
+    assert get("/api/v1/lookup/connections/warehouse", setup.plain).status_code == 401
+
+
+def test_a_change_is_visible_at_the_next_lookup(setup):
+    environment_object_update(user=setup.operator, obj=setup.conn, values={"host": "new"})
+    assert get("/api/v1/lookup/connections/warehouse", setup.plain).json()["host"] == "new"
+
+
+def test_lookup_costs_a_constant_small_number_of_queries(setup, django_assert_max_num_queries):
+    get("/api/v1/lookup/connections/warehouse", setup.plain)  # last_used_at written once
+    with django_assert_max_num_queries(2):
+        get("/api/v1/lookup/connections/warehouse", setup.plain)
+    with django_assert_max_num_queries(2):
+        get("/api/v1/lookup/connections/missing", setup.plain)
+
+
+def test_environment_document_and_etag(setup):
+    response = get("/api/v1/lookup/environment", setup.plain)
+    body, etag = response.json(), response["ETag"]
+    assert body["connections"]["warehouse"]["password"] == "prod-pw"
+    assert body["variables"] == {"mode": "prod"}
+    assert body["environmentVariables"] == {"GREETING": 'say "hi"\nbye'}
+    assert body["dotenv"] == 'GREETING="say \\"hi\\"\\nbye"\n'
+    assert get("/api/v1/lookup/environment", setup.plain, if_none_match=etag).status_code == 304
+
+
+def test_etag_changes_with_every_change_the_deployment_resolves(setup):
+    def etag():
+        return get("/api/v1/lookup/environment", setup.plain)["ETag"]
+
+    first = etag()
+    unrelated = environment_object_create(
+        user=setup.operator,
+        workspace=setup.workspace,
+        object_type="CONNECTION",
+        key="elsewhere",
+        values={"conn_type": "x"},
+    )
+    assert etag() == first  # not linked here: same version
+    link = link_create(user=setup.operator, obj=unrelated, deployment=setup.deployment)
+    for change in (
+        lambda: link_set_overrides(user=setup.operator, link=link, overrides={"host": "h"}),
+        lambda: environment_object_update(
+            user=setup.operator, obj=unrelated, values={"login": "l"}
+        ),
+        lambda: link_delete(user=setup.operator, link=link),
+        lambda: environment_object_delete(user=setup.operator, obj=setup.conn),
+    ):
+        previous = etag()
+        change()
+        assert etag() != previous
+
+
+def test_lookups_are_counted_per_token_and_key(setup):
+    lookup_counter.reset()
+    for _ in range(3):
+        get("/api/v1/lookup/connections/warehouse", setup.plain)
+    get("/api/v1/lookup/connections/nope", setup.plain)
+    lookup_counter.flush()
+    counts = {(c.object_key, c.found): c.count for c in LookupCount.objects.all()}
+    assert counts == {("warehouse", True): 3, ("nope", False): 1}
+    assert setup.deployment.tokens.get().last_used_at is not None
