@@ -201,3 +201,16 @@ def deleted_object_versions(workspace):
         .exclude(environment_object_id__in=existing)
         .select_related("created_by")
     )
+
+
+def environment_object_for_user(user, object_id, workspace=None) -> EnvironmentObject:
+    """An object the user may see (Author and up, in its Workspace); anything else is a 404."""
+    from django.http import Http404
+
+    objects = EnvironmentObject.objects.visible_to(user).select_related("deployment", "workspace")
+    if workspace is not None:
+        objects = objects.filter(workspace=workspace)
+    try:
+        return objects.get(pk=int(object_id))
+    except (EnvironmentObject.DoesNotExist, TypeError, ValueError):
+        raise Http404("No such environment object.") from None

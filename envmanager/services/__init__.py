@@ -1,6 +1,7 @@
 """Services that write: one module per part of the domain, all importable from here."""
 
 from envmanager.services.encryption_keys import encryption_keys_rotate
+from envmanager.services.promotion import environment_object_promote
 from envmanager.services.environment_objects import (
     auto_link_exclude,
     auto_link_new_deployment,
@@ -18,6 +19,7 @@ __all__ = [
     "encryption_keys_rotate",
     "environment_object_create",
     "environment_object_delete",
+    "environment_object_promote",
     "environment_object_update",
     "link_create",
     "link_delete",

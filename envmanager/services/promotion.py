@@ -1,0 +1,110 @@
+"""Promote to Workspace Environment: a Deployment-scoped object becomes a Workspace object
+linked to its Deployment, which goes on resolving exactly the same values."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import DeploymentPermission, User, WorkspacePermission
+from accounts.permissions import has_deployment_perm, has_workspace_perm
+from envmanager import object_types
+from envmanager.errors import InvalidInput, NotPermitted
+from envmanager.models import EnvironmentObject, Link, ObjectVersion
+from envmanager.object_types import ObjectType, Scope
+from envmanager.services.audit import audit_record
+from envmanager.services.versions import version_record
+
+
+def environment_object_promote(
+    *, user: User, obj: EnvironmentObject, confirm_key: str | None = None
+) -> tuple[EnvironmentObject, bool]:
+    """Promote a Deployment-scoped object; returns the Workspace object now serving the
+    Deployment and whether an override was created on an existing one.
+
+    Needs create-env-objects on the Workspace and update on the Deployment (Operator, Owner,
+    or an Author with a per-Deployment grant who can also create). Refused for a Workspace
+    object, and so for an override (which is part of a Workspace object's link, not an object
+    of its own). For environment variables the caller must type the key (`confirm_key`).
+
+    If the Workspace has no object of that type and key, this object itself becomes the
+    Workspace object. Otherwise a Deployment-level override on the existing one is created with
+    exactly the overridable fields whose values differ, and this object is deleted; fields that
+    cannot be overridden (a description, a variable's secret flag) take the Workspace
+    object's value, which changes nothing Airflow reads. One transaction.
+    """
+    deployment = obj.deployment
+    if obj.scope != Scope.DEPLOYMENT or deployment is None:
+        raise InvalidInput(
+            "Only a Deployment's own object can be promoted; this one is already in the "
+            "Workspace (an override on it is part of its link, not an object to promote)."
+        )
+    if not (
+        has_workspace_perm(user, WorkspacePermission.CREATE_ENV_OBJECTS, obj.workspace)
+        and has_deployment_perm(user, DeploymentPermission.UPDATE, deployment)
+    ):
+        raise NotPermitted(
+            "Promoting needs permission to create Workspace objects and to update this "
+            "Deployment (Workspace Operator or Owner)."
+        )
+    if obj.object_type == ObjectType.ENVIRONMENT_VARIABLE and confirm_key != obj.key:
+        raise InvalidInput(
+            "Type the environment variable's key to confirm.",
+            {"confirmKey": f"Type {obj.key} to confirm."},
+        )
+    with transaction.atomic():
+        obj = EnvironmentObject.objects.select_for_update().get(pk=obj.pk)
+        existing = (
+            EnvironmentObject.objects.select_for_update()
+            .filter(
+                workspace=obj.workspace_id,
+                scope=Scope.WORKSPACE,
+                object_type=obj.object_type,
+                key=obj.key,
+            )
+            .first()
+        )
+        if existing is None:
+            version_record(
+                obj=obj, reason=ObjectVersion.Reason.UPDATE, user=user, changed_fields=["scope"]
+            )
+            obj.scope, obj.deployment = Scope.WORKSPACE, None
+            obj.updated_at, obj.updated_by = timezone.now(), user
+            obj.save(update_fields=["scope", "deployment", "updated_at", "updated_by"])
+            obj.links.filter(deployment=deployment).update(is_home=False)
+            audit_record(
+                workspace=obj.workspace_id,
+                actor=user,
+                action="environment_object.promote",
+                obj=obj,
+                deployment_id=deployment.pk,
+                detail={"overrideCreated": False},
+            )
+            return obj, False
+        overrides = {
+            name: obj.values.get(name)
+            for name in object_types.SPECS[obj.object_type].overridable
+            if obj.values.get(name) != existing.values.get(name)
+        }
+        version_record(obj=obj, reason=ObjectVersion.Reason.DELETE, user=user)
+        # Its home link goes with it, freeing the key on the Deployment (which, holding its own
+        # object with this key, could not have been linked to the Workspace one).
+        obj.delete()
+        now = timezone.now()
+        Link.objects.create(
+            environment_object=existing,
+            deployment=deployment,
+            object_type=existing.object_type,
+            object_key=existing.key,
+            overrides=overrides,
+            created_at=now,
+            updated_at=now,
+        )
+        audit_record(
+            workspace=existing.workspace_id,
+            actor=user,
+            action="environment_object.promote",
+            obj=existing,
+            deployment_id=deployment.pk,
+            fields=overrides,
+            detail={"overrideCreated": True},
+        )
+        return existing, True
