@@ -1,16 +1,590 @@
+"""The pages: Workspaces, the Workspace Environment, a Deployment's Environment tab, and the
+forms around them. Each view fetches the tenant-scoped object first (another Workspace's id is
+a 404), checks each permission once per request, and calls a service."""
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
-from accounts.models import Workspace
+from accounts import services as account_services
+from accounts.models import DeploymentPermission, Role, Workspace, WorkspacePermission
+from accounts.permissions import has_deployment_perm
+from accounts.selectors import role_of, workspace_for_user, workspace_members
+from deployments import services as deployment_services
+from deployments.models import Deployment
+from deployments.selectors import deployment_for_user
+from envmanager import object_types, services
+from envmanager.errors import EnvManagerError
+from envmanager.forms import CONNECTION_TYPES, EnvironmentObjectForm, OverrideForm
+from envmanager.models import EnvironmentObject, Link
+from envmanager.object_types import ObjectType, Scope
+from envmanager.selectors import deployment_resolved_environment, environment_object_for_user
+
+PAGE_SIZE = 50
+TYPE_SLUGS = {
+    "connections": ObjectType.CONNECTION,
+    "airflow-variables": ObjectType.AIRFLOW_VARIABLE,
+    "environment-variables": ObjectType.ENVIRONMENT_VARIABLE,
+    "metrics-exports": ObjectType.METRICS_EXPORT,
+}
+SLUG_OF = {t: s for s, t in TYPE_SLUGS.items()}
+TYPE_LABELS = {
+    ObjectType.CONNECTION: "Connections",
+    ObjectType.AIRFLOW_VARIABLE: "Airflow Variables",
+    ObjectType.ENVIRONMENT_VARIABLE: "Environment Variables",
+    ObjectType.METRICS_EXPORT: "Metrics Exports",
+}
+
+
+def _type_from(request: HttpRequest) -> str:
+    slug = request.GET.get("type") or request.POST.get("type") or "connections"
+    if slug not in TYPE_SLUGS:
+        raise Http404("Unknown object type.")
+    return TYPE_SLUGS[slug]
+
+
+def _tabs(object_type: str) -> list[dict]:
+    return [
+        {"slug": s, "label": TYPE_LABELS[t], "active": t == object_type}
+        for s, t in TYPE_SLUGS.items()
+    ]
+
+
+def _apply_errors(form, error: EnvManagerError) -> None:
+    """A service's field errors next to the form's fields; the rest at the top."""
+    placed = False
+    for name, message in error.field_errors.items():
+        field = name.split(".")[-1] if name.startswith("overrides.") else name
+        field = {"objectKey": "key", "scopeEntityId": None}.get(field, field)
+        if field in form.fields:
+            form.add_error(field, message)
+            placed = True
+    if not placed:
+        form.add_error(None, error.message)
+
+
+def summary(object_type: str, values: dict) -> str:
+    """One line that tells objects apart in a list; never a secret."""
+    hidden = set(object_types.secret_fields(object_type, values))
+    if object_type == ObjectType.CONNECTION:
+        parts = [values.get("conn_type", ""), values.get("host", "")]
+        if values.get("login"):
+            parts.append(f"as {values['login']}")
+        return " ".join(p for p in parts if p)
+    if object_type == ObjectType.METRICS_EXPORT:
+        return values.get("endpoint", "")
+    if "value" in hidden:
+        return "•••••••• (secret)"
+    value = values.get("value", "")
+    return value if len(value) <= 80 else value[:77] + "…"
+
+
+def _workspace_perms(user, workspace: Workspace) -> dict[str, bool]:
+    names = {
+        "view_objects": WorkspacePermission.VIEW_ENV_OBJECTS,
+        "create_objects": WorkspacePermission.CREATE_ENV_OBJECTS,
+        "update_objects": WorkspacePermission.UPDATE_ENV_OBJECTS,
+        "delete_objects": WorkspacePermission.DELETE_ENV_OBJECTS,
+        "create_deployments": WorkspacePermission.CREATE_DEPLOYMENTS,
+        "migrate": WorkspacePermission.MIGRATE_FROM_AIRFLOW,
+        "manage_members": WorkspacePermission.MANAGE_MEMBERS,
+        "update_settings": WorkspacePermission.UPDATE_SETTINGS,
+        "audit": WorkspacePermission.VIEW_AUDIT_LOG,
+    }
+    from guardian.core import ObjectPermissionChecker
+
+    # One checker answers every question about this Workspace from one fetch.
+    checker = ObjectPermissionChecker(user)
+    granted = set(checker.get_perms(workspace)) if user.is_active else set()
+    return {key: codename in granted for key, codename in names.items()}
+
+
+def _base(request: HttpRequest, workspace: Workspace, **extra) -> dict:
+    return {
+        "workspace": workspace,
+        "workspaces": Workspace.objects.visible_to(request.user),
+        "role": role_of(request.user, workspace),
+        "perms": _workspace_perms(request.user, workspace),
+        **extra,
+    }
+
+
+NO_ROLE = "Your role in this Workspace does not allow this."
+
+
+# Workspaces
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    workspaces = Workspace.objects.visible_to(request.user)
+    workspaces = list(Workspace.objects.visible_to(request.user))
+    if request.method == "POST":
+        name = request.POST.get("name", "")
+        try:
+            workspace = account_services.workspace_create(user=request.user, name=name)
+        except EnvManagerError as exc:
+            messages.error(request, exc.message)
+        else:
+            return redirect("workspace", workspace_id=workspace.pk)
+    if len(workspaces) == 1 and request.method == "GET" and not request.GET.get("all"):
+        return redirect("workspace", workspace_id=workspaces[0].pk)
     return render(request, "envmanager/home.html", {"workspaces": workspaces})
+
+
+@login_required
+def workspace_detail(request: HttpRequest, workspace_id: int) -> HttpResponse:
+    workspace = workspace_for_user(request.user, workspace_id)
+    context = _base(request, workspace)
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "create_deployment":
+                deployment_services.deployment_create(
+                    user=request.user,
+                    workspace=workspace,
+                    name=request.POST.get("name", ""),
+                    kind=request.POST.get("kind", Deployment.Kind.STANDARD),
+                    metadata_db_url=request.POST.get("metadata_db_url", ""),
+                    fernet_key=request.POST.get("fernet_key", ""),
+                )
+            elif action == "create_ide_project":
+                deployment_services.ide_project_create(
+                    user=request.user, workspace=workspace, name=request.POST.get("name", "")
+                )
+            elif action == "set_member":
+                account_services.membership_set(
+                    actor=request.user,
+                    workspace=workspace,
+                    email=request.POST.get("email", ""),
+                    role=request.POST.get("role", ""),
+                )
+            elif action == "settings":
+                account_services.workspace_update(
+                    user=request.user,
+                    workspace=workspace,
+                    local_development_secrets=request.POST.get("local_development_secrets") == "on",
+                )
+            else:
+                raise Http404
+        except EnvManagerError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, "Saved.")
+        return redirect("workspace", workspace_id=workspace.pk)
+    context.update(
+        deployments=workspace.deployments.all(),
+        ide_projects=workspace.ide_projects.all(),
+        members=workspace_members(workspace),
+        roles=Role.choices,
+        kinds=Deployment.Kind.choices,
+    )
+    return render(request, "envmanager/workspace.html", context)
+
+
+# Workspace Environment
+
+
+@login_required
+def workspace_environment(request: HttpRequest, workspace_id: int) -> HttpResponse:
+    workspace = workspace_for_user(request.user, workspace_id)
+    context = _base(request, workspace)
+    if not context["perms"]["view_objects"]:
+        return render(
+            request,
+            "envmanager/forbidden.html",
+            {
+                "message": "Members see the Workspace and its Deployments, not its environment "
+                "objects. Ask an Owner for the Author role."
+            },
+            status=403,
+        )
+    object_type = _type_from(request)
+    form = EnvironmentObjectForm(object_type=object_type, prefix="new")
+    if request.method == "POST":
+        form = EnvironmentObjectForm(request.POST, object_type=object_type, prefix="new")
+        if form.is_valid():
+            try:
+                obj = services.environment_object_create(
+                    user=request.user,
+                    workspace=workspace,
+                    object_type=object_type,
+                    key=form.cleaned_data["key"],
+                    values=form.values(),
+                    auto_link_deployments=form.cleaned_data.get("auto_link_deployments", False),
+                )
+            except EnvManagerError as exc:
+                _apply_errors(form, exc)
+            else:
+                messages.success(request, f"Created {obj.key}.")
+                return redirect(f"{request.path}?type={SLUG_OF[object_type]}")
+    objects = (
+        EnvironmentObject.objects.filter(
+            workspace=workspace, scope=Scope.WORKSPACE, object_type=object_type
+        )
+        .prefetch_related(
+            Prefetch("links", queryset=Link.objects.select_related("deployment", "ide_project"))
+        )
+        .order_by("key")
+    )
+    query = request.GET.get("q", "").strip()
+    if query:
+        objects = objects.filter(key__icontains=query)
+    page = Paginator(objects, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [
+        {"obj": o, "summary": summary(object_type, o.values), "links": list(o.links.all())}
+        for o in page
+    ]
+    context.update(
+        object_type=object_type,
+        type_label=TYPE_LABELS[object_type],
+        tabs=_tabs(object_type),
+        slug=SLUG_OF[object_type],
+        page=page,
+        rows=rows,
+        form=form,
+        query=query,
+        connection_types=CONNECTION_TYPES,
+        open_create=request.method == "POST",
+    )
+    return render(request, "envmanager/workspace_environment.html", context)
+
+
+@login_required
+def environment_object_detail(
+    request: HttpRequest, workspace_id: int, object_id: int
+) -> HttpResponse:
+    """Edit one Workspace object, its links and their overrides."""
+    workspace = workspace_for_user(request.user, workspace_id)
+    obj = environment_object_for_user(request.user, object_id, workspace)
+    if obj.scope != Scope.WORKSPACE:
+        return redirect("deployment-object", deployment_id=obj.deployment_id, object_id=obj.pk)
+    context = _base(request, workspace)
+    form = EnvironmentObjectForm(
+        object_type=obj.object_type,
+        stored=obj.values,
+        initial={"key": obj.key, "auto_link_deployments": obj.auto_link_deployments},
+    )
+    link_form = OverrideForm(object_type=obj.object_type, prefix="link")
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "update":
+                form = EnvironmentObjectForm(
+                    request.POST, object_type=obj.object_type, stored=obj.values
+                )
+                if form.is_valid():
+                    services.environment_object_update(
+                        user=request.user,
+                        obj=obj,
+                        key=form.cleaned_data["key"],
+                        values=form.values(),
+                        auto_link_deployments=form.cleaned_data.get("auto_link_deployments"),
+                    )
+                    messages.success(request, "Saved.")
+                    return redirect(request.path)
+            elif action == "delete":
+                services.environment_object_delete(user=request.user, obj=obj)
+                messages.success(request, f"Deleted {obj.key}. It can be restored for 30 days.")
+                return redirect(
+                    f"/workspaces/{workspace.pk}/environment/?type={SLUG_OF[obj.object_type]}"
+                )
+            elif action == "link":
+                link_form = OverrideForm(request.POST, object_type=obj.object_type, prefix="link")
+                if link_form.is_valid():
+                    overrides, _ = link_form.overrides()
+                    target = request.POST.get("target", "")
+                    kind, _, pk = target.partition(":")
+                    deployment = (
+                        workspace.deployments.filter(pk=pk).first()
+                        if kind == "deployment" and pk.isdigit()
+                        else None
+                    )
+                    project = (
+                        workspace.ide_projects.filter(pk=pk).first()
+                        if kind == "ide" and pk.isdigit()
+                        else None
+                    )
+                    if deployment is None and project is None:
+                        link_form.add_error(None, "Choose a Deployment or IDE project.")
+                    elif not link_form.errors:
+                        services.link_create(
+                            user=request.user,
+                            obj=obj,
+                            deployment=deployment,
+                            ide_project=project,
+                            overrides=overrides,
+                        )
+                        messages.success(request, "Linked.")
+                        return redirect(request.path)
+            elif action in ("unlink", "override", "exclude"):
+                link = obj.links.filter(pk=request.POST.get("link_id")).first()
+                if link is None:
+                    raise Http404
+                if action == "unlink":
+                    services.link_delete(user=request.user, link=link)
+                    messages.success(request, "Unlinked.")
+                elif action == "exclude":
+                    services.auto_link_exclude(
+                        user=request.user, obj=obj, deployment=link.deployment
+                    )
+                    messages.success(request, "Excluded from the auto-link.")
+                else:
+                    override_form = OverrideForm(
+                        request.POST,
+                        object_type=obj.object_type,
+                        current=link.overrides,
+                        prefix=f"link{link.pk}",
+                    )
+                    if override_form.is_valid():
+                        overrides, unset = override_form.overrides()
+                        if override_form.errors:
+                            raise EnvManagerError(
+                                " ".join(
+                                    str(e) for errs in override_form.errors.values() for e in errs
+                                )
+                            )
+                        services.link_set_overrides(
+                            user=request.user, link=link, overrides=overrides, unset_fields=unset
+                        )
+                        messages.success(request, "Override saved.")
+                return redirect(request.path)
+            else:
+                raise Http404
+        except EnvManagerError as exc:
+            target_form = link_form if action == "link" else form
+            if action in ("update", "link"):
+                _apply_errors(target_form, exc)
+            else:
+                messages.error(request, exc.message)
+                return redirect(request.path)
+    links = list(obj.links.select_related("deployment", "ide_project"))
+    linked_deployments = {link.deployment_id for link in links if link.deployment_id}
+    linked_projects = {link.ide_project_id for link in links if link.ide_project_id}
+    secret = set(object_types.SPECS[obj.object_type].secret_fields) | (
+        set(object_types.SPECS[obj.object_type].secret_when_flagged)
+        if obj.values.get("is_secret")
+        else set()
+    )
+    context.update(
+        obj=obj,
+        form=form,
+        link_form=link_form,
+        type_label=TYPE_LABELS[obj.object_type],
+        slug=SLUG_OF[obj.object_type],
+        summary=summary(obj.object_type, obj.values),
+        links=[
+            {
+                "link": link,
+                "override_form": OverrideForm(
+                    object_type=obj.object_type, current=link.overrides, prefix=f"link{link.pk}"
+                ),
+                "overrides": [
+                    (k, "••••••••" if k.split(".")[0] in secret else v)
+                    for k, v in sorted(link.overrides.items())
+                ],
+            }
+            for link in links
+        ],
+        free_deployments=[d for d in workspace.deployments.all() if d.pk not in linked_deployments],
+        free_projects=[p for p in workspace.ide_projects.all() if p.pk not in linked_projects],
+        excluded=list(obj.auto_link_excluded.all()),
+        connection_types=CONNECTION_TYPES,
+    )
+    return render(request, "envmanager/environment_object.html", context)
+
+
+# A Deployment's Environment tab
+
+
+def _deployment_context(request: HttpRequest, deployment: Deployment) -> dict:
+    context = _base(request, deployment.workspace, deployment=deployment)
+    may_update = has_deployment_perm(request.user, DeploymentPermission.UPDATE, deployment)
+    context["may_edit_own"] = context["perms"]["create_objects"] or may_update
+    context["may_promote"] = context["perms"]["create_objects"] and may_update
+    context["may_update_deployment"] = may_update
+    return context
+
+
+def _migration_buttons(deployment: Deployment, perms: dict) -> dict[str, str]:
+    """Why "Migrate from Airflow" is disabled for each type ("" when it is enabled)."""
+    from deployments.airflow_metadata import MetadataDbError
+    from envmanager.selectors import migration_source_counts
+
+    if not perms["migrate"]:
+        reason = "Only Workspace Owners can migrate from Airflow."
+        return {ObjectType.CONNECTION: reason, ObjectType.AIRFLOW_VARIABLE: reason}
+    if deployment.is_remote_execution:
+        reason = "Not available for remote-execution Deployments."
+        return {ObjectType.CONNECTION: reason, ObjectType.AIRFLOW_VARIABLE: reason}
+    try:
+        counts = migration_source_counts(deployment)
+    except MetadataDbError as exc:
+        return {ObjectType.CONNECTION: str(exc), ObjectType.AIRFLOW_VARIABLE: str(exc)}
+    return {t: "" if n else "The metadata database holds none." for t, n in counts.items()}
+
+
+@login_required
+def deployment_environment(request: HttpRequest, deployment_id: int) -> HttpResponse:
+    deployment = deployment_for_user(request.user, deployment_id)
+    context = _deployment_context(request, deployment)
+    if not context["perms"]["view_objects"]:
+        return render(
+            request,
+            "envmanager/forbidden.html",
+            {"message": "Members see the Deployment, not its environment objects."},
+            status=403,
+        )
+    object_type = _type_from(request)
+    form = EnvironmentObjectForm(object_type=object_type, prefix="new", workspace_scope=False)
+    if request.method == "POST":
+        form = EnvironmentObjectForm(
+            request.POST, object_type=object_type, prefix="new", workspace_scope=False
+        )
+        if form.is_valid():
+            try:
+                services.environment_object_create(
+                    user=request.user,
+                    workspace=deployment.workspace,
+                    object_type=object_type,
+                    key=form.cleaned_data["key"],
+                    values=form.values(),
+                    scope=Scope.DEPLOYMENT,
+                    deployment=deployment,
+                )
+            except EnvManagerError as exc:
+                _apply_errors(form, exc)
+            else:
+                messages.success(request, "Created.")
+                return redirect(f"{request.path}?type={SLUG_OF[object_type]}")
+    resolved = list(deployment_resolved_environment(deployment, object_type)[object_type].values())
+    page = Paginator(resolved, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [
+        {"item": item, "obj": item.environment_object, "summary": summary(object_type, item.values)}
+        for item in page
+    ]
+    migration = {}
+    if object_type in (ObjectType.CONNECTION, ObjectType.AIRFLOW_VARIABLE):
+        migration = {
+            "reason": _migration_buttons(deployment, context["perms"])[object_type],
+            "slug": "connections" if object_type == ObjectType.CONNECTION else "variables",
+        }
+    context.update(
+        object_type=object_type,
+        type_label=TYPE_LABELS[object_type],
+        tabs=_tabs(object_type),
+        slug=SLUG_OF[object_type],
+        page=page,
+        rows=rows,
+        form=form,
+        migration=migration,
+        connection_types=CONNECTION_TYPES,
+        open_create=request.method == "POST",
+    )
+    return render(request, "envmanager/deployment_environment.html", context)
+
+
+@login_required
+def deployment_object(request: HttpRequest, deployment_id: int, object_id: int) -> HttpResponse:
+    """Edit, delete or promote one of a Deployment's own objects."""
+    deployment = deployment_for_user(request.user, deployment_id)
+    obj = environment_object_for_user(request.user, object_id, deployment.workspace)
+    if obj.deployment_id != deployment.pk:
+        raise Http404
+    context = _deployment_context(request, deployment)
+    form = EnvironmentObjectForm(
+        object_type=obj.object_type,
+        stored=obj.values,
+        initial={"key": obj.key},
+        workspace_scope=False,
+    )
+    back = f"/deployments/{deployment.pk}/environment/?type={SLUG_OF[obj.object_type]}"
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "update":
+                form = EnvironmentObjectForm(
+                    request.POST,
+                    object_type=obj.object_type,
+                    stored=obj.values,
+                    workspace_scope=False,
+                )
+                if form.is_valid():
+                    services.environment_object_update(
+                        user=request.user,
+                        obj=obj,
+                        key=form.cleaned_data["key"],
+                        values=form.values(),
+                    )
+                    messages.success(request, "Saved.")
+                    return redirect(back)
+            elif action == "delete":
+                services.environment_object_delete(user=request.user, obj=obj)
+                messages.success(request, f"Deleted {obj.key}.")
+                return redirect(back)
+            elif action == "promote":
+                promoted, override = services.environment_object_promote(
+                    user=request.user, obj=obj, confirm_key=request.POST.get("confirm_key")
+                )
+                messages.success(
+                    request,
+                    (
+                        f"{promoted.key} is now an override on the Workspace object."
+                        if override
+                        else f"{promoted.key} is now a Workspace object linked to "
+                        f"{deployment.name}. Link it to other Deployments from here."
+                    ),
+                )
+                return redirect(
+                    "environment-object",
+                    workspace_id=deployment.workspace_id,
+                    object_id=promoted.pk,
+                )
+            else:
+                raise Http404
+        except EnvManagerError as exc:
+            if action == "update":
+                _apply_errors(form, exc)
+            else:
+                messages.error(request, exc.message)
+                return redirect(back)
+    context.update(
+        obj=obj,
+        form=form,
+        type_label=TYPE_LABELS[obj.object_type],
+        slug=SLUG_OF[obj.object_type],
+        connection_types=CONNECTION_TYPES,
+    )
+    return render(request, "envmanager/deployment_object.html", context)
+
+
+@login_required
+def deployment_settings(request: HttpRequest, deployment_id: int) -> HttpResponse:
+    deployment = deployment_for_user(request.user, deployment_id)
+    context = _deployment_context(request, deployment)
+    if request.method == "POST":
+        try:
+            deployment_services.deployment_update(
+                user=request.user,
+                deployment=deployment,
+                name=request.POST.get("name"),
+                description=request.POST.get("description"),
+                kind=request.POST.get("kind"),
+                # Empty secret fields keep the stored value.
+                metadata_db_url=request.POST.get("metadata_db_url") or None,
+                fernet_key=request.POST.get("fernet_key") or None,
+            )
+        except EnvManagerError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, "Deployment saved.")
+        return redirect("deployment-settings", deployment_id=deployment.pk)
+    context.update(kinds=Deployment.Kind.choices)
+    return render(request, "envmanager/deployment_settings.html", context)
 
 
 @require_GET

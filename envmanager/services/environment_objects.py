@@ -173,10 +173,8 @@ def environment_object_create(
                 obj.save()
         except IntegrityError:
             label = ObjectType(object_type).label.lower()
-            raise Conflict(
-                f"This Workspace already has a {label} with the key {key!r}.",
-                {"key": "Already exists."},
-            ) from None
+            message = f"This Workspace already has a {label} with the key {key!r}."
+            raise Conflict(message, {"key": message}) from None
         if deployment is not None:
             _link(obj, deployment=deployment, is_home=True)
         for target in link_deployments:

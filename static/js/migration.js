@@ -28,13 +28,6 @@
     update();
   }
 
-  document.querySelectorAll("[data-open-dialog]").forEach((btn) =>
-    btn.addEventListener("click", () => document.getElementById(btn.dataset.openDialog).showModal()),
-  );
-  document.querySelectorAll("dialog [data-close]").forEach((btn) =>
-    btn.addEventListener("click", () => btn.closest("dialog").close()),
-  );
-
   const box = document.getElementById("run-status");
   if (box && box.dataset.active === "1") {
     // Poll the run for a live progress bar; reload when its status changes.

@@ -1,0 +1,54 @@
+"""The Deployment tokens page: create (shown once) and revoke the tokens of a Deployment's
+secrets backend."""
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from accounts.models import DeploymentPermission, Workspace
+from accounts.permissions import has_deployment_perm
+from accounts.selectors import role_of
+from deployments import services
+from deployments.selectors import deployment_for_user
+from envmanager.errors import EnvManagerError
+
+
+@login_required
+def deployment_tokens(request: HttpRequest, deployment_id: int) -> HttpResponse:
+    deployment = deployment_for_user(request.user, deployment_id)
+    may_manage = has_deployment_perm(request.user, DeploymentPermission.CREATE_TOKENS, deployment)
+    created = None
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") == "revoke":
+                token = deployment.tokens.filter(pk=request.POST.get("token_id")).first()
+                if token is not None:
+                    services.deployment_token_revoke(user=request.user, token=token)
+                    messages.success(request, f"Revoked {token.name}.")
+                return redirect("deployment-tokens", deployment_id=deployment.pk)
+            token, plain = services.deployment_token_create(
+                user=request.user, deployment=deployment, name=request.POST.get("name", "")
+            )
+            base_url = request.build_absolute_uri("/").rstrip("/")
+            created = {
+                "token": plain,
+                "kwargs": json.dumps({"base_url": base_url, "token": plain}),
+            }
+        except EnvManagerError as exc:
+            messages.error(request, exc.message)
+    return render(
+        request,
+        "deployments/tokens.html",
+        {
+            "deployment": deployment,
+            "workspace": deployment.workspace,
+            "workspaces": Workspace.objects.visible_to(request.user),
+            "role": role_of(request.user, deployment.workspace),
+            "tokens": deployment.tokens.all(),
+            "may_manage": may_manage,
+            "created": created,
+        },
+    )

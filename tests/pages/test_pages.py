@@ -1,0 +1,243 @@
+"""The Environment pages through the Django test client, for every role."""
+
+import pytest
+from django.test import Client
+from guardian.shortcuts import assign_perm
+
+from envmanager.models import EnvironmentObject, Link
+from envmanager.services import environment_object_create, link_create
+
+SECRET = "page-secret-Value-123"
+PG = {
+    "conn_type": "postgres",
+    "host": "db.internal",
+    "login": "etl",
+    "password": SECRET,
+    "port": 5432,
+    "extra": {"sslkey": SECRET + "-extra"},
+}
+
+
+def browser(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def objects(team):
+    conn = environment_object_create(
+        user=team.owner,
+        workspace=team.workspace,
+        object_type="CONNECTION",
+        key="warehouse",
+        values=PG,
+    )
+    link_create(
+        user=team.owner,
+        obj=conn,
+        deployment=team.deployment,
+        overrides={"password": SECRET + "-prod", "host": "prod.internal"},
+    )
+    own = environment_object_create(
+        user=team.owner,
+        workspace=team.workspace,
+        object_type="ENVIRONMENT_VARIABLE",
+        key="TOKEN",
+        values={"value": SECRET + "-env", "is_secret": True},
+        scope="DEPLOYMENT",
+        deployment=team.deployment,
+    )
+    team.conn, team.own = conn, own
+    return team
+
+
+def pages(team):
+    w, d = team.workspace.pk, team.deployment.pk
+    return {
+        "workspace": f"/workspaces/{w}/",
+        "environment": f"/workspaces/{w}/environment/?type=connections",
+        "object": f"/workspaces/{w}/environment/{team.conn.pk}/",
+        "deployment_env": f"/deployments/{d}/environment/?type=connections",
+        "deployment_env_vars": f"/deployments/{d}/environment/?type=environment-variables",
+        "own_object": f"/deployments/{d}/environment/{team.own.pk}/",
+        "settings": f"/deployments/{d}/settings/",
+        "tokens": f"/deployments/{d}/tokens/",
+        "history": f"/workspaces/{w}/environment/{team.conn.pk}/history/",
+    }
+
+
+EXPECTED = {
+    # page: status for OWNER, OPERATOR, AUTHOR, MEMBER
+    "workspace": (200, 200, 200, 200),
+    "environment": (200, 200, 200, 403),
+    "object": (200, 200, 200, 404),
+    "deployment_env": (200, 200, 200, 403),
+    "deployment_env_vars": (200, 200, 200, 403),
+    "own_object": (200, 200, 200, 404),
+    "settings": (200, 200, 200, 200),
+    "tokens": (200, 200, 200, 200),
+    "history": (404, 404, 404, 404),  # no versions yet
+}
+
+
+@pytest.mark.parametrize("page", list(EXPECTED))
+@pytest.mark.parametrize("index,role", list(enumerate(["OWNER", "OPERATOR", "AUTHOR", "MEMBER"])))
+def test_every_page_for_every_role_and_never_a_secret(objects, page, index, role):
+    response = browser(objects.user(role)).get(pages(objects)[page])
+    assert response.status_code == EXPECTED[page][index]
+    assert SECRET.encode() not in response.content
+
+
+@pytest.mark.parametrize("page", list(EXPECTED))
+def test_another_tenant_gets_404_everywhere(objects, other_team, page):
+    assert browser(other_team.owner).get(pages(objects)[page]).status_code == 404
+
+
+def test_the_deployment_tab_marks_linked_overridden_and_own_objects(objects):
+    content = browser(objects.author).get(pages(objects)["deployment_env"]).content.decode()
+    assert "warehouse" in content and "Override" in content and "prod.internal" in content
+    content = browser(objects.author).get(pages(objects)["deployment_env_vars"]).content.decode()
+    assert "TOKEN" in content and "(secret)" in content
+
+
+def test_authors_see_disabled_buttons_with_the_reason(objects):
+    content = browser(objects.author).get(pages(objects)["environment"]).content.decode()
+    assert 'disabled title="Operators and Owners create environment objects."' in content
+
+
+def test_operator_creates_a_connection_from_a_uri(objects):
+    response = browser(objects.operator).post(
+        f"/workspaces/{objects.workspace.pk}/environment/?type=connections",
+        {
+            "type": "connections",
+            "new-key": "from_uri",
+            "new-conn_type": "x",
+            "new-uri": "mysql://u:p%40ss@db:3306/shop?charset=utf8",
+        },
+    )
+    assert response.status_code == 302
+    values = EnvironmentObject.objects.get(key="from_uri").values
+    assert (values["conn_type"], values["password"], values["port"], values["extra"]) == (
+        "mysql",
+        "p@ss",
+        3306,
+        {"charset": "utf8"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"new-key": "bad key", "new-conn_type": "http"}, "key", "may contain only"),
+        ({"new-key": "warehouse", "new-conn_type": "http"}, "key", "already has"),
+        (
+            {"new-key": "ok", "new-conn_type": "http", "new-extra": "{nope"},
+            "extra",
+            "Not valid JSON",
+        ),
+        (
+            {"new-key": "ok", "new-conn_type": "http", "new-uri": "nonsense"},
+            "uri",
+            "Not an Airflow",
+        ),
+        ({"new-key": "ok", "new-conn_type": "http", "new-port": "99999"}, "port", "65535"),
+    ],
+)
+def test_bad_input_is_shown_next_to_the_field_and_changes_nothing(objects, data, field, message):
+    before = EnvironmentObject.objects.count()
+    response = browser(objects.operator).post(
+        f"/workspaces/{objects.workspace.pk}/environment/?type=connections",
+        {"type": "connections", **data},
+    )
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert EnvironmentObject.objects.count() == before
+
+
+def test_editing_keeps_the_stored_secret_unless_a_new_one_is_typed(objects):
+    url = pages(objects)["object"]
+    client = browser(objects.operator)
+    client.post(
+        url,
+        {
+            "action": "update",
+            "key": "warehouse",
+            "conn_type": "postgres",
+            "host": "new-host",
+            "password": "",
+            "extra": "",
+        },
+    )
+    objects.conn.refresh_from_db()
+    assert objects.conn.values["host"] == "new-host"
+    assert objects.conn.values["password"] == SECRET
+    assert objects.conn.values["extra"] == PG["extra"]
+
+
+def test_link_with_override_then_unlink(objects):
+    url = pages(objects)["object"]
+    client = browser(objects.operator)
+    response = client.post(
+        url,
+        {
+            "action": "link",
+            "target": f"deployment:{objects.other_deployment.pk}",
+            "link-host": "staging.internal",
+        },
+    )
+    assert response.status_code == 302
+    link = Link.objects.get(environment_object=objects.conn, deployment=objects.other_deployment)
+    assert link.overrides == {"host": "staging.internal"}
+    client.post(url, {"action": "override", "link_id": link.pk, f"link{link.pk}-unset_host": "on"})
+    link.refresh_from_db()
+    assert link.overrides == {}
+    client.post(url, {"action": "unlink", "link_id": link.pk})
+    assert not Link.objects.filter(pk=link.pk).exists()
+
+
+def test_a_per_deployment_grant_edits_that_deployments_own_objects(objects):
+    assign_perm("deployments.update_deployment", objects.author, objects.deployment)
+    response = browser(objects.author).post(
+        pages(objects)["own_object"],
+        {"action": "update", "key": "TOKEN", "value": "", "is_secret": "on"},
+    )
+    assert response.status_code == 302
+
+
+def test_promote_from_the_deployment_tab(objects):
+    client = browser(objects.operator)
+    wrong = client.post(pages(objects)["own_object"], {"action": "promote", "confirm_key": "x"})
+    assert wrong.status_code == 302
+    assert EnvironmentObject.objects.get(pk=objects.own.pk).scope == "DEPLOYMENT"
+    client.post(pages(objects)["own_object"], {"action": "promote", "confirm_key": "TOKEN"})
+    assert EnvironmentObject.objects.get(pk=objects.own.pk).scope == "WORKSPACE"
+
+
+@pytest.mark.parametrize("count", [10, 200])
+def test_lists_take_a_fixed_number_of_queries(team, count, django_assert_max_num_queries):
+    objs = EnvironmentObject.objects.bulk_create(
+        EnvironmentObject(
+            workspace=team.workspace,
+            scope="WORKSPACE",
+            object_type="CONNECTION",
+            key=f"c{i:03d}",
+            values={**PG, "password": "x"},
+        )
+        for i in range(count)
+    )
+    Link.objects.bulk_create(
+        Link(
+            environment_object=o,
+            deployment=team.deployment,
+            object_type="CONNECTION",
+            object_key=o.key,
+            overrides={},
+        )
+        for o in objs
+    )
+    client = browser(team.author)
+    with django_assert_max_num_queries(14):
+        assert client.get(f"/workspaces/{team.workspace.pk}/environment/").status_code == 200
+    with django_assert_max_num_queries(14):
+        assert client.get(f"/deployments/{team.deployment.pk}/environment/").status_code == 200
