@@ -1,7 +1,6 @@
 """Services that write: one module per part of the domain, all importable from here."""
 
 from envmanager.services.encryption_keys import encryption_keys_rotate
-from envmanager.services.promotion import environment_object_promote
 from envmanager.services.environment_objects import (
     auto_link_exclude,
     auto_link_new_deployment,
@@ -12,6 +11,7 @@ from envmanager.services.environment_objects import (
     link_delete,
     link_set_overrides,
 )
+from envmanager.services.promotion import environment_object_promote
 
 __all__ = [
     "auto_link_exclude",

@@ -7,9 +7,9 @@ import sqlite3
 import psycopg
 import pytest
 from cryptography.fernet import Fernet
-from deployments.airflow_metadata import AirflowMetadataDb
 from django.utils import timezone
 
+from deployments.airflow_metadata import AirflowMetadataDb
 from deployments.models import Deployment
 from deployments.services import deployment_create, deployment_update
 from envmanager.errors import Conflict, InvalidInput, NotPermitted
