@@ -1,0 +1,96 @@
+"""End to end in real headless Chromium (Debian's package), driven by Playwright."""
+
+import os
+
+import pytest
+
+from envmanager.models import EnvironmentObject, Link
+from envmanager.services import environment_object_create
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+CHROMIUM = os.environ.get("ENVMANAGER_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture
+def page(live_server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page()
+        page.set_default_timeout(15_000)
+        page.base_url = live_server.url
+        yield page
+        browser.close()
+
+
+def log_in(page, email: str) -> None:
+    page.goto(f"{page.base_url}/login/")
+    page.fill("input[name=username]", email)
+    page.fill("input[name=password]", "pw-for-tests-123")
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+
+
+def test_create_link_with_override_and_see_it_on_the_deployment_tab(page, team):
+    log_in(page, team.operator.email)
+    page.goto(f"{page.base_url}/workspaces/{team.workspace.pk}/environment/?type=connections")
+    page.click("summary:has-text('New connection')")
+    page.fill("input[name=new-key]", "warehouse")
+    page.fill("input[name=new-conn_type]", "postgres")
+    page.fill("input[name=new-host]", "db.internal")
+    page.fill("input[name=new-password]", "s3cret-pw")
+    page.fill("textarea[name=new-extra]", '{"sslmode": "require"}')
+    page.click("form button:has-text('Create')")
+    page.wait_for_load_state()
+    assert page.locator("text=Created warehouse.").is_visible()
+
+    page.click("a:has-text('Edit and link')")
+    page.click("summary:has-text('Link to a Deployment')")
+    page.select_option("select[name=target]", label=f"Deployment {team.deployment.name}")
+    page.fill("input[name=link-host]", "prod-db.internal")
+    page.click("form button:has-text('Link')")
+    page.wait_for_load_state()
+    assert page.locator("text=Linked.").is_visible()
+
+    page.goto(f"{page.base_url}/deployments/{team.deployment.pk}/environment/?type=connections")
+    row = page.locator("tr:has-text('warehouse')")
+    assert row.locator(".badge-override").is_visible()
+    assert "prod-db.internal" in row.inner_text()
+    assert "s3cret-pw" not in page.content()
+    link = Link.objects.get(deployment=team.deployment, object_key="warehouse")
+    assert link.overrides == {"host": "prod-db.internal"}
+
+
+def test_promote_an_environment_variable_by_typing_its_key(page, team):
+    obj = environment_object_create(
+        user=team.owner,
+        workspace=team.workspace,
+        object_type="ENVIRONMENT_VARIABLE",
+        key="API_MODE",
+        values={"value": "live"},
+        scope="DEPLOYMENT",
+        deployment=team.deployment,
+    )
+    log_in(page, team.operator.email)
+    page.goto(
+        f"{page.base_url}/deployments/{team.deployment.pk}/environment/?type=environment-variables"
+    )
+    page.click("tr:has-text('API_MODE') summary")
+    page.click("button:has-text('Promote to Workspace Environment')")
+    dialog = page.locator(f"dialog#promote-{obj.pk}")
+    assert dialog.is_visible()
+    submit = dialog.locator("button[type=submit]")
+    assert submit.is_disabled()
+    dialog.locator("input[name=confirm_key]").fill("API_MOD")
+    assert submit.is_disabled()
+    dialog.locator("input[name=confirm_key]").fill("API_MODE")
+    assert submit.is_enabled()
+    submit.click()
+    page.wait_for_load_state()
+    assert "now a Workspace object" in page.content()
+    assert EnvironmentObject.objects.get(pk=obj.pk).scope == "WORKSPACE"
