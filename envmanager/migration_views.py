@@ -93,6 +93,7 @@ def migration_run(request: HttpRequest, run_id: int) -> HttpResponse:
             "progress": progress,
             "percent": int(100 * (done + 0.5 * progress.get("VERIFIED", 0)) / total),
             "items": run.items.all(),
+            "type_slug": next(slug for slug, t in TYPE_SLUGS.items() if t == run.object_type),
         },
     )
 
