@@ -124,6 +124,7 @@ def celery_worker(transactional_db, settings):
         "ENVMANAGER_MIGRATION_CHUNK_SIZE": str(settings.ENVMANAGER_MIGRATION_CHUNK_SIZE),
         "ENVMANAGER_MIGRATION_LEASE_SECONDS": str(settings.ENVMANAGER_MIGRATION_LEASE_SECONDS),
     }
+    settings.CELERY_TASK_ALWAYS_EAGER = False
     saved = {k: app.conf[k] for k in ("task_always_eager", "broker_url", "result_backend")}
     app.conf.update(
         task_always_eager=False, broker_url=TEST_BROKER_URL, result_backend=TEST_BROKER_URL
