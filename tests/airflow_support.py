@@ -81,7 +81,11 @@ def airflow_env(airflow_home: Path, env: dict | None = None) -> dict:
 
 
 def run_airflow(
-    args: list[str], airflow_home: Path, env: dict | None = None, check: bool = True
+    args: list[str],
+    airflow_home: Path,
+    env: dict | None = None,
+    check: bool = True,
+    timeout: float = 600,
 ) -> subprocess.CompletedProcess:
     venv = ensure_airflow()
     Path(airflow_home).mkdir(parents=True, exist_ok=True)
@@ -90,7 +94,7 @@ def run_airflow(
         env=airflow_env(Path(airflow_home), env),
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
     )
     if check and result.returncode != 0:
         raise RuntimeError(f"airflow {args[0]} failed:\n{result.stderr[-3000:]}")

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,12 +126,15 @@ def celery_worker(transactional_db, settings):
         "ENVMANAGER_MIGRATION_LEASE_SECONDS": str(settings.ENVMANAGER_MIGRATION_LEASE_SECONDS),
     }
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    saved = {k: app.conf[k] for k in ("task_always_eager", "broker_url", "result_backend")}
+    keys = ("task_always_eager", "broker_url", "result_backend")
+    saved = {k: app.conf[k] for k in keys}
     app.conf.update(
         task_always_eager=False, broker_url=TEST_BROKER_URL, result_backend=TEST_BROKER_URL
     )
+    # A name of this test's own, to ping exactly the worker it started.
+    queue = f"envmanager-test-{uuid.uuid4().hex[:12]}"
     app.control.purge()
-    worker = WorkerProcess(env)
+    worker = WorkerProcess(env, queue)
     worker.start()
     try:
         yield worker
@@ -140,8 +144,10 @@ def celery_worker(transactional_db, settings):
 
 
 class WorkerProcess:
-    def __init__(self, env: dict):
+    def __init__(self, env: dict, queue: str):
         self.env = env
+        self.queue = queue
+        self.name = f"{queue}@localhost"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -159,6 +165,8 @@ class WorkerProcess:
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
+                "-n",
+                self.name,
             ],
             env=self.env,
             cwd=settings_module_dir(),
@@ -167,13 +175,13 @@ class WorkerProcess:
         )
         from envmanager.celery import app
 
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a loaded two-core machine starts it slowly
         while time.monotonic() < deadline:
-            if app.control.ping(timeout=0.5):
+            if app.control.ping(destination=[self.name], timeout=0.5):
                 return
             if self.process.poll() is not None:
                 raise RuntimeError(self.process.stderr.read().decode()[-2000:])
-        raise RuntimeError("The Celery worker did not start within 30 s.")
+        raise RuntimeError("The Celery worker did not start within 120 s.")
 
     def kill(self) -> None:
         """Kill -9: the worker dies mid-task, as in a crash."""
