@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 
+from deployments.models import Deployment
 from envmanager.connection_uri import parse_connection_uri
 from envmanager.object_types import SPECS, MetricsAuth, ObjectType, secret_fields
 
@@ -67,8 +68,39 @@ class KeyField(forms.CharField):
         super().__init__(max_length=255, strip=True, **kwargs)
 
 
+JSON_FIELDS = ("extra", "headers", "labels")
+
+
 def _json_text(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True) if value else ""
+
+
+def _display(value: Any) -> str:
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
+
+
+OVERRIDE_LABELS = {
+    "conn_type": "Connection type",
+    "extra": "Extra, whole (JSON object)",
+    "headers": "Headers (JSON object)",
+    "labels": "Labels (JSON object)",
+    "basic_token": "Auth token",
+    "sig_v4_assume_arn": "AWS SigV4 role ARN",
+    "sig_v4_sts_region": "AWS STS region",
+}
+
+
+def _parse_json_object(form: forms.Form, name: str, text: str) -> dict | None:
+    """The JSON object typed into a field, or None with the reason added next to the field."""
+    try:
+        parsed = json.loads(text)
+    except ValueError as exc:
+        form.add_error(name, f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).")
+        return None
+    if not isinstance(parsed, dict):
+        form.add_error(name, 'Must be a JSON object, like {"key": "value"}.')
+        return None
+    return parsed
 
 
 class EnvironmentObjectForm(forms.Form):
@@ -152,7 +184,6 @@ class EnvironmentObjectForm(forms.Form):
             "labels",
         ),
     }
-    JSON_FIELDS = ("extra", "headers", "labels")
 
     def __init__(
         self,
@@ -170,7 +201,7 @@ class EnvironmentObjectForm(forms.Form):
             for name, value in stored.items():
                 if name in hidden:
                     continue
-                initial[name] = _json_text(value) if name in self.JSON_FIELDS else value
+                initial[name] = _json_text(value) if name in JSON_FIELDS else value
         super().__init__(*args, initial=initial, **kwargs)
         keep = {"key", *self.FIELDS_BY_TYPE[object_type]}
         if workspace_scope:
@@ -186,19 +217,11 @@ class EnvironmentObjectForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        for name in self.JSON_FIELDS:
+        for name in JSON_FIELDS:
             if name in self.fields and cleaned.get(name):
-                try:
-                    parsed = json.loads(cleaned[name])
-                except ValueError as exc:
-                    self.add_error(
-                        name, f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
-                    )
-                    continue
-                if not isinstance(parsed, dict):
-                    self.add_error(name, 'Must be a JSON object, like {"key": "value"}.')
-                    continue
-                cleaned[name] = parsed
+                parsed = _parse_json_object(self, name, cleaned[name])
+                if parsed is not None:
+                    cleaned[name] = parsed
         if cleaned.get("uri"):
             try:
                 from_uri = parse_connection_uri(cleaned["uri"])
@@ -218,7 +241,7 @@ class EnvironmentObjectForm(forms.Form):
             if name not in self.fields:
                 continue
             value = data.get(name)
-            if name in self.JSON_FIELDS and not value:
+            if name in JSON_FIELDS and not value:
                 value = {}
             left_empty = value in ("", None, {}) and not data.get("uri")
             if self.stored is not None and name in hidden and left_empty:
@@ -228,8 +251,9 @@ class EnvironmentObjectForm(forms.Form):
 
 
 class OverrideForm(forms.Form):
-    """The fields that differ on one Deployment link. Empty fields are not overridden; ticking
-    "unset" falls back to the Workspace value."""
+    """The fields that differ on one Deployment link. Empty fields keep their current override
+    (or the Workspace value); ticking "use the Workspace value" clears an override. A connection
+    may also override single keys of its extra (`extra.KEY` overrides)."""
 
     def __init__(self, *args, object_type: str, current: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -237,46 +261,126 @@ class OverrideForm(forms.Form):
         self.current = current or {}
         secret = set(SPECS[object_type].secret_fields) | set(SPECS[object_type].secret_when_flagged)
         for name in SPECS[object_type].overridable:
-            widget = (
-                forms.Textarea(attrs={"rows": 2})
-                if name in ("extra", "headers", "labels", "value")
-                else None
-            )
-            if name in secret:
-                widget = forms.PasswordInput(render_value=False)
+            # An override form is never filled in, so a textarea sends no stored secret either.
+            widget = None
+            if name in JSON_FIELDS or name == "value":
+                widget = forms.Textarea(attrs={"rows": 2, "spellcheck": "false"})
+            elif name in secret:
+                widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"})
             field = forms.CharField(
-                label=name.replace("_", " ").capitalize(),
+                label=OVERRIDE_LABELS.get(name, name.replace("_", " ").capitalize()),
                 required=False,
                 strip=name != "value",
                 widget=widget,
             )
             if name in self.current:
+                # A secret override is never sent back to the browser, only that it is set.
                 field.help_text = (
-                    "Overridden."
+                    "Overridden (hidden)."
                     if name in secret
-                    else (f"Overridden: {_json_text(self.current[name]) or self.current[name]}")
+                    else f"Overridden here: {_display(self.current[name])}"
                 )
             self.fields[name] = field
-            self.fields[f"unset_{name}"] = forms.BooleanField(
-                label=f"Use the Workspace value for {name.replace('_', ' ')}", required=False
+            if name in self.current:
+                self.fields[f"unset_{name}"] = forms.BooleanField(
+                    label=f"Use the Workspace value for {name.replace('_', ' ')}", required=False
+                )
+        if object_type == ObjectType.CONNECTION:
+            self.fields["extra_keys"] = forms.CharField(
+                label="Override single keys of extra (JSON object)",
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
+                help_text='Only these keys differ here, e.g. {"sslmode": "disable"}.',
             )
+            for name in sorted(k for k in self.current if k.startswith("extra.")):
+                self.fields[f"unset_{name}"] = forms.BooleanField(
+                    label=f"Use the Workspace value for extra key {name[6:]}", required=False
+                )
+
+    def rows(self) -> list[tuple[forms.BoundField, forms.BoundField | None]]:
+        """Each field with its "use the Workspace value" box, to show them side by side."""
+        return [
+            (self[name], self[f"unset_{name}"] if f"unset_{name}" in self.fields else None)
+            for name in self.fields
+            if not name.startswith("unset_")
+        ] + [(self[name], None) for name in self.fields if name.startswith("unset_extra.")]
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in (*JSON_FIELDS, "extra_keys"):
+            if name in self.fields and cleaned.get(name):
+                parsed = _parse_json_object(self, name, cleaned[name])
+                if parsed is not None:
+                    cleaned[name] = parsed
+        return cleaned
 
     def overrides(self) -> tuple[dict[str, Any], list[str]]:
+        """(fields to set, fields to unset) for `link_set_overrides`."""
         data = self.cleaned_data
         overrides: dict[str, Any] = {}
-        unset = []
+        unset = [
+            name[len("unset_") :]
+            for name in self.fields
+            if name.startswith("unset_") and data.get(name)
+        ]
         for name in SPECS[self.object_type].overridable:
-            if data.get(f"unset_{name}"):
-                unset.append(name)
+            if name in unset or data.get(name) in ("", None):
                 continue
-            raw = data.get(name)
-            if raw in ("", None):
-                continue
-            if name in ("extra", "headers", "labels"):
-                try:
-                    raw = json.loads(raw)
-                except ValueError:
-                    self.add_error(name, "Not valid JSON.")
-                    continue
-            overrides[name] = raw
+            overrides[name] = data[name]
+        for key, value in (data.get("extra_keys") or {}).items():
+            if f"extra.{key}" not in unset:
+                overrides[f"extra.{key}"] = value
         return overrides, unset
+
+
+class DeploymentForm(forms.Form):
+    """A Deployment's settings. The metadata DB URL and the Fernet keys are write-only: never
+    filled in, and left empty on edit they keep the stored value."""
+
+    name = forms.CharField(max_length=100)
+    description = forms.CharField(required=False, max_length=1000)
+    kind = forms.ChoiceField(choices=Deployment.Kind.choices, initial=Deployment.Kind.STANDARD)
+    metadata_db_url = forms.CharField(
+        label="Airflow metadata DB URL",
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="postgresql://user:password@host:5432/airflow or sqlite:////path/airflow.db",
+    )
+    fernet_key = forms.CharField(
+        label="Fernet key(s), newest first",
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Airflow's [core] fernet_key; comma-separated when rotating.",
+    )
+
+    def __init__(self, *args, deployment: Deployment | None = None, **kwargs):
+        if deployment is not None:
+            kwargs.setdefault(
+                "initial",
+                {
+                    "name": deployment.name,
+                    "description": deployment.description,
+                    "kind": deployment.kind,
+                },
+            )
+        super().__init__(*args, **kwargs)
+        if deployment is not None:
+            for name in ("metadata_db_url", "fernet_key"):
+                if getattr(deployment, name):
+                    self.fields[name].widget.attrs["placeholder"] = "•••••••• (unchanged)"
+                    self.fields[name].help_text = "Stored and hidden. Type a new one to change it."
+
+    def changes(self) -> dict[str, Any]:
+        """The service's keyword arguments; an empty secret is None (keep the stored one)."""
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "description": data["description"],
+            "kind": data["kind"],
+            "metadata_db_url": data["metadata_db_url"] or None,
+            "fernet_key": data["fernet_key"] or None,
+        }
+
+
+class IdeProjectForm(forms.Form):
+    name = forms.CharField(label="IDE project name", max_length=100)

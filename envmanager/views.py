@@ -10,6 +10,7 @@ from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
+from guardian.core import ObjectPermissionChecker
 
 from accounts import services as account_services
 from accounts.models import DeploymentPermission, Role, Workspace, WorkspacePermission
@@ -19,11 +20,17 @@ from deployments import services as deployment_services
 from deployments.models import Deployment
 from deployments.selectors import deployment_for_user
 from envmanager import object_types, services
-from envmanager.errors import EnvManagerError
-from envmanager.forms import CONNECTION_TYPES, EnvironmentObjectForm, OverrideForm
+from envmanager.errors import EnvManagerError, NotPermitted
+from envmanager.forms import (
+    CONNECTION_TYPES,
+    DeploymentForm,
+    EnvironmentObjectForm,
+    IdeProjectForm,
+    OverrideForm,
+)
 from envmanager.models import EnvironmentObject, Link
 from envmanager.object_types import ObjectType, Scope
-from envmanager.selectors import deployment_resolved_environment, environment_object_for_user
+from envmanager.selectors import ResolvedObject, environment_object_for_user
 
 PAGE_SIZE = 50
 TYPE_SLUGS = {
@@ -55,11 +62,16 @@ def _tabs(object_type: str) -> list[dict]:
     ]
 
 
-def _apply_errors(form, error: EnvManagerError) -> None:
-    """A service's field errors next to the form's fields; the rest at the top."""
+def _apply_errors(request: HttpRequest, form, error: EnvManagerError) -> None:
+    """A service's field errors next to the form's fields; the rest at the top. A refusal goes
+    to the page's messages too: a user who may not act may not see the form either."""
+    if isinstance(error, NotPermitted):
+        messages.error(request, error.message)
     placed = False
     for name, message in error.field_errors.items():
-        field = name.split(".")[-1] if name.startswith("overrides.") else name
+        field = name.removeprefix("overrides.")
+        if field.startswith("extra."):
+            field = "extra_keys"
         field = {"objectKey": "key", "scopeEntityId": None}.get(field, field)
         if field in form.fields:
             form.add_error(field, message)
@@ -96,8 +108,6 @@ def _workspace_perms(user, workspace: Workspace) -> dict[str, bool]:
         "update_settings": WorkspacePermission.UPDATE_SETTINGS,
         "audit": WorkspacePermission.VIEW_AUDIT_LOG,
     }
-    from guardian.core import ObjectPermissionChecker
-
     # One checker answers every question about this Workspace from one fetch.
     checker = ObjectPermissionChecker(user)
     granted = set(checker.get_perms(workspace)) if user.is_active else set()
@@ -114,7 +124,8 @@ def _base(request: HttpRequest, workspace: Workspace, **extra) -> dict:
     }
 
 
-NO_ROLE = "Your role in this Workspace does not allow this."
+class _FormInvalid(Exception):
+    """A bound form did not validate: render the page again with its errors."""
 
 
 # Workspaces
@@ -138,24 +149,47 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def workspace_detail(request: HttpRequest, workspace_id: int) -> HttpResponse:
+    """The Workspace overview: its Deployments and IDE projects, members and settings."""
     workspace = workspace_for_user(request.user, workspace_id)
     context = _base(request, workspace)
+    deployment_form = DeploymentForm(prefix="deployment")
+    project_form = IdeProjectForm(prefix="project")
     if request.method == "POST":
         action = request.POST.get("action")
         try:
             if action == "create_deployment":
-                deployment_services.deployment_create(
-                    user=request.user,
-                    workspace=workspace,
-                    name=request.POST.get("name", ""),
-                    kind=request.POST.get("kind", Deployment.Kind.STANDARD),
-                    metadata_db_url=request.POST.get("metadata_db_url", ""),
-                    fernet_key=request.POST.get("fernet_key", ""),
-                )
+                deployment_form = DeploymentForm(request.POST, prefix="deployment")
+                if deployment_form.is_valid():
+                    data = deployment_form.cleaned_data
+                    try:
+                        deployment = deployment_services.deployment_create(
+                            user=request.user,
+                            workspace=workspace,
+                            name=data["name"],
+                            description=data["description"],
+                            kind=data["kind"],
+                            metadata_db_url=data["metadata_db_url"],
+                            fernet_key=data["fernet_key"],
+                        )
+                    except EnvManagerError as exc:
+                        _apply_errors(request, deployment_form, exc)
+                    else:
+                        messages.success(request, f"Created Deployment {deployment.name}.")
+                        return redirect("workspace", workspace_id=workspace.pk)
             elif action == "create_ide_project":
-                deployment_services.ide_project_create(
-                    user=request.user, workspace=workspace, name=request.POST.get("name", "")
-                )
+                project_form = IdeProjectForm(request.POST, prefix="project")
+                if project_form.is_valid():
+                    try:
+                        project = deployment_services.ide_project_create(
+                            user=request.user,
+                            workspace=workspace,
+                            name=project_form.cleaned_data["name"],
+                        )
+                    except EnvManagerError as exc:
+                        _apply_errors(request, project_form, exc)
+                    else:
+                        messages.success(request, f"Created IDE project {project.name}.")
+                        return redirect("workspace", workspace_id=workspace.pk)
             elif action == "set_member":
                 account_services.membership_set(
                     actor=request.user,
@@ -163,25 +197,28 @@ def workspace_detail(request: HttpRequest, workspace_id: int) -> HttpResponse:
                     email=request.POST.get("email", ""),
                     role=request.POST.get("role", ""),
                 )
+                messages.success(request, "Saved.")
+                return redirect("workspace", workspace_id=workspace.pk)
             elif action == "settings":
                 account_services.workspace_update(
                     user=request.user,
                     workspace=workspace,
                     local_development_secrets=request.POST.get("local_development_secrets") == "on",
                 )
+                messages.success(request, "Saved.")
+                return redirect("workspace", workspace_id=workspace.pk)
             else:
                 raise Http404
         except EnvManagerError as exc:
             messages.error(request, exc.message)
-        else:
-            messages.success(request, "Saved.")
-        return redirect("workspace", workspace_id=workspace.pk)
+            return redirect("workspace", workspace_id=workspace.pk)
     context.update(
         deployments=workspace.deployments.all(),
         ide_projects=workspace.ide_projects.all(),
         members=workspace_members(workspace),
         roles=Role.choices,
-        kinds=Deployment.Kind.choices,
+        deployment_form=deployment_form,
+        project_form=project_form,
     )
     return render(request, "envmanager/workspace.html", context)
 
@@ -218,7 +255,7 @@ def workspace_environment(request: HttpRequest, workspace_id: int) -> HttpRespon
                     auto_link_deployments=form.cleaned_data.get("auto_link_deployments", False),
                 )
             except EnvManagerError as exc:
-                _apply_errors(form, exc)
+                _apply_errors(request, form, exc)
             else:
                 messages.success(request, f"Created {obj.key}.")
                 return redirect(f"{request.path}?type={SLUG_OF[object_type]}")
@@ -270,6 +307,7 @@ def environment_object_detail(
         initial={"key": obj.key, "auto_link_deployments": obj.auto_link_deployments},
     )
     link_form = OverrideForm(object_type=obj.object_type, prefix="link")
+    bound_override: tuple[int, OverrideForm] | None = None
     if request.method == "POST":
         action = request.POST.get("action")
         try:
@@ -340,25 +378,24 @@ def environment_object_detail(
                         current=link.overrides,
                         prefix=f"link{link.pk}",
                     )
-                    if override_form.is_valid():
-                        overrides, unset = override_form.overrides()
-                        if override_form.errors:
-                            raise EnvManagerError(
-                                " ".join(
-                                    str(e) for errs in override_form.errors.values() for e in errs
-                                )
-                            )
-                        services.link_set_overrides(
-                            user=request.user, link=link, overrides=overrides, unset_fields=unset
-                        )
-                        messages.success(request, "Override saved.")
+                    bound_override = (link.pk, override_form)
+                    if not override_form.is_valid():
+                        raise _FormInvalid
+                    overrides, unset = override_form.overrides()
+                    services.link_set_overrides(
+                        user=request.user, link=link, overrides=overrides, unset_fields=unset
+                    )
+                    messages.success(request, f"Override for {link.target.name} saved.")
                 return redirect(request.path)
             else:
                 raise Http404
+        except _FormInvalid:
+            pass  # the bound form shows its errors in its dialog
         except EnvManagerError as exc:
-            target_form = link_form if action == "link" else form
-            if action in ("update", "link"):
-                _apply_errors(target_form, exc)
+            if action == "override" and bound_override:
+                _apply_errors(request, bound_override[1], exc)
+            elif action in ("update", "link"):
+                _apply_errors(request, link_form if action == "link" else form, exc)
             else:
                 messages.error(request, exc.message)
                 return redirect(request.path)
@@ -380,9 +417,16 @@ def environment_object_detail(
         links=[
             {
                 "link": link,
-                "override_form": OverrideForm(
-                    object_type=obj.object_type, current=link.overrides, prefix=f"link{link.pk}"
+                "override_form": (
+                    bound_override[1]
+                    if bound_override and bound_override[0] == link.pk
+                    else OverrideForm(
+                        object_type=obj.object_type,
+                        current=link.overrides,
+                        prefix=f"link{link.pk}",
+                    )
                 ),
+                "open": bool(bound_override and bound_override[0] == link.pk),
                 "overrides": [
                     (k, "••••••••" if k.split(".")[0] in secret else v)
                     for k, v in sorted(link.overrides.items())
@@ -428,6 +472,34 @@ def _migration_buttons(deployment: Deployment, perms: dict) -> dict[str, str]:
     return {t: "" if n else "The metadata database holds none." for t, n in counts.items()}
 
 
+def _resolved_page(deployment: Deployment, object_type: str, query: str, number):
+    """One page of what the Deployment resolves of one type, paged in the database (a count and
+    one page of links with their objects: two queries, whatever the number of objects). Each
+    Link is resolved as `selectors.deployment_resolved_environment` does."""
+    links = (
+        Link.objects.filter(deployment=deployment, object_type=object_type)
+        .select_related("environment_object")
+        .order_by("object_key")
+    )
+    if query:
+        links = links.filter(object_key__icontains=query)
+    page = Paginator(links, PAGE_SIZE).get_page(number)
+    page.object_list = [
+        ResolvedObject(
+            object_type=link.object_type,
+            key=link.object_key,
+            values=object_types.apply_overrides(
+                link.environment_object.values, link.overrides or {}
+            ),
+            environment_object=link.environment_object,
+            link=link,
+            overridden_fields=tuple(sorted(link.overrides or {})),
+        )
+        for link in page.object_list
+    ]
+    return page
+
+
 @login_required
 def deployment_environment(request: HttpRequest, deployment_id: int) -> HttpResponse:
     deployment = deployment_for_user(request.user, deployment_id)
@@ -457,15 +529,15 @@ def deployment_environment(request: HttpRequest, deployment_id: int) -> HttpResp
                     deployment=deployment,
                 )
             except EnvManagerError as exc:
-                _apply_errors(form, exc)
+                _apply_errors(request, form, exc)
             else:
                 messages.success(request, "Created.")
                 return redirect(f"{request.path}?type={SLUG_OF[object_type]}")
-    resolved = list(deployment_resolved_environment(deployment, object_type)[object_type].values())
-    page = Paginator(resolved, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.get("q", "").strip()
+    page = _resolved_page(deployment, object_type, query, request.GET.get("page"))
     rows = [
         {"item": item, "obj": item.environment_object, "summary": summary(object_type, item.values)}
-        for item in page
+        for item in page.object_list
     ]
     migration = {}
     if object_type in (ObjectType.CONNECTION, ObjectType.AIRFLOW_VARIABLE):
@@ -481,6 +553,7 @@ def deployment_environment(request: HttpRequest, deployment_id: int) -> HttpResp
         page=page,
         rows=rows,
         form=form,
+        query=query,
         migration=migration,
         connection_types=CONNECTION_TYPES,
         open_create=request.method == "POST",
@@ -548,7 +621,7 @@ def deployment_object(request: HttpRequest, deployment_id: int, object_id: int) 
                 raise Http404
         except EnvManagerError as exc:
             if action == "update":
-                _apply_errors(form, exc)
+                _apply_errors(request, form, exc)
             else:
                 messages.error(request, exc.message)
                 return redirect(back)
@@ -557,6 +630,7 @@ def deployment_object(request: HttpRequest, deployment_id: int, object_id: int) 
         form=form,
         type_label=TYPE_LABELS[obj.object_type],
         slug=SLUG_OF[obj.object_type],
+        summary=summary(obj.object_type, obj.values),
         connection_types=CONNECTION_TYPES,
     )
     return render(request, "envmanager/deployment_object.html", context)
@@ -564,26 +638,24 @@ def deployment_object(request: HttpRequest, deployment_id: int, object_id: int) 
 
 @login_required
 def deployment_settings(request: HttpRequest, deployment_id: int) -> HttpResponse:
+    """Name, kind and the write-only metadata DB URL and Fernet keys of one Deployment."""
     deployment = deployment_for_user(request.user, deployment_id)
     context = _deployment_context(request, deployment)
+    form = DeploymentForm(deployment=deployment)
     if request.method == "POST":
-        try:
-            deployment_services.deployment_update(
-                user=request.user,
-                deployment=deployment,
-                name=request.POST.get("name"),
-                description=request.POST.get("description"),
-                kind=request.POST.get("kind"),
-                # Empty secret fields keep the stored value.
-                metadata_db_url=request.POST.get("metadata_db_url") or None,
-                fernet_key=request.POST.get("fernet_key") or None,
-            )
-        except EnvManagerError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(request, "Deployment saved.")
-        return redirect("deployment-settings", deployment_id=deployment.pk)
-    context.update(kinds=Deployment.Kind.choices)
+        form = DeploymentForm(request.POST, deployment=deployment)
+        if form.is_valid():
+            try:
+                deployment_services.deployment_update(
+                    user=request.user, deployment=deployment, **form.changes()
+                )
+            except EnvManagerError as exc:
+                _apply_errors(request, form, exc)
+                deployment.refresh_from_db()
+            else:
+                messages.success(request, "Deployment saved.")
+                return redirect("deployment-settings", deployment_id=deployment.pk)
+    context.update(form=form)
     return render(request, "envmanager/deployment_settings.html", context)
 
 

@@ -11,7 +11,10 @@
     if (closer) closer.closest("dialog").close();
   });
 
-  // Forms that ask first (e.g. unlink).
+  // A dialog whose form came back with errors opens again, showing them next to the fields.
+  document.querySelectorAll("dialog[data-open-on-load]").forEach((dialog) => dialog.showModal());
+
+  // Forms that ask first.
   document.addEventListener("submit", (event) => {
     const form = event.target.closest("form[data-confirm]");
     if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();

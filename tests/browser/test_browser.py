@@ -1,15 +1,18 @@
 """End to end in real headless Chromium (Debian's package), driven by Playwright."""
 
 import os
+from pathlib import Path
 
 import pytest
 
 from envmanager.models import EnvironmentObject, Link
-from envmanager.services import environment_object_create
+from envmanager.services import environment_object_create, link_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 CHROMIUM = os.environ.get("ENVMANAGER_CHROMIUM", "/usr/bin/chromium")
+# Screenshots of the main pages, to look at after a run.
+SCREENSHOTS = Path(os.environ.get("ENVMANAGER_SCREENSHOTS", "/tmp/envmanager-screenshots"))
 
 
 @pytest.fixture
@@ -21,7 +24,7 @@ def page(live_server):
             executable_path=CHROMIUM,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
-        page = browser.new_page()
+        page = browser.new_page(viewport={"width": 1360, "height": 900})
         page.set_default_timeout(15_000)
         page.base_url = live_server.url
         yield page
@@ -64,6 +67,72 @@ def test_create_link_with_override_and_see_it_on_the_deployment_tab(page, team):
     assert "s3cret-pw" not in page.content()
     link = Link.objects.get(deployment=team.deployment, object_key="warehouse")
     assert link.overrides == {"host": "prod-db.internal"}
+
+
+def test_screenshots_of_the_environment_pages(page, team):
+    """Not an assertion of looks: it leaves pictures of the two main pages to look at."""
+    seed_a_realistic_workspace(team)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    log_in(page, team.operator.email)
+    page.goto(f"{page.base_url}/workspaces/{team.workspace.pk}/environment/?type=connections")
+    page.screenshot(path=SCREENSHOTS / "workspace-environment.png", full_page=True)
+    page.click("summary:has-text('New connection')")
+    page.fill("input[name=new-conn_type]", "postgres")
+    page.screenshot(path=SCREENSHOTS / "workspace-environment-new.png", full_page=True)
+    page.goto(f"{page.base_url}/deployments/{team.deployment.pk}/environment/?type=connections")
+    page.locator("tr:has-text('local_scratch') summary").click()
+    page.screenshot(path=SCREENSHOTS / "deployment-environment.png", full_page=True)
+    obj = EnvironmentObject.objects.get(key="warehouse")
+    page.goto(f"{page.base_url}/workspaces/{team.workspace.pk}/environment/{obj.pk}/")
+    page.screenshot(path=SCREENSHOTS / "environment-object.png", full_page=True)
+    page.click("button:has-text('Edit override')")
+    page.screenshot(path=SCREENSHOTS / "override-dialog.png")
+    assert "s3cret" not in page.content()
+
+
+def seed_a_realistic_workspace(team) -> None:
+    owner, workspace = team.owner, team.workspace
+    connections = {
+        "warehouse": {
+            "conn_type": "postgres",
+            "host": "warehouse.internal",
+            "schema": "analytics",
+            "login": "etl",
+            "password": "s3cret-1",
+            "port": 5432,
+        },
+        "aws_default": {"conn_type": "aws", "login": "AKIAEXAMPLE", "password": "s3cret-2"},
+        "slack_alerts": {"conn_type": "slack", "password": "s3cret-3"},
+        "payments_api": {"conn_type": "http", "host": "https://api.payments.example.com"},
+    }
+    for key, values in connections.items():
+        obj = environment_object_create(
+            user=owner,
+            workspace=workspace,
+            object_type="CONNECTION",
+            key=key,
+            values=values,
+            auto_link_deployments=key == "aws_default",
+        )
+        if key == "warehouse":
+            link_create(
+                user=owner,
+                obj=obj,
+                deployment=team.deployment,
+                overrides={"host": "warehouse-prod.internal", "password": "s3cret-4"},
+            )
+            link_create(user=owner, obj=obj, deployment=team.other_deployment)
+        if key == "slack_alerts":
+            link_create(user=owner, obj=obj, deployment=team.deployment)
+    environment_object_create(
+        user=owner,
+        workspace=workspace,
+        object_type="CONNECTION",
+        key="local_scratch",
+        values={"conn_type": "sqlite", "host": "/tmp/scratch.db"},
+        scope="DEPLOYMENT",
+        deployment=team.deployment,
+    )
 
 
 def test_promote_an_environment_variable_by_typing_its_key(page, team):

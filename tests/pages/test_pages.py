@@ -214,30 +214,95 @@ def test_promote_from_the_deployment_tab(objects):
     assert EnvironmentObject.objects.get(pk=objects.own.pk).scope == "WORKSPACE"
 
 
-@pytest.mark.parametrize("count", [10, 200])
-def test_lists_take_a_fixed_number_of_queries(team, count, django_assert_max_num_queries):
+def seed(team, count: int) -> None:
+    """`count` Workspace connections linked (with an override) to the Deployment, and `count`
+    Deployment-scoped connections of its own."""
     objs = EnvironmentObject.objects.bulk_create(
         EnvironmentObject(
             workspace=team.workspace,
             scope="WORKSPACE",
             object_type="CONNECTION",
-            key=f"c{i:03d}",
+            key=f"c{i:04d}",
+            values={**PG, "password": "x"},
+        )
+        for i in range(count)
+    )
+    own = EnvironmentObject.objects.bulk_create(
+        EnvironmentObject(
+            workspace=team.workspace,
+            scope="DEPLOYMENT",
+            deployment=team.deployment,
+            object_type="CONNECTION",
+            key=f"own{i:04d}",
             values={**PG, "password": "x"},
         )
         for i in range(count)
     )
     Link.objects.bulk_create(
-        Link(
-            environment_object=o,
-            deployment=team.deployment,
-            object_type="CONNECTION",
-            object_key=o.key,
-            overrides={},
-        )
-        for o in objs
+        [
+            Link(
+                environment_object=o,
+                deployment=team.deployment,
+                object_type="CONNECTION",
+                object_key=o.key,
+                overrides={"host": "elsewhere"},
+            )
+            for o in objs
+        ]
+        + [
+            Link(
+                environment_object=o,
+                ide_project=team.ide_project,
+                object_type="CONNECTION",
+                object_key=o.key,
+            )
+            for o in objs
+        ]
+        + [
+            Link(
+                environment_object=o,
+                deployment=team.deployment,
+                object_type="CONNECTION",
+                object_key=o.key,
+                is_home=True,
+            )
+            for o in own
+        ]
     )
-    client = browser(team.author)
-    with django_assert_max_num_queries(14):
-        assert client.get(f"/workspaces/{team.workspace.pk}/environment/").status_code == 200
-    with django_assert_max_num_queries(14):
-        assert client.get(f"/deployments/{team.deployment.pk}/environment/").status_code == 200
+
+
+LIST_PAGES = {
+    "workspace environment": "/workspaces/{w}/environment/?type=connections",
+    "workspace environment, page 2": "/workspaces/{w}/environment/?type=connections&page=2",
+    "deployment tab": "/deployments/{d}/environment/?type=connections",
+    "deployment tab, page 2": "/deployments/{d}/environment/?type=connections&page=2",
+    "deployment tab, searched": "/deployments/{d}/environment/?type=connections&q=own",
+}
+
+
+@pytest.mark.parametrize("page", list(LIST_PAGES))
+@pytest.mark.parametrize("role", ["OPERATOR", "AUTHOR"])
+def test_lists_take_the_same_number_of_queries_for_10_or_200_objects(
+    team, other_team, page, role, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from deployments.services import ide_project_create
+
+    # Two Workspaces of different sizes: 10 objects in one, 200 in the other.
+    counts = {}
+    for which, count in ((team, 10), (other_team, 200)):
+        which.ide_project = ide_project_create(
+            user=which.owner, workspace=which.workspace, name="n"
+        )
+        seed(which, count)
+        url = LIST_PAGES[page].format(w=which.workspace.pk, d=which.deployment.pk)
+        client = browser(which.user(role))
+        client.get(url)  # warm the session and the content-type cache
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        counts[count] = len(queries)
+    with django_assert_max_num_queries(counts[10]):
+        client.get(url)
+    assert counts[10] == counts[200] <= 16
