@@ -119,7 +119,7 @@ def _base(request: HttpRequest, workspace: Workspace, **extra) -> dict:
         "workspace": workspace,
         "workspaces": Workspace.objects.visible_to(request.user),
         "role": role_of(request.user, workspace),
-        "perms": _workspace_perms(request.user, workspace),
+        "can": _workspace_perms(request.user, workspace),
         **extra,
     }
 
@@ -230,7 +230,7 @@ def workspace_detail(request: HttpRequest, workspace_id: int) -> HttpResponse:
 def workspace_environment(request: HttpRequest, workspace_id: int) -> HttpResponse:
     workspace = workspace_for_user(request.user, workspace_id)
     context = _base(request, workspace)
-    if not context["perms"]["view_objects"]:
+    if not context["can"]["view_objects"]:
         return render(
             request,
             "envmanager/forbidden.html",
@@ -448,8 +448,8 @@ def environment_object_detail(
 def _deployment_context(request: HttpRequest, deployment: Deployment) -> dict:
     context = _base(request, deployment.workspace, deployment=deployment)
     may_update = has_deployment_perm(request.user, DeploymentPermission.UPDATE, deployment)
-    context["may_edit_own"] = context["perms"]["create_objects"] or may_update
-    context["may_promote"] = context["perms"]["create_objects"] and may_update
+    context["may_edit_own"] = context["can"]["create_objects"] or may_update
+    context["may_promote"] = context["can"]["create_objects"] and may_update
     context["may_update_deployment"] = may_update
     return context
 
@@ -504,7 +504,7 @@ def _resolved_page(deployment: Deployment, object_type: str, query: str, number)
 def deployment_environment(request: HttpRequest, deployment_id: int) -> HttpResponse:
     deployment = deployment_for_user(request.user, deployment_id)
     context = _deployment_context(request, deployment)
-    if not context["perms"]["view_objects"]:
+    if not context["can"]["view_objects"]:
         return render(
             request,
             "envmanager/forbidden.html",
@@ -542,7 +542,7 @@ def deployment_environment(request: HttpRequest, deployment_id: int) -> HttpResp
     migration = {}
     if object_type in (ObjectType.CONNECTION, ObjectType.AIRFLOW_VARIABLE):
         migration = {
-            "reason": _migration_buttons(deployment, context["perms"])[object_type],
+            "reason": _migration_buttons(deployment, context["can"])[object_type],
             "slug": "connections" if object_type == ObjectType.CONNECTION else "variables",
         }
     context.update(
