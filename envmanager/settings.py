@@ -196,6 +196,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ObjectTypeEnum": "envmanager.object_types.ObjectType",
+        "ScopeEnum": "envmanager.object_types.Scope",
+        "LinkScopeEnum": ["DEPLOYMENT", "IDE_PROJECT"],
+        "DeploymentScopeEnum": ["DEPLOYMENT"],
+    },
 }
 
 # Behind HTTPS (production) set ENVMANAGER_HTTPS=true: secure cookies, HSTS and a redirect

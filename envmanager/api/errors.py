@@ -15,6 +15,9 @@ def _flatten(detail, prefix: str = "") -> list[dict[str, str]]:
     if isinstance(detail, dict):
         out = []
         for key, value in detail.items():
+            if isinstance(key, int):  # DRF reports errors of list items as {index: …}
+                out.extend(_flatten(value, f"{prefix}[{key}]"))
+                continue
             name = key if key != "non_field_errors" else ""
             out.extend(_flatten(value, f"{prefix}.{name}" if prefix and name else prefix or name))
         return out

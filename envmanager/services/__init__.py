@@ -11,9 +11,19 @@ from envmanager.services.environment_objects import (
     link_delete,
     link_set_overrides,
 )
+from envmanager.services.links_sync import (
+    WantedLink,
+    environment_object_create_with_links,
+    environment_object_set_links,
+    environment_object_update_with_links,
+)
 from envmanager.services.promotion import environment_object_promote
 
 __all__ = [
+    "WantedLink",
+    "environment_object_create_with_links",
+    "environment_object_set_links",
+    "environment_object_update_with_links",
     "auto_link_exclude",
     "auto_link_new_deployment",
     "encryption_keys_rotate",

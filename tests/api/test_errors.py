@@ -1,0 +1,129 @@
+"""Bad input is always a 400 that names the field (as the client named it), never a 500."""
+
+import pytest
+
+from tests.api.conftest import assert_no_secret, body, field_names, object_url, objects_url
+
+ERROR_KEYS = {"message", "statusCode", "requestId", "fieldErrors"}
+
+
+def _post(api, team, data, **kwargs):
+    return api.as_user(team.operator).post(objects_url(team), data, format="json", **kwargs)
+
+
+def _conn(**fields):
+    return body("CONNECTION", connection={**body("CONNECTION")["connection"], **fields})
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        (body("CONNECTION", objectType="PASSWORD"), "objectType"),
+        ({k: v for k, v in body("CONNECTION").items() if k != "connection"}, "connection"),
+        (body("CONNECTION", airflowVariable={"value": "x"}), "airflowVariable"),
+        (_conn(extra="not an object"), "connection.extra"),
+        (_conn(extra=["a"]), "connection.extra"),
+        (_conn(port="5432"), "connection.port"),
+        (_conn(port=True), "connection.port"),
+        (_conn(port=70000), "connection.port"),
+        (_conn(host=5), "connection.host"),
+        (_conn(type=""), "connection.type"),
+        (_conn(pasword="typo"), "connection.pasword"),
+        (body("CONNECTION", objectKey="has space"), "objectKey"),
+        (body("CONNECTION", objectKey=""), "objectKey"),
+        (body("CONNECTION", objectKey=7), "objectKey"),
+        (body("CONNECTION", scope="TEAM"), "scope"),
+        (body("CONNECTION", autoLinkDeployments="yes"), "autoLinkDeployments"),
+        (body("CONNECTION", links={"scope": "DEPLOYMENT"}), "links"),
+        (body("CONNECTION", links=[{"scope": "DEPLOYMENT"}]), "links[0].scopeEntityId"),
+        (body("CONNECTION", links=[{"scope": "X", "scopeEntityId": 1}]), "links[0].scope"),
+        (body("CONNECTION", colour="blue"), "colour"),
+        (
+            body("AIRFLOW_VARIABLE", airflowVariable={"value": "x", "isSecret": "no"}),
+            "airflowVariable.isSecret",
+        ),
+        (body("AIRFLOW_VARIABLE", airflowVariable={"value": {"a": 1}}), "airflowVariable.value"),
+        (body("AIRFLOW_VARIABLE", objectKey="has/slash"), "objectKey"),
+        (body("ENVIRONMENT_VARIABLE", objectKey="1ABC"), "objectKey"),
+        (body("METRICS_EXPORT", metricsExport={"endpoint": "ftp://x"}), "metricsExport.endpoint"),
+        (
+            body("METRICS_EXPORT", metricsExport={"endpoint": "https://x", "authType": "OAUTH"}),
+            "metricsExport.authType",
+        ),
+        (
+            body("METRICS_EXPORT", metricsExport={"endpoint": "https://x", "labels": {"a": 1}}),
+            "metricsExport.labels.a",
+        ),
+        (
+            body("METRICS_EXPORT", metricsExport={"endpoint": "https://x", "exporterType": "OTLP"}),
+            "metricsExport.exporterType",
+        ),
+        (
+            body("METRICS_EXPORT", metricsExport={"endpoint": "https://x", "authType": "BASIC"}),
+            "metricsExport.username",
+        ),
+    ],
+)
+def test_bad_input_is_a_400_naming_the_field(api, team, data, field):
+    response = _post(api, team, data)
+    assert response.status_code == 400, response.content
+    assert set(response.json()) == ERROR_KEYS
+    assert response.json()["statusCode"] == 400
+    assert field in field_names(response)
+    assert_no_secret(response)
+
+
+def test_a_body_that_is_not_an_object_is_a_400(api, team):
+    response = _post(api, team, ["a list"])
+    assert response.status_code == 400
+    assert set(response.json()) == ERROR_KEYS
+
+
+def test_malformed_json_is_a_400(api, team):
+    response = api.as_user(team.operator).post(
+        objects_url(team), data="{not json", content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert set(response.json()) == ERROR_KEYS
+
+
+def test_a_duplicate_key_is_a_409_naming_the_key(api, team, create):
+    create()
+    response = _post(api, team, body("CONNECTION"))
+    assert response.status_code == 409
+    assert field_names(response) == ["objectKey"]
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"objectType": "AIRFLOW_VARIABLE"}, "objectType"),
+        ({"scope": "DEPLOYMENT"}, "scope"),
+        ({"scopeEntityId": 999}, "scopeEntityId"),
+        ({"airflowVariable": {"value": "x"}}, "airflowVariable"),
+        ({"connection": {"port": "x"}}, "connection.port"),
+        ({"connection": {"type": ""}}, "connection.type"),
+        ({"objectKey": "bad key"}, "objectKey"),
+        ({"unsetFields": ["colour"]}, "unsetFields[0]"),
+        (
+            {"links": [{"scope": "DEPLOYMENT", "scopeEntityId": 1, "overrides": "x"}]},
+            "links[0].overrides",
+        ),
+        (
+            {"links": [{"scope": "DEPLOYMENT", "scopeEntityId": 1, "unsetFields": ["nope"]}]},
+            "links[0].unsetFields[0]",
+        ),
+    ],
+)
+def test_bad_patches_are_a_400_naming_the_field(api, team, create, patch, field):
+    data = create()
+    if "links" in patch:
+        patch["links"][0]["scopeEntityId"] = team.deployment.pk
+    response = api.as_user(team.operator).patch(object_url(team, data["id"]), patch, format="json")
+    assert response.status_code == 400, response.content
+    assert field in field_names(response)
+
+
+def test_an_error_message_never_repeats_a_secret(api, team):
+    data = _conn(port="x", password="conn-pw-S3CRET")
+    assert_no_secret(_post(api, team, data))
