@@ -1,35 +1,104 @@
 """What a running Airflow reads: one connection, one variable, or the whole resolved
 environment of its Deployment, for a Deployment token. This is the hot path of every task, so
-a lookup costs two indexed queries (token, then the key) and never rebuilds the environment.
+a lookup of one key is one indexed query (token, link and object joined) and never rebuilds
+the environment.
 
-Nothing is cached across requests: a change is visible the moment it commits. Lookups are
-counted per token and key in memory and written in batches.
+Nothing is cached across requests: a change is visible the moment it commits, and a revoked
+token stops at once. Lookups are counted per token and key in memory and written in batches,
+after the response has gone out.
 """
 
 import hashlib
 import json
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count, F, Max, Sum
+from django.core.signals import request_finished
+from django.db import connection
+from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
 from accounts.models import hash_token
 from deployments.models import DeploymentToken
-from envmanager.models import Link, LookupCount
+from envmanager import object_types
+from envmanager.models import EnvironmentObject, Link
 from envmanager.object_types import ObjectType
-from envmanager.selectors import deployment_resolve_one, deployment_resolved_environment
+from envmanager.selectors import deployment_resolved_environment
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 COUNT_FLUSH_SECONDS = 10
+TOKEN_PREFIX = "emd_"
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    """One key looked up for a bearer token: `token_id` is None when the token is unknown or
+    revoked; `values` is None when the Deployment resolves no such key."""
+
+    token_id: int | None
+    deployment_id: int | None
+    values: dict[str, Any] | None
+
+
+# One round trip: the token (401 when absent) left-joined to the one link its Deployment has for
+# (type, key) — the unique index deployment_resolves_key_once — and that link's object.
+# Double-quoted names work on PostgreSQL and SQLite alike; the test suite runs on both.
+LOOKUP_SQL = """
+SELECT t."id", t."deployment_id",
+       CASE WHEN t."last_used_at" IS NULL OR t."last_used_at" < %s THEN 1 ELSE 0 END,
+       o."values", l."overrides"
+FROM "deployments_deploymenttoken" t
+LEFT JOIN "envmanager_link" l
+       ON l."deployment_id" = t."deployment_id" AND l."object_type" = %s AND l."object_key" = %s
+LEFT JOIN "envmanager_environmentobject" o ON o."id" = l."environment_object_id"
+WHERE t."token_hash" = %s AND t."revoked_at" IS NULL
+"""
+COUNT_UPSERT_SQL = """
+INSERT INTO "envmanager_lookupcount"
+       ("token_id", "object_type", "object_key", "found", "count", "last_at")
+VALUES {rows}
+ON CONFLICT ("token_id", "object_type", "object_key", "found") DO UPDATE
+SET "count" = "envmanager_lookupcount"."count" + excluded."count", "last_at" = excluded."last_at"
+"""
+
+
+def _decrypted(model, field: str, raw: str | None) -> Any:
+    # The field decrypts: nothing here touches ciphertext itself.
+    return model._meta.get_field(field).from_db_value(raw, None, connection)
+
+
+def lookup(plain: str | None, object_type: str, key: str) -> LookupResult:
+    """Resolve one key of the bearer token's Deployment (overrides applied)."""
+    if not plain or not plain.startswith(TOKEN_PREFIX):
+        return LookupResult(None, None, None)
+    now = timezone.now()
+    cutoff = connection.ops.adapt_datetimefield_value(now - LAST_USED_RESOLUTION)
+    with connection.cursor() as cursor:
+        cursor.execute(LOOKUP_SQL, [cutoff, object_type, key, hash_token(plain)])
+        row = cursor.fetchone()
+    if row is None:
+        return LookupResult(None, None, None)
+    token_id, deployment_id, stale, raw_values, raw_overrides = row
+    if stale:
+        # At most one write a minute per token, not one per lookup.
+        DeploymentToken.objects.filter(pk=token_id).update(last_used_at=now)
+    values = None
+    if raw_values is not None:
+        values = object_types.apply_overrides(
+            _decrypted(EnvironmentObject, "values", raw_values),
+            _decrypted(Link, "overrides", raw_overrides) or {},
+        )
+    lookup_counter.add(token_id, object_type, key, values is not None)
+    return LookupResult(token_id, deployment_id, values)
 
 
 def token_for(plain: str | None) -> DeploymentToken | None:
     """The active Deployment token for a bearer value, or None."""
-    if not plain or not plain.startswith("emd_"):
+    if not plain or not plain.startswith(TOKEN_PREFIX):
         return None
     token = (
         DeploymentToken.objects.filter(token_hash=hash_token(plain), revoked_at__isnull=True)
@@ -57,18 +126,6 @@ def airflow_connection(values: dict[str, Any]) -> dict[str, Any]:
         "port": values.get("port"),
         "extra": json.dumps(extra) if extra else None,
     }
-
-
-def lookup_connection(token: DeploymentToken, conn_id: str) -> dict[str, Any] | None:
-    item = deployment_resolve_one(token.deployment_id, ObjectType.CONNECTION, conn_id)
-    lookup_counter.add(token.pk, ObjectType.CONNECTION, conn_id, item is not None)
-    return airflow_connection(item.values) if item else None
-
-
-def lookup_variable(token: DeploymentToken, key: str) -> str | None:
-    item = deployment_resolve_one(token.deployment_id, ObjectType.AIRFLOW_VARIABLE, key)
-    lookup_counter.add(token.pk, ObjectType.AIRFLOW_VARIABLE, key, item is not None)
-    return item.values["value"] if item else None
 
 
 def environment_version(deployment_id: int) -> str:
@@ -125,9 +182,40 @@ def environment_document(deployment_id: int) -> dict[str, Any]:
     }
 
 
+class DocumentCache:
+    """The last environment document built per Deployment in this process, by version: a
+    Deployment's Airflow components starting together get it built once. In process memory
+    only (it holds secrets), and keyed by the version, so it is never stale."""
+
+    SIZE = 64
+
+    def __init__(self) -> None:
+        self._documents: OrderedDict[int, tuple[str, dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, deployment_id: int, version: str) -> dict[str, Any]:
+        with self._lock:
+            cached = self._documents.get(deployment_id)
+        if cached and cached[0] == version:
+            return cached[1]
+        document = environment_document(deployment_id)
+        with self._lock:
+            self._documents.pop(deployment_id, None)
+            self._documents[deployment_id] = (version, document)
+            while len(self._documents) > self.SIZE:
+                self._documents.popitem(last=False)
+        return document
+
+
+document_cache = DocumentCache()
+
+
 class LookupCounter:
     """Counts lookups per (token, type, key, found) in this process and adds them to the
-    database at most every few seconds, so the hot path does not write per lookup."""
+    database at most every few seconds, in one statement per few hundred keys, after a
+    response has been sent (Django's request_finished): no lookup waits for it."""
+
+    BATCH = 500
 
     def __init__(self) -> None:
         self._counts: Counter = Counter()
@@ -137,38 +225,35 @@ class LookupCounter:
     def add(self, token_id: int, object_type: str, key: str, found: bool) -> None:
         with self._lock:
             self._counts[(token_id, object_type, key, found)] += 1
-            due = time.monotonic() - self._flushed_at >= COUNT_FLUSH_SECONDS
-        if due:
-            self.flush()
 
     def reset(self) -> None:
         with self._lock:
             self._counts = Counter()
 
+    def flush_if_due(self, **kwargs: Any) -> None:
+        if self._counts and time.monotonic() - self._flushed_at >= COUNT_FLUSH_SECONDS:
+            self.flush()
+
     def flush(self) -> None:
         with self._lock:
             counts, self._counts = self._counts, Counter()
             self._flushed_at = time.monotonic()
-        now = timezone.now()
-        valid = set(
+        if not counts:
+            return
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        live = set(
             DeploymentToken.objects.filter(pk__in={k[0] for k in counts}).values_list(
                 "pk", flat=True
             )
         )
-        for (token_id, object_type, key, found), n in counts.items():
-            if token_id not in valid:
-                continue  # the token was deleted meanwhile
-            updated = LookupCount.objects.filter(
-                token_id=token_id, object_type=object_type, object_key=key, found=found
-            ).update(count=F("count") + n, last_at=now)
-            if not updated:
-                LookupCount.objects.get_or_create(
-                    token_id=token_id,
-                    object_type=object_type,
-                    object_key=key,
-                    found=found,
-                    defaults={"count": n, "last_at": now},
-                )
+        # A token deleted meanwhile takes its counts with it.
+        rows = [(*k, n, now) for k, n in counts.items() if k[0] in live]
+        for start in range(0, len(rows), self.BATCH):
+            batch = rows[start : start + self.BATCH]
+            sql = COUNT_UPSERT_SQL.format(rows=", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(batch)))
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [value for row in batch for value in row])
 
 
 lookup_counter = LookupCounter()
+request_finished.connect(lookup_counter.flush_if_due, dispatch_uid="envmanager-lookup-counts")

@@ -131,8 +131,7 @@ def celery_worker(transactional_db, settings):
     app.conf.update(
         task_always_eager=False, broker_url=TEST_BROKER_URL, result_backend=TEST_BROKER_URL
     )
-    # A name of this test's own, to ping exactly the worker it started.
-    queue = f"envmanager-test-{uuid.uuid4().hex[:12]}"
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
     app.control.purge()
     worker = WorkerProcess(env, queue)
     worker.start()
@@ -147,7 +146,8 @@ class WorkerProcess:
     def __init__(self, env: dict, queue: str):
         self.env = env
         self.queue = queue
-        self.name = f"{queue}@localhost"
+        # A name of its own, to ping exactly the worker this test started.
+        self.name = f"envmanager-test-{uuid.uuid4().hex[:12]}@localhost"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -165,6 +165,8 @@ class WorkerProcess:
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
+                "-Q",
+                self.queue,
                 "-n",
                 self.name,
             ],

@@ -68,6 +68,12 @@ class EnvManagerSecretsBackend(BaseSecretsBackend):  # type: ignore[misc,valid-t
         self.cache_ttl = float(cache_ttl)
         self._session = requests.Session()
         self._session.headers["Authorization"] = f"Bearer {token}"
+        # requests consults the environment (proxies, ~/.netrc, CA bundle) on every call when
+        # trust_env is on; read it once here instead, since every task lookup pays for it.
+        settings = self._session.merge_environment_settings(self.base_url, {}, None, None, None)
+        self._session.proxies.update(settings["proxies"])
+        self._session.verify = settings["verify"]
+        self._session.trust_env = False
         self._cache: OrderedDict[tuple[str, str], tuple[float, Any]] = OrderedDict()
         self._lock = threading.Lock()
 

@@ -2,6 +2,7 @@
 connections and variables through our secrets backend."""
 
 import json
+from urllib.parse import unquote_plus
 
 import pytest
 from cryptography.fernet import Fernet
@@ -44,12 +45,28 @@ print(json.dumps(out))
 """
 
 
+# What the Deployment resolves for "warehouse" once its override is applied; Airflow gets the
+# same connection imported into its own metastore as "ref-warehouse", to compare against.
+RESOLVED = {**CONNECTION, "port": 6543, "extra": {**CONNECTION["extra"], "note": "prod"}}
+# Only a type and a host: every other field empty, as Airflow has them for such a connection.
+MINIMAL = {"conn_type": "http", "host": "api.example.com"}
+VARIABLE = '{"retries": 3, "owner": "zoë"}'
+# The fields of `airflow connections get -o json` that describe the connection (not its row).
+SHOWN = ("conn_type", "description", "host", "schema", "login", "password", "port")
+SHOWN += ("extra_dejson", "get_uri")
+
+
 @pytest.fixture
 def airflow(team, live_server, tmp_path):
-    """Airflow configured with our backend for the team's production Deployment."""
+    """Airflow configured with our backend for the team's production Deployment, on a freshly
+    migrated SQLite metastore that holds the reference copies."""
     _, token = deployment_token_create(user=team.owner, deployment=team.deployment, name="af")
     fernet = Fernet.generate_key().decode()
-    url = make_metadata_db(tmp_path, fernet_key=fernet)
+    url = make_metadata_db(
+        tmp_path,
+        fernet_key=fernet,
+        connections={"ref-warehouse": RESOLVED, "ref-minimal": MINIMAL},
+    )
     env = {
         "AIRFLOW__SECRETS__BACKEND": "envmanager_secrets.EnvManagerSecretsBackend",
         "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps(
@@ -66,12 +83,23 @@ def airflow(team, live_server, tmp_path):
         assert result.returncode == 0, result.stderr[-2000:]
         return json.loads(result.stdout.strip().splitlines()[-1])
 
-    team.read, team.env, team.home = read, env, tmp_path / "home"
+    def cli_get(conn_id):
+        result = run_airflow(
+            ["connections", "get", conn_id, "-o", "json"], tmp_path / "home", env, check=False
+        )
+        if result.returncode:
+            return result
+        shown = {k: v for k, v in json.loads(result.stdout)[0].items() if k in SHOWN}
+        # Our store keeps the keys of extra sorted; their order is no part of their meaning.
+        uri, _, extra = shown["get_uri"].partition("?__extra__=")
+        shown["get_uri"] = (uri, json.loads(unquote_plus(extra)) if extra else None)
+        return shown
+
+    team.read, team.cli_get, team.env, team.home = read, cli_get, env, tmp_path / "home"
     return team
 
 
-def test_airflow_resolves_our_connections_and_variables_field_by_field(airflow):
-    team = airflow
+def make_objects(team):
     conn = environment_object_create(
         user=team.operator,
         workspace=team.workspace,
@@ -88,37 +116,57 @@ def test_airflow_resolves_our_connections_and_variables_field_by_field(airflow):
     environment_object_create(
         user=team.operator,
         workspace=team.workspace,
-        object_type="AIRFLOW_VARIABLE",
-        key="config",
-        values={"value": '{"retries": 3}'},
+        object_type="CONNECTION",
+        key="minimal",
+        values=MINIMAL,
         scope="DEPLOYMENT",
         deployment=team.deployment,
     )
-    seen = team.read(["warehouse", "missing"], ["config", "nothing"])
-    assert seen["warehouse"] == {
-        **CONNECTION,
-        "port": 6543,
-        "extra": {**CONNECTION["extra"], "note": "prod"},
+    environment_object_create(
+        user=team.operator,
+        workspace=team.workspace,
+        object_type="AIRFLOW_VARIABLE",
+        key="config",
+        values={"value": VARIABLE},
+        scope="DEPLOYMENT",
+        deployment=team.deployment,
+    )
+    return conn
+
+
+def test_airflow_sdk_resolves_our_connections_and_variables_field_by_field(airflow):
+    conn = make_objects(airflow)
+    seen = airflow.read(["warehouse", "minimal", "missing"], ["config", "nothing"])
+    assert seen["warehouse"] == RESOLVED
+    assert seen["minimal"] == {
+        "conn_type": "http",
+        "host": "api.example.com",
+        "login": None,
+        "password": None,
+        "schema": None,
+        "port": None,
+        "extra": {},
+        "description": None,
     }
-    assert seen["missing"].startswith("error")
-    assert seen["var:config"] == '{"retries": 3}'
+    assert seen["missing"] == "error: AirflowNotFoundException"
+    assert seen["var:config"] == VARIABLE
     assert seen["var:nothing"].startswith("error")
 
-    # The CLI path (backend, then env vars, then the metastore) sees the same.
-    cli = run_airflow(["connections", "get", "warehouse", "-o", "json"], team.home, team.env)
-    shown = json.loads(cli.stdout)[0]
-    assert (shown["host"], shown["login"], shown["password"], shown["port"]) == (
-        "db.internal",
-        "étl",
-        CONNECTION["password"],
-        "6543",
-    )
-    variable = run_airflow(["variables", "get", "config"], team.home, team.env)
-    assert variable.stdout.strip() == '{"retries": 3}'
+    # A change arrives at the next lookup (the backend's cache is off here).
+    environment_object_update(user=airflow.operator, obj=conn, values={"host": "moved.internal"})
+    assert airflow.read(["warehouse"])["warehouse"]["host"] == "moved.internal"
 
-    # A change arrives at the next lookup.
-    environment_object_update(user=team.operator, obj=conn, values={"host": "moved.internal"})
-    assert team.read(["warehouse"])["warehouse"]["host"] == "moved.internal"
+
+def test_airflow_cli_shows_our_connections_as_it_shows_its_own(airflow):
+    make_objects(airflow)
+    ours, reference = airflow.cli_get("warehouse"), airflow.cli_get("ref-warehouse")
+    assert ours == reference
+    assert ours["password"] == CONNECTION["password"] and ours["port"] == "6543"
+    assert airflow.cli_get("minimal") == airflow.cli_get("ref-minimal")
+    missing = airflow.cli_get("missing")
+    assert missing.returncode == 1 and "Connection not found" in missing.stderr
+    variable = run_airflow(["variables", "get", "config"], airflow.home, airflow.env)
+    assert variable.stdout.strip() == VARIABLE
 
 
 def test_a_server_error_is_not_reported_as_not_found(airflow, tmp_path):

@@ -8,6 +8,7 @@ from deployments.services import deployment_token_create, deployment_token_revok
 from envmanager.lookups import lookup_counter
 from envmanager.models import LookupCount
 from envmanager.services import (
+    auto_link_exclude,
     environment_object_create,
     environment_object_delete,
     environment_object_update,
@@ -143,12 +144,41 @@ def test_a_change_is_visible_at_the_next_lookup(setup):
     assert get("/api/v1/lookup/connections/warehouse", setup.plain).json()["host"] == "new"
 
 
-def test_lookup_costs_a_constant_small_number_of_queries(setup, django_assert_max_num_queries):
+def test_a_lookup_is_one_query_for_token_and_key(setup, django_assert_num_queries):
     get("/api/v1/lookup/connections/warehouse", setup.plain)  # last_used_at written once
-    with django_assert_max_num_queries(2):
+    with django_assert_num_queries(1):
         get("/api/v1/lookup/connections/warehouse", setup.plain)
-    with django_assert_max_num_queries(2):
+    with django_assert_num_queries(1):
         get("/api/v1/lookup/connections/missing", setup.plain)
+    with django_assert_num_queries(1):
+        get("/api/v1/lookup/variables/mode", setup.plain)
+    with django_assert_num_queries(1):
+        get("/api/v1/lookup/variables/mode", "emd_unknown")
+
+
+def test_lookup_cost_does_not_grow_with_the_environment(setup, django_assert_num_queries):
+    for i in range(30):
+        environment_object_create(
+            user=setup.operator,
+            workspace=setup.workspace,
+            object_type="CONNECTION",
+            key=f"extra{i}",
+            values={"conn_type": "http", "password": f"pw{i}"},
+            scope="DEPLOYMENT",
+            deployment=setup.deployment,
+        )
+    get("/api/v1/lookup/connections/warehouse", setup.plain)
+    with django_assert_num_queries(1):
+        get("/api/v1/lookup/connections/extra17", setup.plain)
+
+
+def test_last_used_is_written_at_most_once_a_minute(setup, django_assert_num_queries):
+    with django_assert_num_queries(2):  # the lookup, then last_used_at
+        get("/api/v1/lookup/connections/warehouse", setup.plain)
+    first = setup.deployment.tokens.get().last_used_at
+    with django_assert_num_queries(1):
+        get("/api/v1/lookup/connections/warehouse", setup.plain)
+    assert setup.deployment.tokens.get().last_used_at == first
 
 
 def test_environment_document_and_etag(setup):
@@ -159,6 +189,86 @@ def test_environment_document_and_etag(setup):
     assert body["environmentVariables"] == {"GREETING": 'say "hi"\nbye'}
     assert body["dotenv"] == 'GREETING="say \\"hi\\"\\nbye"\n'
     assert get("/api/v1/lookup/environment", setup.plain, if_none_match=etag).status_code == 304
+
+
+def test_environment_serves_metrics_exports_and_empty_types(setup):
+    environment_object_create(
+        user=setup.operator,
+        workspace=setup.workspace,
+        object_type="METRICS_EXPORT",
+        key="prom",
+        values={
+            "endpoint": "https://prom.example.com/api/v1/write",
+            "exporter_type": "PROMETHEUS",
+            "auth_type": "AUTH_TOKEN",
+            "basic_token": "tok-secret",
+            "labels": {"env": "prod"},
+        },
+        scope="DEPLOYMENT",
+        deployment=setup.deployment,
+    )
+    export = get("/api/v1/lookup/environment", setup.plain).json()["metricsExports"]["prom"]
+    assert export["endpoint"] == "https://prom.example.com/api/v1/write"
+    assert (export["authType"], export["basicToken"]) == ("AUTH_TOKEN", "tok-secret")
+    assert export["labels"] == {"env": "prod"}
+
+
+def test_a_stale_or_foreign_etag_gets_the_full_document(setup):
+    assert get("/api/v1/lookup/environment", setup.plain, if_none_match='"x"').status_code == 200
+    assert get("/api/v1/lookup/environment", setup.plain, if_none_match="*").status_code == 200
+
+
+def test_etag_changes_when_an_object_appears_for_the_deployment(setup):
+    def etag():
+        return get("/api/v1/lookup/environment", setup.plain)["ETag"]
+
+    before = etag()
+    environment_object_create(
+        user=setup.operator,
+        workspace=setup.workspace,
+        object_type="ENVIRONMENT_VARIABLE",
+        key="OWN",
+        values={"value": "1"},
+        scope="DEPLOYMENT",
+        deployment=setup.deployment,
+    )
+    after_own = etag()
+    assert after_own != before
+    auto = environment_object_create(
+        user=setup.operator,
+        workspace=setup.workspace,
+        object_type="AIRFLOW_VARIABLE",
+        key="everywhere",
+        values={"value": "1"},
+        auto_link_deployments=True,
+    )
+    after_auto = etag()
+    assert after_auto != after_own
+    auto_link_exclude(user=setup.operator, obj=auto, deployment=setup.deployment)
+    assert etag() != after_auto
+
+
+def test_etag_changes_when_an_override_is_unset(setup):
+    before = get("/api/v1/lookup/environment", setup.plain)["ETag"]
+    link_set_overrides(user=setup.operator, link=setup.link, unset_fields=["password"])
+    response = get("/api/v1/lookup/environment", setup.plain)
+    assert response["ETag"] != before
+    assert response.json()["connections"]["warehouse"]["password"] == PG["password"]
+
+
+def test_etag_ignores_changes_of_other_deployments(setup):
+    before = get("/api/v1/lookup/environment", setup.plain)["ETag"]
+    link_create(user=setup.operator, obj=setup.conn, deployment=setup.other_deployment)
+    environment_object_create(
+        user=setup.operator,
+        workspace=setup.workspace,
+        object_type="AIRFLOW_VARIABLE",
+        key="staging-only",
+        values={"value": "x"},
+        scope="DEPLOYMENT",
+        deployment=setup.other_deployment,
+    )
+    assert get("/api/v1/lookup/environment", setup.plain)["ETag"] == before
 
 
 def test_etag_changes_with_every_change_the_deployment_resolves(setup):
@@ -194,6 +304,29 @@ def test_lookups_are_counted_per_token_and_key(setup):
         get("/api/v1/lookup/connections/warehouse", setup.plain)
     get("/api/v1/lookup/connections/nope", setup.plain)
     lookup_counter.flush()
+    get("/api/v1/lookup/connections/warehouse", setup.plain)
+    lookup_counter.flush()
     counts = {(c.object_key, c.found): c.count for c in LookupCount.objects.all()}
-    assert counts == {("warehouse", True): 3, ("nope", False): 1}
+    assert counts == {("warehouse", True): 4, ("nope", False): 1}
     assert setup.deployment.tokens.get().last_used_at is not None
+
+
+def test_counts_of_a_deleted_token_are_dropped(setup):
+    lookup_counter.reset()
+    get("/api/v1/lookup/connections/warehouse", setup.plain)
+    setup.deployment.tokens.all().delete()
+    lookup_counter.flush()
+    assert not LookupCount.objects.exists()
+
+
+def test_the_environment_document_follows_each_change(setup):
+    first = get("/api/v1/lookup/environment", setup.plain).json()
+    environment_object_update(user=setup.operator, obj=setup.conn, values={"host": "moved"})
+    second = get("/api/v1/lookup/environment", setup.plain).json()
+    assert first["connections"]["warehouse"]["host"] == "db.internal"
+    assert second["connections"]["warehouse"]["host"] == "moved"
+
+
+def test_a_miss_is_not_logged_as_a_warning(setup, caplog):
+    assert get("/api/v1/lookup/connections/nope", setup.plain).status_code == 404
+    assert not [r for r in caplog.records if r.name == "django.request"]

@@ -1,0 +1,91 @@
+"""The Deployment tokens page, for every role."""
+
+import json
+import re
+
+import pytest
+from django.test import Client
+
+from deployments.models import DeploymentToken
+from deployments.services import deployment_token_create
+
+
+def browser(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def url(deployment) -> str:
+    return f"/deployments/{deployment.pk}/tokens/"
+
+
+@pytest.mark.parametrize("role", ["owner", "operator"])
+def test_operators_and_owners_create_a_token_shown_once_with_the_airflow_settings(team, role):
+    client = browser(getattr(team, role))
+    response = client.post(url(team.deployment), {"action": "create", "name": "airflow-prod"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    plain = re.search(r"emd_[A-Za-z0-9_-]{20,}", page).group(0)
+    assert "AIRFLOW__SECRETS__BACKEND=envmanager_secrets.EnvManagerSecretsBackend" in page
+    kwargs = re.search(r"AIRFLOW__SECRETS__BACKEND_KWARGS='([^']*)'", page).group(1)
+    assert json.loads(kwargs.replace("&quot;", '"')) == {
+        "base_url": "http://testserver",
+        "token": plain,
+    }
+    token = DeploymentToken.objects.get(deployment=team.deployment)
+    assert (token.name, plain.startswith(token.hint)) == ("airflow-prod", True)
+    # Shown once: the list afterwards has only the hint.
+    again = client.get(url(team.deployment)).content.decode()
+    assert plain not in again and f"{token.hint}…" in again
+
+
+@pytest.mark.parametrize("role", ["author", "member"])
+def test_others_see_the_controls_disabled_with_the_reason(team, role):
+    deployment_token_create(user=team.owner, deployment=team.deployment, name="af")
+    page = browser(getattr(team, role)).get(url(team.deployment)).content.decode()
+    assert "Operators and Owners create Deployment tokens." in page
+    assert "Operators and Owners revoke tokens." in page
+    assert "<dialog" not in page
+
+
+@pytest.mark.parametrize("role", ["author", "member"])
+def test_others_cannot_create_or_revoke_by_posting(team, role):
+    token, _ = deployment_token_create(user=team.owner, deployment=team.deployment, name="af")
+    client = browser(getattr(team, role))
+    client.post(url(team.deployment), {"action": "create", "name": "sneaky"})
+    client.post(url(team.deployment), {"action": "revoke", "token_id": token.pk})
+    assert list(DeploymentToken.objects.values_list("name", "revoked_at")) == [("af", None)]
+
+
+def test_revoke_asks_in_a_dialog_and_then_revokes(team):
+    token, _ = deployment_token_create(user=team.owner, deployment=team.deployment, name="af")
+    client = browser(team.operator)
+    page = client.get(url(team.deployment)).content.decode()
+    assert f'<dialog id="revoke-{token.pk}">' in page
+    response = client.post(url(team.deployment), {"action": "revoke", "token_id": token.pk})
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert "revoked" in client.get(url(team.deployment)).content.decode()
+
+
+def test_a_token_of_another_deployment_cannot_be_revoked_here(team):
+    other, _ = deployment_token_create(
+        user=team.owner, deployment=team.other_deployment, name="staging"
+    )
+    browser(team.owner).post(url(team.deployment), {"action": "revoke", "token_id": other.pk})
+    other.refresh_from_db()
+    assert other.revoked_at is None
+
+
+def test_another_workspaces_deployment_is_404(team, other_team):
+    assert browser(team.owner).get(url(other_team.deployment)).status_code == 404
+    response = browser(team.owner).post(url(other_team.deployment), {"name": "x"})
+    assert response.status_code == 404
+    assert not DeploymentToken.objects.exists()
+
+
+def test_the_page_needs_a_login(team):
+    response = Client().get(url(team.deployment))
+    assert response.status_code == 302 and "/login/" in response["Location"]
