@@ -161,7 +161,7 @@ class WorkerProcess:
                 "worker",
                 "--pool=solo",
                 "--concurrency=1",
-                "--loglevel=WARNING",
+                os.environ.get("ENVMANAGER_WORKER_LOGLEVEL", "--loglevel=WARNING"),
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
@@ -173,7 +173,7 @@ class WorkerProcess:
             env=self.env,
             cwd=settings_module_dir(),
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=open(os.environ.get("ENVMANAGER_WORKER_LOG", os.devnull), "ab"),  # noqa: SIM115
         )
         from envmanager.celery import app
 
@@ -182,7 +182,9 @@ class WorkerProcess:
             if app.control.ping(destination=[self.name], timeout=0.5):
                 return
             if self.process.poll() is not None:
-                raise RuntimeError(self.process.stderr.read().decode()[-2000:])
+                raise RuntimeError(
+                    "The Celery worker exited; set ENVMANAGER_WORKER_LOG to see why."
+                )
         raise RuntimeError("The Celery worker did not start within 120 s.")
 
     def kill(self) -> None:

@@ -76,10 +76,10 @@ def test_worker_killed_while_copying_then_retried(small_steps, source, celery_wo
         assert db.count_connections() == 0
 
 
-def test_worker_killed_while_waiting_to_delete_then_resumed(
-    small_steps, settings, source, celery_worker
-):
-    settings.ENVMANAGER_PROPAGATION_SECONDS = 2
+def test_worker_killed_while_waiting_to_delete_then_resumed(small_steps, source, celery_worker):
+    # The worker runs the steps, so the window is its setting: a 2-second one.
+    celery_worker.env["ENVMANAGER_PROPAGATION_SECONDS"] = "2"
+    celery_worker.restart()
     run = migration_start(
         user=source.owner,
         deployment=source.deployment,
