@@ -1,0 +1,127 @@
+"""Property-based tests (hypothesis) of the input rules: whatever comes in, the answer is a
+value or a clear error, never a crash, and round trips give back what went in."""
+
+import json
+import re
+
+import pytest
+from django.core.exceptions import ValidationError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from envmanager.airflow_files import (
+    FileFormatError,
+    connection_to_uri,
+    parse_connections,
+    parse_variables,
+)
+from envmanager.connection_uri import parse_connection_uri
+from envmanager.object_types import clean_values, validate_key
+
+TYPES = ["CONNECTION", "AIRFLOW_VARIABLE", "ENVIRONMENT_VARIABLE", "METRICS_EXPORT"]
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@given(st.sampled_from(TYPES), st.text(max_size=300))
+def test_a_key_is_accepted_or_refused_with_a_message(object_type, key):
+    try:
+        validate_key(object_type, key)
+    except ValidationError as exc:
+        assert exc.message_dict["key"]
+    else:
+        assert key and len(key) <= 255
+        if object_type == "ENVIRONMENT_VARIABLE":
+            assert ENV_NAME.fullmatch(key)
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["conn_type", "host", "port", "extra", "login", "password", "schema", "nope"]
+        ),
+        JSONISH,
+        max_size=8,
+    )
+)
+def test_connection_values_are_cleaned_or_refused_by_field(values):
+    try:
+        cleaned = clean_values("CONNECTION", values)
+    except ValidationError as exc:
+        assert exc.message_dict
+    else:
+        assert isinstance(cleaned["extra"], dict)
+        assert cleaned["port"] is None or 0 < cleaned["port"] < 65536
+
+
+SAFE_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(
+    conn_type=st.from_regex(r"[a-z][a-z0-9]{0,10}", fullmatch=True),
+    host=st.from_regex(r"[a-z0-9]([a-z0-9.-]{0,20}[a-z0-9])?", fullmatch=True) | st.just(""),
+    login=SAFE_TEXT,
+    password=SAFE_TEXT,
+    schema=SAFE_TEXT,
+    port=st.none() | st.integers(1, 65535),
+    # Values that are not JSON themselves (Airflow reads "3" or "true" in a query as JSON).
+    extra=st.dictionaries(
+        st.text(min_size=1, max_size=8),
+        st.from_regex(r"v[a-z ]{0,8}", fullmatch=True) | st.integers(),
+        max_size=4,
+    ),
+)
+def test_connection_uri_round_trip(conn_type, host, login, password, schema, port, extra):
+    values = {
+        "conn_type": conn_type,
+        "description": "",
+        "host": host,
+        "schema": schema,
+        "login": login,
+        "password": password,
+        "port": port,
+        "extra": extra,
+    }
+    if port and not host and not (login or password):
+        return  # Airflow cannot express a port without a host or authority either
+    parsed = parse_connection_uri(connection_to_uri(values))
+    for name in ("conn_type", "host", "login", "password", "schema", "port"):
+        assert parsed[name] == values[name], name
+    assert {k: str(v) if not isinstance(v, str) else v for k, v in parsed["extra"].items()} == {
+        k: str(v) if not isinstance(v, str) else v for k, v in extra.items()
+    }
+
+
+@given(st.text(max_size=200))
+def test_any_uri_text_parses_or_fails_with_value_error(text):
+    try:
+        parse_connection_uri(text)
+    except ValueError as exc:
+        assert text not in str(exc) or len(text) < 3
+
+
+@pytest.mark.parametrize("name", ["c.json", "c.yaml", "c.env"])
+@given(content=st.binary(max_size=400))
+def test_any_import_file_parses_or_fails_clearly(name, content):
+    for parse in (parse_connections, parse_variables):
+        try:
+            parsed = parse(name, content)
+        except FileFormatError as exc:
+            assert str(exc)
+        else:
+            assert all(p.key is not None for p in parsed)
+
+
+@given(st.dictionaries(st.from_regex(r"[a-z_]{1,10}", fullmatch=True), JSONISH, max_size=6))
+def test_variables_files_round_trip_through_json(data):
+    parsed = parse_variables("v.json", json.dumps(data).encode())
+    assert {p.key for p in parsed} == set(data)
