@@ -30,6 +30,7 @@ urlpatterns = [
     path("", include("envmanager.page_urls")),
     path("", include("envmanager.migration_urls")),
     path("", include("envmanager.audit_urls")),
+    path("", include("envmanager.airflow_file_urls")),
     path("", include("deployments.urls")),
     path("api/v1/", include(api_v1)),
     path("healthz", views.healthz, name="healthz"),

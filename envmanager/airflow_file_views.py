@@ -1,0 +1,117 @@
+"""Import and export in Airflow's file formats, in the browser: upload → preview of what will
+be created, overridden, updated or skipped → apply; and downloads of exports."""
+
+import base64
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from accounts.selectors import workspace_for_user
+from envmanager.errors import EnvManagerError
+from envmanager.services.airflow_files import (
+    airflow_file_export,
+    airflow_file_import,
+    airflow_file_preview,
+    may_export_secrets,
+)
+
+TYPES = {"connections": "CONNECTION", "variables": "AIRFLOW_VARIABLE"}
+EXPORT_FORMATS = {"CONNECTION": ["json", "yaml", "env"], "AIRFLOW_VARIABLE": ["json"]}
+
+
+def _target(request: HttpRequest, workspace_id: int):
+    workspace = workspace_for_user(request.user, workspace_id)
+    deployment = None
+    deployment_id = request.GET.get("deployment") or request.POST.get("deployment")
+    if deployment_id:
+        deployment = workspace.deployments.filter(pk=deployment_id).first()
+        if deployment is None:
+            raise Http404("No such Deployment.")
+    return workspace, deployment
+
+
+@login_required
+def airflow_files(request: HttpRequest, workspace_id: int) -> HttpResponse:
+    workspace, deployment = _target(request, workspace_id)
+    context = {
+        "workspace": workspace,
+        "deployment": deployment,
+        "deployments": workspace.deployments.all(),
+        "types": TYPES,
+        "export_formats": EXPORT_FORMATS,
+        "may_export": may_export_secrets(request.user, workspace),
+    }
+    if request.method == "POST":
+        type_slug = request.POST.get("type", "")
+        if type_slug not in TYPES:
+            raise Http404
+        overwrite = request.POST.get("overwrite") == "on"
+        try:
+            if request.POST.get("action") == "apply":
+                filename = request.POST.get("filename", "")
+                content = base64.b64decode(request.POST.get("content", ""), validate=True)
+                rows = airflow_file_import(
+                    user=request.user,
+                    workspace=workspace,
+                    deployment=deployment,
+                    object_type=TYPES[type_slug],
+                    filename=filename,
+                    content=content,
+                    overwrite=overwrite,
+                )
+                done = sum(1 for r in rows if r.action != "SKIP")
+                messages.success(
+                    request, f"Imported {filename}: {done} changed, {len(rows) - done} skipped."
+                )
+                return redirect(request.get_full_path())
+            upload = request.FILES.get("file")
+            if upload is None:
+                raise EnvManagerError("Choose a file to import.")
+            content = upload.read()
+            rows = airflow_file_preview(
+                user=request.user,
+                workspace=workspace,
+                deployment=deployment,
+                object_type=TYPES[type_slug],
+                filename=upload.name,
+                content=content,
+                overwrite=overwrite,
+            )
+            context.update(
+                preview=rows,
+                filename=upload.name,
+                type_slug=type_slug,
+                overwrite=overwrite,
+                content=base64.b64encode(content).decode(),
+            )
+        except (EnvManagerError, ValueError) as exc:
+            messages.error(request, getattr(exc, "message", "The upload was damaged; try again."))
+    return render(request, "envmanager/airflow_files.html", context)
+
+
+@login_required
+def airflow_file_download(
+    request: HttpRequest, workspace_id: int, type_slug: str, file_format: str
+) -> HttpResponse:
+    workspace, deployment = _target(request, workspace_id)
+    if type_slug not in TYPES:
+        raise Http404
+    try:
+        text = airflow_file_export(
+            user=request.user,
+            workspace=workspace,
+            deployment=deployment,
+            object_type=TYPES[type_slug],
+            file_format=file_format,
+            serialization=request.GET.get("serialization", "uri"),
+        )
+    except EnvManagerError as exc:
+        messages.error(request, exc.message)
+        return redirect("airflow-files", workspace_id=workspace.pk)
+    name = f"{deployment.name if deployment else workspace.name}-{type_slug}.{file_format}"
+    response = HttpResponse(text, content_type="application/octet-stream")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Cache-Control"] = "no-store"
+    return response
