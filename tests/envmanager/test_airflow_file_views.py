@@ -60,7 +60,7 @@ def test_export_download_is_audited_and_refused_to_authors(team):
             "action": "apply",
             "type": "connections",
             "filename": "c.json",
-            "content": __import__("base64").b64encode(json.dumps(EXPORTED).encode()).decode(),
+            "content": base64.b64encode(json.dumps(EXPORTED).encode()).decode(),
         },
     )
     url = f"/workspaces/{team.workspace.pk}/airflow-files/connections.yaml"
