@@ -131,6 +131,8 @@ def celery_worker(transactional_db, settings):
     app.conf.update(
         task_always_eager=False, broker_url=TEST_BROKER_URL, result_backend=TEST_BROKER_URL
     )
+    # Connections made earlier in the session (to the default broker) must not be reused.
+    _reset_broker_connections(app)
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
     app.control.purge()
     worker = WorkerProcess(env, queue)
@@ -140,6 +142,17 @@ def celery_worker(transactional_db, settings):
     finally:
         worker.stop()
         app.conf.update(**saved)
+        _reset_broker_connections(app)
+
+
+def _reset_broker_connections(app) -> None:
+    from kombu import pools
+
+    pools.reset()  # kombu's global connection and producer pools
+    app._pool = None
+    app.amqp._producer_pool = None
+    # The result backend is cached per thread (as "disabled" when none was configured).
+    app._local.__dict__.pop("backend", None)
 
 
 class WorkerProcess:
