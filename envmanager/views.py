@@ -96,6 +96,22 @@ def summary(object_type: str, values: dict) -> str:
     return value if len(value) <= 80 else value[:77] + "…"
 
 
+def _list_context(request: HttpRequest, object_type: str, page, rows, form, query) -> dict:
+    """What both object lists (Workspace Environment, Deployment tab) render."""
+    return {
+        "object_type": object_type,
+        "type_label": TYPE_LABELS[object_type],
+        "tabs": _tabs(object_type),
+        "slug": SLUG_OF[object_type],
+        "page": page,
+        "rows": rows,
+        "form": form,
+        "query": query,
+        "connection_types": CONNECTION_TYPES,
+        "open_create": request.method == "POST",
+    }
+
+
 def _workspace_perms(user, workspace: Workspace) -> dict[str, bool]:
     names = {
         "view_objects": WorkspacePermission.VIEW_ENV_OBJECTS,
@@ -276,18 +292,7 @@ def workspace_environment(request: HttpRequest, workspace_id: int) -> HttpRespon
         {"obj": o, "summary": summary(object_type, o.values), "links": list(o.links.all())}
         for o in page
     ]
-    context.update(
-        object_type=object_type,
-        type_label=TYPE_LABELS[object_type],
-        tabs=_tabs(object_type),
-        slug=SLUG_OF[object_type],
-        page=page,
-        rows=rows,
-        form=form,
-        query=query,
-        connection_types=CONNECTION_TYPES,
-        open_create=request.method == "POST",
-    )
+    context.update(_list_context(request, object_type, page, rows, form, query))
     return render(request, "envmanager/workspace_environment.html", context)
 
 
@@ -546,17 +551,7 @@ def deployment_environment(request: HttpRequest, deployment_id: int) -> HttpResp
             "slug": "connections" if object_type == ObjectType.CONNECTION else "variables",
         }
     context.update(
-        object_type=object_type,
-        type_label=TYPE_LABELS[object_type],
-        tabs=_tabs(object_type),
-        slug=SLUG_OF[object_type],
-        page=page,
-        rows=rows,
-        form=form,
-        query=query,
-        migration=migration,
-        connection_types=CONNECTION_TYPES,
-        open_create=request.method == "POST",
+        _list_context(request, object_type, page, rows, form, query), migration=migration
     )
     return render(request, "envmanager/deployment_environment.html", context)
 
