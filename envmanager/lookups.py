@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import psycopg
+from django.conf import settings
 from django.core.signals import request_finished
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
@@ -71,15 +73,48 @@ def _decrypted(model, field: str, raw: str | None) -> Any:
     return model._meta.get_field(field).from_db_value(raw, None, connection)
 
 
+class _PreparedCursor(psycopg.Cursor):
+    """Server-side binding, prepared on first use: PostgreSQL plans the lookup once per
+    connection instead of on every call (planning costs several times what running it does)."""
+
+    def execute(self, query, params=None, *, prepare=True, binary=None):  # type: ignore[override]
+        return super().execute(query, params, prepare=prepare, binary=binary)
+
+
+def _cursor():
+    if connection.vendor != "postgresql" or not settings.ENVMANAGER_LOOKUP_PREPARED_STATEMENTS:
+        return connection.cursor()
+    # Django's cursor() would first check the connection with a round trip of its own
+    # (CONN_HEALTH_CHECKS); the lookup instead retries once on a dropped connection.
+    connection.ensure_connection()
+    raw = _PreparedCursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(raw)
+    return connection.make_cursor(raw)
+
+
+def _lookup_row(params: list[Any]) -> tuple | None:
+    for attempt in (1, 2):
+        try:
+            with _cursor() as cursor:
+                cursor.execute(LOOKUP_SQL, params)
+                return cursor.fetchone()
+        except (OperationalError, InterfaceError):
+            # A connection PostgreSQL dropped (restart, failover, idle timeout): open a new
+            # one once. Inside a transaction nothing can be retried.
+            if attempt == 2 or connection.in_atomic_block:
+                raise
+            connection.close()
+    return None
+
+
 def lookup(plain: str | None, object_type: str, key: str) -> LookupResult:
     """Resolve one key of the bearer token's Deployment (overrides applied)."""
     if not plain or not plain.startswith(TOKEN_PREFIX):
         return LookupResult(None, None, None)
     now = timezone.now()
     cutoff = connection.ops.adapt_datetimefield_value(now - LAST_USED_RESOLUTION)
-    with connection.cursor() as cursor:
-        cursor.execute(LOOKUP_SQL, [cutoff, object_type, key, hash_token(plain)])
-        row = cursor.fetchone()
+    row = _lookup_row([cutoff, object_type, key, hash_token(plain)])
     if row is None:
         return LookupResult(None, None, None)
     token_id, deployment_id, stale, raw_values, raw_overrides = row

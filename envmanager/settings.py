@@ -66,6 +66,9 @@ ENVMANAGER_PROPAGATION_SECONDS = env_int("ENVMANAGER_PROPAGATION_SECONDS", 60)
 # lease on its run for this long (renewed every chunk) so a retry never overlaps it.
 ENVMANAGER_MIGRATION_CHUNK_SIZE = env_int("ENVMANAGER_MIGRATION_CHUNK_SIZE", 500)
 ENVMANAGER_MIGRATION_LEASE_SECONDS = env_int("ENVMANAGER_MIGRATION_LEASE_SECONDS", 120)
+# Lookups run as PostgreSQL prepared statements (planned once per connection). Turn off behind
+# a connection pooler in transaction mode that does not keep prepared statements.
+ENVMANAGER_LOOKUP_PREPARED_STATEMENTS = env_bool("ENVMANAGER_LOOKUP_PREPARED_STATEMENTS", True)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -120,6 +123,11 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+_POSTGRESQL = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+if _POSTGRESQL and ENVMANAGER_LOOKUP_PREPARED_STATEMENTS:
+    # Django turns psycopg's prepared statements off. Its own queries bind client-side and are
+    # never prepared either way; this lets the lookup's statement be (see envmanager.lookups).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Wait for a writer instead of failing with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20

@@ -9,12 +9,16 @@ from accounts.models import ApiToken, hash_token
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-def bearer_token(request) -> str | None:
-    header = request.META.get("HTTP_AUTHORIZATION", "")
+def bearer_scheme_token(header: str) -> str | None:
+    """The token of an `Authorization: Bearer …` header value, or None."""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
+
+
+def bearer_token(request) -> str | None:
+    return bearer_scheme_token(request.META.get("HTTP_AUTHORIZATION", ""))
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):

@@ -1,52 +1,96 @@
-"""The lookup endpoints a Deployment's Airflow calls through its secrets backend. Plain Django
-views, not DRF: this is the hot path of every task and needs no more than a token check."""
+"""The lookup endpoints a Deployment's Airflow calls through its secrets backend.
 
+A lookup of one connection or variable is the hot path of every task. `answer` decides what a
+lookup returns; it is served two ways with the same result:
+
+- `LookupFastPath`, the WSGI entry gunicorn runs (`envmanager.wsgi`), answers
+  `GET /api/v1/lookup/{connections,variables}/<key>` without Django's middleware, URL
+  resolution and per-request connection check, which cost more than the lookup itself;
+- the plain Django views below, for everything else that reaches Django (the test client,
+  `runserver`, the whole-environment document).
+"""
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
+from django.http.request import split_domain_port, validate_host
 from django.views.decorators.http import require_GET
 
-from accounts.api.authentication import bearer_token
+from accounts.api.authentication import bearer_scheme_token
 from envmanager import lookups
 from envmanager.api.errors import error_body
 from envmanager.object_types import ObjectType
 
+log = logging.getLogger("django.request")
 
-def _error(status: int, message: str) -> JsonResponse:
-    response = JsonResponse(error_body(message, status), status=status)
-    if status == 401:
-        response["WWW-Authenticate"] = "Bearer"
-    return response
+# path segment -> (object type, what a 404 calls it, the body of a hit)
+KINDS: dict[str, tuple[str, str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
+    "connections": (ObjectType.CONNECTION, "connection", lookups.airflow_connection),
+    "variables": (ObjectType.AIRFLOW_VARIABLE, "variable", lambda v: {"value": v["value"]}),
+}
+# Secrets must not stay in any cache between Airflow and us.
+HEADERS = [("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff")]
 
 
-def _one(request: HttpRequest, object_type: str, key: str, what: str):
-    found = lookups.lookup(bearer_token(request), object_type, key)
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        if self.status == 401:
+            return [*HEADERS, ("WWW-Authenticate", "Bearer")]
+        if self.status == 503:
+            return [*HEADERS, ("Retry-After", "1")]
+        return HEADERS
+
+
+def answer(kind: str, key: str, authorization: str | None) -> Answer:
+    """What `GET /api/v1/lookup/{kind}/{key}` returns for this Authorization header."""
+    object_type, what, body = KINDS[kind]
+    found = lookups.lookup(bearer_scheme_token(authorization or ""), object_type, key)
     if found.token_id is None:
-        return None, _error(401, "A valid Deployment token is required.")
+        return Answer(401, error_body("A valid Deployment token is required.", 401))
     if found.values is None:
-        response = _error(404, f"No such {what} for this Deployment.")
+        return Answer(404, error_body(f"No such {what} for this Deployment.", 404))
+    return Answer(200, body(found.values))
+
+
+def _response(result: Answer) -> JsonResponse:
+    response = JsonResponse(result.body, status=result.status)
+    for name, value in result.headers:
+        response[name] = value
+    if result.status == 404:
         # A miss is an everyday answer here (Airflow then tries its other sources), not a
         # fault: keep it out of django.request's "Not Found" warnings, one per lookup.
         response._has_been_logged = True
-        return None, response
-    return found.values, None
+    return response
 
 
 @require_GET
 def connection(request: HttpRequest, conn_id: str) -> JsonResponse:
-    values, error = _one(request, ObjectType.CONNECTION, conn_id, "connection")
-    return error or JsonResponse(lookups.airflow_connection(values))
+    return _response(answer("connections", conn_id, request.META.get("HTTP_AUTHORIZATION")))
 
 
 @require_GET
 def variable(request: HttpRequest, key: str) -> JsonResponse:
-    values, error = _one(request, ObjectType.AIRFLOW_VARIABLE, key, "variable")
-    return error or JsonResponse({"value": values["value"]})
+    return _response(answer("variables", key, request.META.get("HTTP_AUTHORIZATION")))
 
 
 @require_GET
 def environment(request: HttpRequest) -> JsonResponse:
-    token = lookups.token_for(bearer_token(request))
+    token = lookups.token_for(bearer_scheme_token(request.META.get("HTTP_AUTHORIZATION", "")))
     if token is None:
-        return _error(401, "A valid Deployment token is required.")
+        return _response(Answer(401, error_body("A valid Deployment token is required.", 401)))
     version = lookups.environment_version(token.deployment_id)
     etag = f'"{version}"'
     if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
@@ -56,3 +100,90 @@ def environment(request: HttpRequest) -> JsonResponse:
         response = JsonResponse(lookups.document_cache.get(token.deployment_id, version))
     response["ETag"] = etag
     return response
+
+
+PREFIX = "/api/v1/lookup/"
+STATUS_LINES = {
+    200: "200 OK",
+    401: "401 Unauthorized",
+    404: "404 Not Found",
+    500: "500 Internal Server Error",
+    503: "503 Service Unavailable",
+}
+
+
+class _Body(list):
+    """The response body; when the server has sent it, the request is finished for Django too
+    (old connections closed, lookup counts flushed), as after any Django response."""
+
+    def close(self) -> None:
+        request_finished.send(sender=LookupFastPath)
+
+
+class LookupFastPath:
+    """WSGI middleware in front of Django that serves one-key lookups itself. Anything it does
+    not recognise (another path or method, a key that is not UTF-8, a host Django would reject,
+    plain HTTP where HTTPS is required) goes to Django unchanged."""
+
+    def __init__(self, django: WSGIHandler) -> None:
+        self.django = django
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        target = self._target(environ)
+        if target is None:
+            return self.django(environ, start_response)
+        request_started.send(sender=LookupFastPath, environ=environ)
+        try:
+            result = answer(*target, environ.get("HTTP_AUTHORIZATION"))
+        except DatabaseError:
+            log.warning("Lookup: database unavailable", exc_info=True)
+            message = "The database is unavailable; try again in a moment."
+            result = Answer(503, error_body(message, 503))
+        except Exception:
+            log.exception("Lookup failed")
+            result = Answer(500, error_body("The lookup failed on the server.", 500))
+        body = json.dumps(result.body).encode()
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        headers += result.headers
+        if self._secure(environ) and settings.SECURE_HSTS_SECONDS:
+            headers.append(("Strict-Transport-Security", self._hsts()))
+        start_response(STATUS_LINES[result.status], headers)
+        return _Body([body])
+
+    def _target(self, environ: dict[str, Any]) -> tuple[str, str] | None:
+        path = environ.get("PATH_INFO", "")
+        if environ.get("REQUEST_METHOD") != "GET" or not path.startswith(PREFIX):
+            return None
+        kind, _, key = path[len(PREFIX) :].partition("/")
+        if kind not in KINDS or not key:
+            return None
+        if settings.SECURE_SSL_REDIRECT and not self._secure(environ):
+            return None
+        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+        if settings.USE_X_FORWARDED_HOST or not validate_host(
+            split_domain_port(host)[0], settings.ALLOWED_HOSTS
+        ):
+            return None
+        try:
+            # WSGI hands the path over as latin-1 text of the URL's bytes, as Django reads it.
+            return kind, key.encode("latin-1").decode()
+        except UnicodeError:
+            return None
+
+    @staticmethod
+    def _secure(environ: dict[str, Any]) -> bool:
+        if settings.SECURE_PROXY_SSL_HEADER:
+            header, value = settings.SECURE_PROXY_SSL_HEADER
+            forwarded = environ.get(header)
+            if forwarded is not None:
+                return forwarded.split(",")[0].strip() == value
+        return environ.get("wsgi.url_scheme") == "https"
+
+    @staticmethod
+    def _hsts() -> str:
+        value = f"max-age={settings.SECURE_HSTS_SECONDS}"
+        if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+            value += "; includeSubDomains"
+        if settings.SECURE_HSTS_PRELOAD:
+            value += "; preload"
+        return value

@@ -16,6 +16,7 @@ from envmanager.services import (
     link_delete,
     link_set_overrides,
 )
+from tests.lookup.wsgi_client import wsgi_request
 
 PG = {
     "conn_type": "postgres",
@@ -63,7 +64,23 @@ def setup(team):
     return team
 
 
+SERVED_BY = {"server": "fast path"}
+
+
+@pytest.fixture(autouse=True, params=["fast path", "django"])
+def served_by(request):
+    """Every test runs twice: through the WSGI entry gunicorn serves (one-key lookups answered
+    by the fast path, the rest handed to Django) and through Django's own request handling."""
+    SERVED_BY["server"] = request.param
+    yield request.param
+    SERVED_BY["server"] = "fast path"
+
+
 def get(path: str, token: str | None, **headers):
+    if SERVED_BY["server"] == "fast path":
+        sent = {"Authorization": f"Bearer {token}"} if token else {}
+        sent.update({k.replace("_", "-"): v for k, v in headers.items()})
+        return wsgi_request("GET", path, sent)
     extra = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
     extra.update({f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()})
     return Client().get(path, **extra)
