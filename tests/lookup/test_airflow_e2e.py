@@ -2,13 +2,16 @@
 connections and variables through our secrets backend."""
 
 import json
+import threading
 from urllib.parse import unquote_plus
 
 import pytest
 from cryptography.fernet import Fernet
+from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 
 from deployments.services import deployment_token_create
 from envmanager.services import environment_object_create, environment_object_update, link_create
+from envmanager.wsgi import application
 from tests.airflow_support import airflow_python, make_metadata_db, run_airflow
 
 pytestmark = [pytest.mark.airflow, pytest.mark.django_db(transaction=True)]
@@ -57,7 +60,22 @@ SHOWN += ("extra_dejson", "get_uri")
 
 
 @pytest.fixture
-def airflow(team, live_server, tmp_path):
+def app_server(transactional_db):
+    """`envmanager.wsgi.application`, the entry gunicorn serves (lookup fast path in front of
+    Django), on a free loopback port in threads of this process."""
+    server = ThreadedWSGIServer(("127.0.0.1", 0), WSGIRequestHandler)
+    server.set_app(application)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def airflow(team, app_server, tmp_path):
     """Airflow configured with our backend for the team's production Deployment, on a freshly
     migrated SQLite metastore that holds the reference copies."""
     _, token = deployment_token_create(user=team.owner, deployment=team.deployment, name="af")
@@ -70,7 +88,7 @@ def airflow(team, live_server, tmp_path):
     env = {
         "AIRFLOW__SECRETS__BACKEND": "envmanager_secrets.EnvManagerSecretsBackend",
         "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps(
-            {"base_url": live_server.url, "token": token, "cache_ttl": 0, "timeout": 5}
+            {"base_url": app_server, "token": token, "cache_ttl": 0, "timeout": 5}
         ),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
         "AIRFLOW__CORE__FERNET_KEY": fernet,
