@@ -25,6 +25,16 @@ except ImportError:  # pragma: no cover - depends on what is installed
         # No Airflow at all (unit tests): the backend still works as a plain client.
         BaseSecretsBackend = object  # type: ignore[misc,assignment]
 
+try:
+    # Airflow lets every other exception of a backend fall through to the next source, logged
+    # at debug level only: a server error would look like a missing connection. This one it
+    # re-raises, so the task fails with our message instead (Airflow 3.2+).
+    from airflow.sdk.exceptions import AirflowSecretsBackendAccessDenied as _NoFallThrough
+except ImportError:  # pragma: no cover - depends on what is installed
+
+    class _NoFallThrough(Exception):  # type: ignore[no-redef]
+        pass
+
 log = logging.getLogger(__name__)
 
 # Airflow rejects connection JSON with any other key and then reports "not defined".
@@ -44,8 +54,10 @@ MAX_CACHE_ENTRIES = 1000
 _MISSING = object()
 
 
-class EnvManagerBackendError(RuntimeError):
-    """The envmanager server could not answer a lookup (never means "not found")."""
+class EnvManagerBackendError(_NoFallThrough, RuntimeError):  # type: ignore[misc,valid-type]
+    """The envmanager server could not answer a lookup, or refused the token: never "not
+    found". Inside Airflow the lookup fails with this error rather than falling through to
+    environment variables and the metastore, which may hold stale or no values."""
 
 
 class EnvManagerSecretsBackend(BaseSecretsBackend):  # type: ignore[misc,valid-type]

@@ -9,7 +9,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 
-from deployments.services import deployment_token_create
+from deployments.services import deployment_token_create, deployment_token_revoke
 from envmanager.services import environment_object_create, environment_object_update, link_create
 from envmanager.wsgi import application
 from tests.airflow_support import airflow_python, make_metadata_db, run_airflow
@@ -187,15 +187,45 @@ def test_airflow_cli_shows_our_connections_as_it_shows_its_own(airflow):
     assert variable.stdout.strip() == VARIABLE
 
 
-def test_a_server_error_is_not_reported_as_not_found(airflow, tmp_path):
-    team = airflow
-    # Built directly (not through Airflow's config), pointed at a port nothing listens on.
-    env = {k: v for k, v in team.env.items() if not k.startswith("AIRFLOW__SECRETS")}
-    code = (
-        "from envmanager_secrets import EnvManagerSecretsBackend, EnvManagerBackendError\n"
-        "b = EnvManagerSecretsBackend(base_url='http://127.0.0.1:9', token='emd_x', timeout=1)\n"
-        "try:\n    b.get_conn_value('warehouse')\nexcept EnvManagerBackendError:\n"
-        "    print('raised')\nelse:\n    print('returned')\n"
-    )
-    result = airflow_python(code, env, tmp_path / "home2")
-    assert result.stdout.split() == ["raised"], result.stderr[-1500:]
+FAILS = """
+from airflow.sdk import Connection, Variable
+for get, key in ((Connection.get, "warehouse"), (Variable.get, "config")):
+    try:
+        get(key)
+    except Exception as exc:
+        print(type(exc).__name__, "|", exc)
+    else:
+        print("returned")
+"""
+
+
+def test_a_server_error_fails_the_lookup_inside_airflow_instead_of_not_found(airflow):
+    """Airflow swallows a backend's exceptions and tries its next source, so a server error
+    would read as "not defined" (or as a stale copy in the metastore). Ours it re-raises."""
+    make_objects(airflow)
+    dead = {
+        **airflow.env,
+        "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps(
+            {"base_url": "http://127.0.0.1:9", "token": "emd_x", "cache_ttl": 0, "timeout": 1}
+        ),
+        # The same connection in Airflow's environment: a fall-through would find it.
+        "AIRFLOW_CONN_WAREHOUSE": "postgres://stale@old-host/db",
+    }
+    result = airflow_python(FAILS, dead, airflow.home)
+    lines = result.stdout.strip().splitlines()[-2:]
+    assert len(lines) == 2 and all(
+        line.startswith("EnvManagerBackendError | envmanager lookup GET") for line in lines
+    ), result.stdout + result.stderr[-1500:]
+    assert "ConnectionError" in lines[0]
+    cli = run_airflow(["connections", "get", "warehouse", "-o", "json"], airflow.home, dead, False)
+    assert cli.returncode != 0 and "old-host" not in cli.stdout
+    assert "EnvManagerBackendError" in cli.stderr
+
+
+def test_a_revoked_token_fails_loudly_inside_airflow(airflow):
+    make_objects(airflow)
+    assert airflow.read(["warehouse"])["warehouse"]["host"] == "db.internal"
+    deployment_token_revoke(user=airflow.owner, token=airflow.deployment.tokens.get())
+    result = airflow_python(FAILS, airflow.env, airflow.home)
+    lines = result.stdout.strip().splitlines()[-2:]
+    assert all("token rejected (HTTP 401)" in line for line in lines), result.stdout
