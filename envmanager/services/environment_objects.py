@@ -367,7 +367,8 @@ def link_set_overrides(
     unset_fields: list[str] = (),
 ) -> Link:
     """Set some override fields of a Deployment link and unset others (they fall back to the
-    Workspace value). Fields not named keep their override."""
+    Workspace value). Unsetting `extra` unsets its `extra.KEY` overrides too. Fields not named
+    keep their override."""
     obj = link.environment_object
     require_workspace_perm(
         user, WorkspacePermission.UPDATE_ENV_OBJECTS, obj.workspace, "override environment objects"
@@ -378,9 +379,24 @@ def link_set_overrides(
             {"overrides": "Not on this link."},
         )
     cleaned = _clean_overrides(obj, overrides or {})
+    unknown = [
+        name
+        for name in unset_fields
+        if name not in object_types.SPECS[obj.object_type].overridable
+        and not (obj.object_type == ObjectType.CONNECTION and name.startswith("extra."))
+    ]
+    if unknown:
+        raise InvalidInput(
+            f"Cannot unset {', '.join(map(repr, unknown))}: not an overridable field.",
+            {"unset_fields": "Only overridable fields can be unset."},
+        )
+
+    def unset(name: str) -> bool:
+        return name in unset_fields or ("extra" in unset_fields and name.startswith("extra."))
+
     with transaction.atomic():
         link = Link.objects.select_for_update().get(pk=link.pk)
-        merged = {k: v for k, v in link.overrides.items() if k not in set(unset_fields)}
+        merged = {k: v for k, v in link.overrides.items() if not unset(k)}
         merged.update(cleaned)
         link.overrides = merged
         link.updated_at = timezone.now()

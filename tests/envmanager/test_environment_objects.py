@@ -233,6 +233,31 @@ def test_override_changes_one_deployment_only(team):
     assert resolved(team.deployment)["warehouse"]["extra"]["region"] == "us"
 
 
+def test_unsetting_extra_unsets_its_single_key_overrides_too(team):
+    obj = create(team)
+    link = link_create(
+        user=team.operator,
+        obj=obj,
+        deployment=team.deployment,
+        overrides={"extra": {"only": "this"}, "extra.region": "us", "password": "prod-pw"},
+    )
+    link_set_overrides(user=team.operator, link=link, unset_fields=["extra"])
+    assert resolved(team.deployment)["warehouse"]["extra"] == PG["extra"]
+    assert Link.objects.get(pk=link.pk).overrides == {"password": "prod-pw"}
+
+
+def test_unsetting_a_field_that_cannot_be_overridden_is_refused(team):
+    obj = create(team)
+    link = link_create(
+        user=team.operator, obj=obj, deployment=team.deployment, overrides={"password": "p"}
+    )
+    with pytest.raises(InvalidInput, match="'description'"):
+        link_set_overrides(
+            user=team.operator, link=link, overrides={"host": "h"}, unset_fields=["description"]
+        )
+    assert Link.objects.get(pk=link.pk).overrides == {"password": "p"}
+
+
 def test_whole_extra_override_replaces_extra(team):
     obj = create(team)
     link_create(
