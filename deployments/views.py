@@ -8,12 +8,12 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from accounts.models import DeploymentPermission, Workspace
+from accounts.models import DeploymentPermission
 from accounts.permissions import has_deployment_perm
-from accounts.selectors import role_of
 from deployments import services
 from deployments.selectors import deployment_for_user
 from envmanager.errors import EnvManagerError
+from envmanager.page_context import workspace_page
 
 
 @login_required
@@ -42,13 +42,12 @@ def deployment_tokens(request: HttpRequest, deployment_id: int) -> HttpResponse:
     return render(
         request,
         "deployments/tokens.html",
-        {
-            "deployment": deployment,
-            "workspace": deployment.workspace,
-            "workspaces": Workspace.objects.visible_to(request.user),
-            "role": role_of(request.user, deployment.workspace),
-            "tokens": deployment.tokens.all(),
-            "may_manage": may_manage,
-            "created": created,
-        },
+        workspace_page(
+            request,
+            deployment.workspace,
+            deployment=deployment,
+            tokens=deployment.tokens.all(),
+            may_manage=may_manage,
+            created=created,
+        ),
     )

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 
 from accounts.selectors import workspace_for_user
 from envmanager.errors import EnvManagerError
+from envmanager.page_context import workspace_page
 from envmanager.services.airflow_files import (
     airflow_file_export,
     airflow_file_import,
@@ -35,14 +36,15 @@ def _target(request: HttpRequest, workspace_id: int):
 @login_required
 def airflow_files(request: HttpRequest, workspace_id: int) -> HttpResponse:
     workspace, deployment = _target(request, workspace_id)
-    context = {
-        "workspace": workspace,
-        "deployment": deployment,
-        "deployments": workspace.deployments.all(),
-        "types": TYPES,
-        "export_formats": EXPORT_FORMATS,
-        "may_export": may_export_secrets(request.user, workspace),
-    }
+    context = workspace_page(
+        request,
+        workspace,
+        deployment=deployment,
+        deployments=workspace.deployments.all(),
+        types=TYPES,
+        export_formats=EXPORT_FORMATS,
+        may_export=may_export_secrets(request.user, workspace),
+    )
     if request.method == "POST":
         type_slug = request.POST.get("type", "")
         if type_slug not in TYPES:

@@ -18,6 +18,7 @@ from accounts.permissions import has_workspace_perm
 from accounts.selectors import workspace_for_user
 from envmanager.errors import EnvManagerError, NotPermitted
 from envmanager.models import ObjectVersion
+from envmanager.page_context import workspace_page
 from envmanager.selectors import (
     AUDIT_FILTERS,
     audit_events,
@@ -111,12 +112,7 @@ def audit_log(request: HttpRequest, workspace_id: int) -> HttpResponse:
     return render(
         request,
         "envmanager/audit_log.html",
-        {
-            "workspace": workspace,
-            "page": page,
-            "filters": filters,
-            "query": query.urlencode(),
-        },
+        workspace_page(request, workspace, page=page, filters=filters, query=query.urlencode()),
     )
 
 
@@ -131,15 +127,16 @@ def object_history(request: HttpRequest, workspace_id: int, object_id: int) -> H
     return render(
         request,
         "envmanager/object_history.html",
-        {
-            "workspace": workspace,
-            "versions": versions,
-            "object_id": object_id,
-            "current": workspace.env_objects.filter(pk=object_id).first(),
-            "may_restore": has_workspace_perm(
+        workspace_page(
+            request,
+            workspace,
+            versions=versions,
+            object_id=object_id,
+            current=workspace.env_objects.filter(pk=object_id).first(),
+            may_restore=has_workspace_perm(
                 request.user, WorkspacePermission.UPDATE_ENV_OBJECTS, workspace
             ),
-        },
+        ),
     )
 
 
@@ -151,13 +148,14 @@ def deleted_objects(request: HttpRequest, workspace_id: int) -> HttpResponse:
     return render(
         request,
         "envmanager/deleted_objects.html",
-        {
-            "workspace": workspace,
-            "versions": deleted_object_versions(workspace),
-            "may_restore": has_workspace_perm(
+        workspace_page(
+            request,
+            workspace,
+            versions=deleted_object_versions(workspace),
+            may_restore=has_workspace_perm(
                 request.user, WorkspacePermission.UPDATE_ENV_OBJECTS, workspace
             ),
-        },
+        ),
     )
 
 

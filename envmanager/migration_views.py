@@ -6,11 +6,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.models import WorkspacePermission
-from accounts.permissions import has_workspace_perm
 from deployments.selectors import deployment_for_user
 from envmanager.errors import EnvManagerError
 from envmanager.object_types import ObjectType
+from envmanager.page_context import workspace_page
 from envmanager.selectors import (
     migration_candidates,
     migration_run_for_user,
@@ -33,17 +32,16 @@ def migration_select(request: HttpRequest, deployment_id: int, type_slug: str) -
 
     deployment = deployment_for_user(request.user, deployment_id)
     object_type = _object_type(type_slug)
-    context = {
-        "deployment": deployment,
-        "workspace": deployment.workspace,
-        "object_type": object_type,
-        "type_label": ObjectType(object_type).label,
-        "type_slug": type_slug,
-        "may_migrate": has_workspace_perm(
-            request.user, WorkspacePermission.MIGRATE_FROM_AIRFLOW, deployment.workspace
-        ),
-        "runs": deployment.migration_runs.all()[:10],
-    }
+    context = workspace_page(
+        request,
+        deployment.workspace,
+        deployment=deployment,
+        object_type=object_type,
+        type_label=ObjectType(object_type).label,
+        type_slug=type_slug,
+        runs=deployment.migration_runs.all()[:10],
+    )
+    context["may_migrate"] = context["can"]["migrate"]
     if not context["may_migrate"]:
         context["error"] = "Only a Workspace Owner can migrate from Airflow."
     elif deployment.is_remote_execution:
@@ -86,15 +84,16 @@ def migration_run(request: HttpRequest, run_id: int) -> HttpResponse:
     return render(
         request,
         "envmanager/migration_run.html",
-        {
-            "run": run,
-            "deployment": run.deployment,
-            "workspace": run.workspace,
-            "progress": progress,
-            "percent": int(100 * (done + 0.5 * progress.get("VERIFIED", 0)) / total),
-            "items": run.items.all(),
-            "type_slug": next(slug for slug, t in TYPE_SLUGS.items() if t == run.object_type),
-        },
+        workspace_page(
+            request,
+            run.workspace,
+            run=run,
+            deployment=run.deployment,
+            progress=progress,
+            percent=int(100 * (done + 0.5 * progress.get("VERIFIED", 0)) / total),
+            items=run.items.all(),
+            type_slug=next(slug for slug, t in TYPE_SLUGS.items() if t == run.object_type),
+        ),
     )
 
 

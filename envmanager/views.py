@@ -10,12 +10,11 @@ from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
-from guardian.core import ObjectPermissionChecker
 
 from accounts import services as account_services
-from accounts.models import DeploymentPermission, Role, Workspace, WorkspacePermission
+from accounts.models import DeploymentPermission, Role, Workspace
 from accounts.permissions import has_deployment_perm
-from accounts.selectors import role_of, workspace_for_user, workspace_members
+from accounts.selectors import workspace_for_user, workspace_members
 from deployments import services as deployment_services
 from deployments.models import Deployment
 from deployments.selectors import deployment_for_user
@@ -30,6 +29,7 @@ from envmanager.forms import (
 )
 from envmanager.models import EnvironmentObject, Link
 from envmanager.object_types import ObjectType, Scope
+from envmanager.page_context import workspace_page
 from envmanager.selectors import ResolvedObject, environment_object_for_user
 
 PAGE_SIZE = 50
@@ -112,34 +112,6 @@ def _list_context(request: HttpRequest, object_type: str, page, rows, form, quer
     }
 
 
-def _workspace_perms(user, workspace: Workspace) -> dict[str, bool]:
-    names = {
-        "view_objects": WorkspacePermission.VIEW_ENV_OBJECTS,
-        "create_objects": WorkspacePermission.CREATE_ENV_OBJECTS,
-        "update_objects": WorkspacePermission.UPDATE_ENV_OBJECTS,
-        "delete_objects": WorkspacePermission.DELETE_ENV_OBJECTS,
-        "create_deployments": WorkspacePermission.CREATE_DEPLOYMENTS,
-        "migrate": WorkspacePermission.MIGRATE_FROM_AIRFLOW,
-        "manage_members": WorkspacePermission.MANAGE_MEMBERS,
-        "update_settings": WorkspacePermission.UPDATE_SETTINGS,
-        "audit": WorkspacePermission.VIEW_AUDIT_LOG,
-    }
-    # One checker answers every question about this Workspace from one fetch.
-    checker = ObjectPermissionChecker(user)
-    granted = set(checker.get_perms(workspace)) if user.is_active else set()
-    return {key: codename in granted for key, codename in names.items()}
-
-
-def _base(request: HttpRequest, workspace: Workspace, **extra) -> dict:
-    return {
-        "workspace": workspace,
-        "workspaces": Workspace.objects.visible_to(request.user),
-        "role": role_of(request.user, workspace),
-        "can": _workspace_perms(request.user, workspace),
-        **extra,
-    }
-
-
 class _FormInvalid(Exception):
     """A bound form did not validate: render the page again with its errors."""
 
@@ -167,7 +139,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def workspace_detail(request: HttpRequest, workspace_id: int) -> HttpResponse:
     """The Workspace overview: its Deployments and IDE projects, members and settings."""
     workspace = workspace_for_user(request.user, workspace_id)
-    context = _base(request, workspace)
+    context = workspace_page(request, workspace)
     deployment_form = DeploymentForm(prefix="deployment")
     project_form = IdeProjectForm(prefix="project")
     if request.method == "POST":
@@ -245,7 +217,7 @@ def workspace_detail(request: HttpRequest, workspace_id: int) -> HttpResponse:
 @login_required
 def workspace_environment(request: HttpRequest, workspace_id: int) -> HttpResponse:
     workspace = workspace_for_user(request.user, workspace_id)
-    context = _base(request, workspace)
+    context = workspace_page(request, workspace)
     if not context["can"]["view_objects"]:
         return render(
             request,
@@ -305,7 +277,7 @@ def environment_object_detail(
     obj = environment_object_for_user(request.user, object_id, workspace)
     if obj.scope != Scope.WORKSPACE:
         return redirect("deployment-object", deployment_id=obj.deployment_id, object_id=obj.pk)
-    context = _base(request, workspace)
+    context = workspace_page(request, workspace)
     form = EnvironmentObjectForm(
         object_type=obj.object_type,
         stored=obj.values,
@@ -451,7 +423,7 @@ def environment_object_detail(
 
 
 def _deployment_context(request: HttpRequest, deployment: Deployment) -> dict:
-    context = _base(request, deployment.workspace, deployment=deployment)
+    context = workspace_page(request, deployment.workspace, deployment=deployment)
     may_update = has_deployment_perm(request.user, DeploymentPermission.UPDATE, deployment)
     context["may_edit_own"] = context["can"]["create_objects"] or may_update
     context["may_promote"] = context["can"]["create_objects"] and may_update

@@ -89,6 +89,41 @@ def test_every_page_for_every_role_and_never_a_secret(objects, page, index, role
     assert SECRET.encode() not in response.content
 
 
+NAVIGATION_PAGES = [
+    "workspace",
+    "environment",
+    "object",
+    "deployment_env",
+    "own_object",
+    "settings",
+    "tokens",
+    "audit",
+    "deleted",
+    "airflow_files",
+    "migrate",
+]
+
+
+@pytest.mark.parametrize("page", NAVIGATION_PAGES)
+def test_every_workspace_page_shows_the_navigation_the_role_allows(objects, page):
+    w, d = objects.workspace.pk, objects.deployment.pk
+    url = {
+        **pages(objects),
+        "audit": f"/workspaces/{w}/audit/",
+        "deleted": f"/workspaces/{w}/environment/deleted/",
+        "airflow_files": f"/workspaces/{w}/airflow-files/",
+        "migrate": f"/deployments/{d}/migrate/connections/",
+    }[page]
+    owner = browser(objects.owner).get(url)
+    assert owner.status_code == 200
+    assert b"Audit log</a>" in owner.content
+    assert b"Owner</span>" in owner.content  # the role beside the user
+    if page != "audit":  # an Owner-only page
+        operator = browser(objects.operator).get(url)
+        assert operator.status_code == 200
+        assert b"Audit log</a>" not in operator.content
+
+
 @pytest.mark.parametrize("page", list(EXPECTED))
 def test_another_tenant_gets_404_everywhere(objects, other_team, page):
     assert browser(other_team.owner).get(pages(objects)[page]).status_code == 404

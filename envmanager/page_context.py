@@ -1,0 +1,38 @@
+"""What every Workspace page's layout needs (templates/base.html): the Workspace picker, the
+user's role, and what the user may do there (`can`, which also decides the navigation)."""
+
+from django.http import HttpRequest
+from guardian.core import ObjectPermissionChecker
+
+from accounts.models import Workspace, WorkspacePermission
+from accounts.selectors import role_of
+
+CAN = {
+    "view_objects": WorkspacePermission.VIEW_ENV_OBJECTS,
+    "create_objects": WorkspacePermission.CREATE_ENV_OBJECTS,
+    "update_objects": WorkspacePermission.UPDATE_ENV_OBJECTS,
+    "delete_objects": WorkspacePermission.DELETE_ENV_OBJECTS,
+    "create_deployments": WorkspacePermission.CREATE_DEPLOYMENTS,
+    "migrate": WorkspacePermission.MIGRATE_FROM_AIRFLOW,
+    "manage_members": WorkspacePermission.MANAGE_MEMBERS,
+    "update_settings": WorkspacePermission.UPDATE_SETTINGS,
+    "audit": WorkspacePermission.VIEW_AUDIT_LOG,
+}
+
+
+def workspace_perms(user, workspace: Workspace) -> dict[str, bool]:
+    # One checker answers every question about this Workspace from one fetch.
+    checker = ObjectPermissionChecker(user)
+    granted = set(checker.get_perms(workspace)) if user.is_active else set()
+    return {key: codename in granted for key, codename in CAN.items()}
+
+
+def workspace_page(request: HttpRequest, workspace: Workspace, **extra) -> dict:
+    """The context of a page inside a Workspace, with the page's own `extra`."""
+    return {
+        "workspace": workspace,
+        "workspaces": Workspace.objects.visible_to(request.user),
+        "role": role_of(request.user, workspace),
+        "can": workspace_perms(request.user, workspace),
+        **extra,
+    }
