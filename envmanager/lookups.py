@@ -10,6 +10,7 @@ after the response has gone out.
 
 import hashlib
 import json
+import logging
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -20,7 +21,7 @@ from typing import Any
 import psycopg
 from django.conf import settings
 from django.core.signals import request_finished
-from django.db import InterfaceError, OperationalError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
@@ -30,6 +31,8 @@ from envmanager import object_types
 from envmanager.models import EnvironmentObject, Link
 from envmanager.object_types import ObjectType
 from envmanager.selectors import deployment_resolved_environment
+
+log = logging.getLogger(__name__)
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 COUNT_FLUSH_SECONDS = 10
@@ -275,6 +278,15 @@ class LookupCounter:
             self._flushed_at = time.monotonic()
         if not counts:
             return
+        try:
+            self._write(counts)
+        except DatabaseError as exc:
+            # Keep them for the next flush; the response they follow has gone out already.
+            with self._lock:
+                self._counts.update(counts)
+            log.warning("Lookup counts not written, kept for later: %s", type(exc).__name__)
+
+    def _write(self, counts: Counter) -> None:
         now = connection.ops.adapt_datetimefield_value(timezone.now())
         live = set(
             DeploymentToken.objects.filter(pk__in={k[0] for k in counts}).values_list(
@@ -283,11 +295,15 @@ class LookupCounter:
         )
         # A token deleted meanwhile takes its counts with it.
         rows = [(*k, n, now) for k, n in counts.items() if k[0] in live]
-        for start in range(0, len(rows), self.BATCH):
-            batch = rows[start : start + self.BATCH]
-            sql = COUNT_UPSERT_SQL.format(rows=", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(batch)))
-            with connection.cursor() as cursor:
-                cursor.execute(sql, [value for row in batch for value in row])
+        with transaction.atomic():  # all batches or none, so a retry never counts twice
+            for start in range(0, len(rows), self.BATCH):
+                batch = rows[start : start + self.BATCH]
+                placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(batch))
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        COUNT_UPSERT_SQL.format(rows=placeholders),
+                        [value for row in batch for value in row],
+                    )
 
 
 lookup_counter = LookupCounter()

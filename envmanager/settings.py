@@ -95,6 +95,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "envmanager.security.SecurityHeadersMiddleware",
+    # Last, so it is the first to see a view's exception: a lost database is a 503, not a 500.
+    "envmanager.database_outage.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "envmanager.urls"

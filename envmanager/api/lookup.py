@@ -19,14 +19,15 @@ from typing import Any
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
-from django.db import DatabaseError
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
 from django.http.request import split_domain_port, validate_host
 from django.views.decorators.http import require_GET
 
 from accounts.api.authentication import bearer_scheme_token
-from envmanager import lookups
+from envmanager import database_outage, lookups
 from envmanager.api.errors import error_body
+from envmanager.database_outage import log_unavailable
 from envmanager.object_types import ObjectType
 
 log = logging.getLogger("django.request")
@@ -50,7 +51,7 @@ class Answer:
         if self.status == 401:
             return [*HEADERS, ("WWW-Authenticate", "Bearer")]
         if self.status == 503:
-            return [*HEADERS, ("Retry-After", "1")]
+            return [*HEADERS, ("Retry-After", str(database_outage.RETRY_AFTER_SECONDS))]
         return HEADERS
 
 
@@ -135,10 +136,9 @@ class LookupFastPath:
         request_started.send(sender=LookupFastPath, environ=environ)
         try:
             result = answer(*target, environ.get("HTTP_AUTHORIZATION"))
-        except DatabaseError:
-            log.warning("Lookup: database unavailable", exc_info=True)
-            message = "The database is unavailable; try again in a moment."
-            result = Answer(503, error_body(message, 503))
+        except (OperationalError, InterfaceError) as exc:
+            log_unavailable("GET", environ.get("PATH_INFO", ""), exc)
+            result = Answer(503, error_body(database_outage.MESSAGE, 503))
         except Exception:
             log.exception("Lookup failed")
             result = Answer(500, error_body("The lookup failed on the server.", 500))

@@ -35,6 +35,7 @@ except ImportError:  # pragma: no cover - depends on what is installed
     class _NoFallThrough(Exception):  # type: ignore[no-redef]
         pass
 
+
 log = logging.getLogger(__name__)
 
 # Airflow rejects connection JSON with any other key and then reports "not defined".

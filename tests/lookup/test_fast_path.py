@@ -2,11 +2,16 @@
 itself, what it leaves to Django, and how it behaves when the database goes away. The
 answers themselves are checked through both paths in test_lookup.py."""
 
+import socket
+from contextlib import contextmanager
+
 import psycopg
 import pytest
 from django.db import connection
 
 from deployments.services import deployment_token_create
+from envmanager.lookups import lookup_counter
+from envmanager.models import LookupCount
 from envmanager.services import environment_object_create
 from tests.lookup.wsgi_client import wsgi_request
 
@@ -118,8 +123,9 @@ def test_a_connection_the_database_dropped_is_replaced_within_the_lookup(token):
     assert response.json()["host"] == "db"
 
 
-@pytest.mark.django_db(transaction=True)
-def test_an_unreachable_database_is_a_clear_503_not_a_miss(token, tmp_path, caplog):
+@contextmanager
+def database_unreachable(tmp_path):
+    """The app's database connection points where nothing answers, for the block."""
     original = dict(connection.settings_dict)
     connection.close()
     if connection.vendor == "postgresql":
@@ -127,21 +133,39 @@ def test_an_unreachable_database_is_a_clear_503_not_a_miss(token, tmp_path, capl
     else:
         connection.settings_dict["NAME"] = str(tmp_path / "no-such-dir" / "db.sqlite3")
     try:
-        response = lookup(token)
+        yield
     finally:
         connection.close()
         connection.settings_dict.clear()
         connection.settings_dict.update(original)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unreachable_database_is_a_clear_503_not_a_miss(token, tmp_path, caplog):
+    with database_unreachable(tmp_path):
+        response = lookup(token)
     assert response.status_code == 503
     assert response["Retry-After"] == "1"
     assert response.json()["message"] == "The database is unavailable; try again in a moment."
     assert lookup(token).status_code == 200  # and back as soon as the database is
     assert token not in caplog.text
+    assert "Traceback" not in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lookup_counts_wait_out_a_database_outage(token, tmp_path):
+    lookup_counter.reset()
+    for _ in range(3):
+        assert lookup(token).status_code == 200
+    with database_unreachable(tmp_path):
+        lookup_counter.flush()  # fails quietly, keeps the counts
+    assert not LookupCount.objects.exists()
+    lookup(token)
+    lookup_counter.flush()
+    assert LookupCount.objects.get(object_key="warehouse").count == 4
 
 
 def _closed_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

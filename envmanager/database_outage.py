@@ -1,0 +1,52 @@
+"""A database that goes away mid-request (a restart, a failover, a killed session) is answered
+with a 503 the caller can act on, never a 500: the API and lookups in our error shape, a
+browser with a plain page; both say to try again, with Retry-After.
+
+Nothing else is needed to recover: PostgreSQL rolls back the transaction of a session it ends,
+so a write either committed or left nothing behind, and Django closes the broken connection
+when the request finishes (CONN_HEALTH_CHECKS catches one that died while idle), so the next
+request opens a new one.
+"""
+
+import logging
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+
+from envmanager.api.errors import error_body
+
+logger = logging.getLogger(__name__)
+
+MESSAGE = "The database is unavailable; try again in a moment."
+RETRY_AFTER_SECONDS = 1
+
+
+def log_unavailable(method: str, path: str, exception: Exception) -> None:
+    # One line, no traceback: the cause is outside the app and the driver's first line names
+    # it (the lines after it may quote the statement, and with it a value).
+    cause = str(exception).partition("\n")[0]
+    logger.warning("Database unavailable during %s %s: %s", method, path, cause)
+
+
+class DatabaseUnavailableMiddleware:
+    """Turns an OperationalError or InterfaceError raised by a view (or while rendering its
+    template) into a 503. Other database errors are bugs and stay 500s."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        log_unavailable(request.method, request.path, exception)
+        if request.path.startswith("/api/"):
+            response = JsonResponse(error_body(MESSAGE, 503), status=503)
+        else:
+            response = HttpResponse(render_to_string("database_unavailable.html"), status=503)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        response._has_been_logged = True  # the line above says it all; no second, vaguer one
+        return response
