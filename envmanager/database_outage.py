@@ -2,6 +2,10 @@
 with a 503 the caller can act on, never a 500: the API and lookups in our error shape, a
 browser with a plain page; both say to try again, with Retry-After.
 
+An API write runs in one transaction with the reading of its answer, so a write answered with
+an error left nothing behind: never a 503 for a change that was stored. (Work queued with
+`transaction.on_commit`, such as a migration's next step, starts when that transaction commits.)
+
 Nothing else is needed to recover: PostgreSQL rolls back the transaction of a session it ends,
 so a write either committed or left nothing behind, and Django closes the broken connection
 when the request finishes (CONN_HEALTH_CHECKS catches one that died while idle), so the next
@@ -10,7 +14,7 @@ request opens a new one.
 
 import logging
 
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
@@ -20,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 MESSAGE = "The database is unavailable; try again in a moment."
 RETRY_AFTER_SECONDS = 1
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def log_unavailable(method: str, path: str, exception: Exception) -> None:
@@ -30,14 +35,24 @@ def log_unavailable(method: str, path: str, exception: Exception) -> None:
 
 
 class DatabaseUnavailableMiddleware:
-    """Turns an OperationalError or InterfaceError raised by a view (or while rendering its
-    template) into a 503. Other database errors are bugs and stay 500s."""
+    """Runs an API write in one transaction, and turns an OperationalError or InterfaceError
+    raised by a view (or while rendering its template) into a 503. Other database errors are
+    bugs and stay 500s."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+        if request.method in SAFE_METHODS or not request.path.startswith("/api/"):
+            return self.get_response(request)
+        try:
+            with transaction.atomic():
+                response = self.get_response(request)
+                if response.status_code >= 500:
+                    transaction.set_rollback(True)
+        except (OperationalError, InterfaceError) as exc:  # lost while committing
+            return self.process_exception(request, exc)
+        return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, OperationalError | InterfaceError):
