@@ -10,10 +10,11 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 import yaml
 
+from envmanager.connection_uri import EXTRA_KEY
 from envmanager.object_types import ObjectType
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -186,8 +187,30 @@ def _airflow_connection(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _uri_host(host: str) -> str:
+    """The host quoted for a URI. Airflow reads the host with `urlsplit(…).hostname`, which
+    lowercases it, so capital letters are percent-encoded: they come back as they were."""
+    return "".join(f"%{ord(c):02X}" if "A" <= c <= "Z" else quote(c, safe="") for c in host)
+
+
+def _flattens(extra: dict[str, Any]) -> bool:
+    """Whether extra can be written as plain query parameters and read back unchanged: Airflow
+    reads each parameter as JSON where it parses ("5432" becomes 5432, "true" True)."""
+    if EXTRA_KEY in extra or not all(isinstance(v, str) for v in extra.values()):
+        return False
+    for value in extra.values():
+        try:
+            json.loads(value)
+        except ValueError:
+            continue
+        return False
+    return dict(parse_qsl(urlencode(extra), keep_blank_values=True)) == extra
+
+
 def connection_to_uri(values: dict[str, Any]) -> str:
-    """An Airflow connection URI (as `Connection.get_uri`), readable by `Connection(uri=…)`."""
+    """An Airflow connection URI (as `Connection.get_uri`), readable by `Connection(uri=…)`.
+    Unlike Airflow's own, it keeps the case of the host and the type of every extra value; a
+    URI has no place for the description, which is left out as Airflow leaves it out."""
     conn_type = (values.get("conn_type") or "").lower().replace("_", "-")
     uri = f"{conn_type}://" if conn_type else "//"
     host = values.get("host") or ""
@@ -203,7 +226,7 @@ def connection_to_uri(values: dict[str, Any]) -> str:
         authority += ":" + quote(values["password"], safe="")
     if authority:
         uri += authority + "@"
-    host_block = quote(host, safe="") if host else ""
+    host_block = _uri_host(host)
     if values.get("port"):
         host_block += f":{values['port']}" if (host_block or authority) else f"@:{values['port']}"
     if values.get("schema"):
@@ -211,10 +234,8 @@ def connection_to_uri(values: dict[str, Any]) -> str:
     uri += host_block
     extra = values.get("extra") or {}
     if extra:
-        if all(isinstance(v, str) for v in extra.values()):
-            query = urlencode(extra)
-        else:
-            query = urlencode({"__extra__": json.dumps(extra)})
+        flat = _flattens(extra)
+        query = urlencode(extra if flat else {EXTRA_KEY: json.dumps(extra)})
         uri += f"{'/' if not values.get('schema') else ''}?{query}"
     return uri
 
@@ -240,17 +261,26 @@ def render_connections(
     return json.dumps(data, indent=2, ensure_ascii=False)
 
 
+def _variable_file_value(value: str) -> Any:
+    """A value as the variables file holds it. Airflow's import stores a non-text value as
+    `json.dumps(value, indent=2)` (keys in the order of the file, which are sorted), so JSON is
+    written parsed only where that gives back the very same text; any other text (compact JSON,
+    "3.10") is written as text and stored unchanged."""
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return value
+    if isinstance(decoded, str) or json.dumps(decoded, indent=2, sort_keys=True) != value:
+        return value
+    return decoded
+
+
 def render_variables(objects: dict[str, dict[str, Any]]) -> str:
-    """Variables (key → our values) as `airflow variables export` writes them."""
+    """Variables (key → our values) as `airflow variables export` writes them, each read back
+    by `airflow variables import` as exactly the text we hold."""
     data = {}
     for key, values in sorted(objects.items()):
-        value: Any = values.get("value", "")
-        try:
-            decoded = json.loads(value)
-        except ValueError:
-            decoded = value
-        if not isinstance(decoded, str):
-            value = decoded
+        value = _variable_file_value(values.get("value", ""))
         if values.get("description") or (isinstance(value, dict) and "value" in value):
             data[key] = {"value": value, "description": values.get("description") or None}
         else:

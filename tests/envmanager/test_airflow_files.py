@@ -232,3 +232,37 @@ def test_export_reveals_secrets_only_to_those_allowed_and_is_audited(team):
     assert airflow_file_export(
         user=team.author, workspace=team.workspace, object_type="CONNECTION", file_format="yaml"
     )
+
+
+def test_a_uri_keeps_the_hosts_capitals_and_the_type_of_text_extras():
+    values = {
+        **OURS["warehouse"],
+        "description": "",
+        "host": "DB.Internal",
+        "extra": {"pool": "10", "ssl": "true"},
+    }
+    uri = render_connections({"warehouse": values}, "env").split("=", 1)[1].strip()
+    assert "DB" not in uri and "__extra__" in uri
+    (parsed,) = parse_connections("c.env", f"warehouse={uri}\n".encode())
+    assert parsed.values == values
+    plain = render_connections({"w": {**values, "extra": {"sslmode": "require"}}}, "env")
+    assert plain.endswith("/dwh?sslmode=require\n")
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        ('{\n  "a": [\n    1\n  ]\n}', {"a": [1]}),  # as Airflow's import stores JSON
+        ('{"a": [1]}', '{"a": [1]}'),  # Airflow would store it re-indented: kept as text
+        ('{\n  "b": 1,\n  "a": 2\n}', '{\n  "b": 1,\n  "a": 2\n}'),  # keys would be sorted
+        ("42", 42),
+        ("3.10", "3.10"),
+        ('"quoted"', '"quoted"'),
+        ("plain", "plain"),
+    ],
+)
+def test_variables_are_written_so_airflows_import_stores_the_same_text(value, written):
+    rendered = json.loads(render_variables({"v": {"value": value, "description": ""}}))
+    assert rendered["v"] == written
+    parsed = parse_variables("v.json", json.dumps(rendered).encode())
+    assert parsed[0].values["value"] == value

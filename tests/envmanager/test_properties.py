@@ -68,15 +68,17 @@ SAFE_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
 @settings(suppress_health_check=[HealthCheck.too_slow])
 @given(
     conn_type=st.from_regex(r"[a-z][a-z0-9]{0,10}", fullmatch=True),
-    host=st.from_regex(r"[a-z0-9]([a-z0-9.-]{0,20}[a-z0-9])?", fullmatch=True) | st.just(""),
+    # Capitals too: Airflow lowercases a host it reads from a URI unless they are escaped.
+    host=st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,20}[A-Za-z0-9])?", fullmatch=True)
+    | st.just(""),
     login=SAFE_TEXT,
     password=SAFE_TEXT,
     schema=SAFE_TEXT,
     port=st.none() | st.integers(1, 65535),
-    # Values that are not JSON themselves (Airflow reads "3" or "true" in a query as JSON).
+    # Text that reads as JSON too ("3", "true"): Airflow reads a query parameter as JSON.
     extra=st.dictionaries(
         st.text(min_size=1, max_size=8),
-        st.from_regex(r"v[a-z ]{0,8}", fullmatch=True) | st.integers(),
+        SAFE_TEXT | st.sampled_from(["3", "true", "null", " 1", "[]"]) | st.integers(),
         max_size=4,
     ),
 )
@@ -93,12 +95,7 @@ def test_connection_uri_round_trip(conn_type, host, login, password, schema, por
     }
     if port and not host and not (login or password):
         return  # Airflow cannot express a port without a host or authority either
-    parsed = parse_connection_uri(connection_to_uri(values))
-    for name in ("conn_type", "host", "login", "password", "schema", "port"):
-        assert parsed[name] == values[name], name
-    assert {k: str(v) if not isinstance(v, str) else v for k, v in parsed["extra"].items()} == {
-        k: str(v) if not isinstance(v, str) else v for k, v in extra.items()
-    }
+    assert parse_connection_uri(connection_to_uri(values)) == values
 
 
 @given(st.text(max_size=200))
