@@ -41,8 +41,15 @@ CSV_COLUMNS = [
 
 
 def audit_filters(params) -> dict[str, str]:
-    """Filters from query parameters; a malformed date is a clear error, not a 500."""
+    """Filters from query parameters; a malformed date or Deployment id, or a NUL character,
+    is a clear error, not a 500."""
     filters = {name: params.get(name, "").strip() for name in AUDIT_FILTERS}
+    if any("\x00" in value for value in filters.values()):
+        # No stored text holds one, and PostgreSQL refuses it in a query.
+        raise ValidationError("A filter cannot contain a NUL character.")
+    deployment_id = filters["deployment_id"]
+    if deployment_id and not (deployment_id.isascii() and deployment_id.isdigit()):
+        raise ValidationError("The Deployment filter must be a Deployment id (a whole number).")
     for name in ("since", "until"):
         raw = params.get(name, "").strip()
         if raw:

@@ -12,6 +12,10 @@ class WorkspaceSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "description", "localDevelopmentSecrets", "createdAt"]
 
 
+class WorkspaceListSerializer(serializers.Serializer):
+    workspaces = WorkspaceSerializer(many=True)
+
+
 class WorkspaceInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
@@ -26,6 +30,10 @@ class MemberSerializer(serializers.ModelSerializer):
     class Meta:
         model = Membership
         fields = ["userId", "email", "role", "createdAt"]
+
+
+class MemberListSerializer(serializers.Serializer):
+    members = MemberSerializer(many=True)
 
 
 class MemberInputSerializer(serializers.Serializer):

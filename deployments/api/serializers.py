@@ -31,6 +31,10 @@ class DeploymentSerializer(serializers.ModelSerializer):
         return bool(obj.fernet_key)
 
 
+class DeploymentListSerializer(serializers.Serializer):
+    deployments = DeploymentSerializer(many=True)
+
+
 class DeploymentInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
@@ -46,12 +50,23 @@ class DeploymentInputSerializer(serializers.Serializer):
 class DeploymentTokenSerializer(serializers.ModelSerializer):
     deploymentId = serializers.IntegerField(source="deployment_id")
     createdAt = serializers.DateTimeField(source="created_at")
-    lastUsedAt = serializers.DateTimeField(source="last_used_at")
-    revokedAt = serializers.DateTimeField(source="revoked_at")
+    lastUsedAt = serializers.DateTimeField(source="last_used_at", allow_null=True)
+    revokedAt = serializers.DateTimeField(source="revoked_at", allow_null=True)
 
     class Meta:
         model = DeploymentToken
         fields = ["id", "deploymentId", "name", "hint", "createdAt", "lastUsedAt", "revokedAt"]
+
+
+class DeploymentTokenCreatedSerializer(DeploymentTokenSerializer):
+    token = serializers.CharField(help_text="The token itself: shown this once, kept hashed.")
+
+    class Meta(DeploymentTokenSerializer.Meta):
+        fields = [*DeploymentTokenSerializer.Meta.fields, "token"]
+
+
+class DeploymentTokenListSerializer(serializers.Serializer):
+    tokens = DeploymentTokenSerializer(many=True)
 
 
 class DeploymentTokenInputSerializer(serializers.Serializer):

@@ -8,12 +8,16 @@ from accounts.selectors import workspace_for_user
 from deployments import services
 from deployments.api.serializers import (
     DeploymentInputSerializer,
+    DeploymentListSerializer,
     DeploymentSerializer,
+    DeploymentTokenCreatedSerializer,
     DeploymentTokenInputSerializer,
+    DeploymentTokenListSerializer,
     DeploymentTokenSerializer,
 )
 from deployments.models import DeploymentToken
 from deployments.selectors import deployment_for_user
+from envmanager.api.serializers import error_responses
 
 
 def _deployment_fields(data: dict) -> dict:
@@ -22,13 +26,19 @@ def _deployment_fields(data: dict) -> dict:
 
 
 class DeploymentListView(APIView):
-    @extend_schema(responses=DeploymentSerializer(many=True))
+    @extend_schema(
+        operation_id="workspaces_deployments_list",
+        responses={200: DeploymentListSerializer, **error_responses(401, 404)},
+    )
     def get(self, request, workspace_id: int):
         workspace = workspace_for_user(request.user, workspace_id)
         deployments = workspace.deployments.all()
         return Response({"deployments": DeploymentSerializer(deployments, many=True).data})
 
-    @extend_schema(request=DeploymentInputSerializer, responses={201: DeploymentSerializer})
+    @extend_schema(
+        request=DeploymentInputSerializer,
+        responses={201: DeploymentSerializer, **error_responses(400, 401, 403, 404, 409)},
+    )
     def post(self, request, workspace_id: int):
         workspace = workspace_for_user(request.user, workspace_id)
         data = DeploymentInputSerializer(data=request.data)
@@ -40,14 +50,17 @@ class DeploymentListView(APIView):
 
 
 class DeploymentDetailView(APIView):
-    @extend_schema(responses=DeploymentSerializer)
+    @extend_schema(responses={200: DeploymentSerializer, **error_responses(401, 404)})
     def get(self, request, workspace_id: int, deployment_id: int):
         workspace = workspace_for_user(request.user, workspace_id)
         return Response(
             DeploymentSerializer(deployment_for_user(request.user, deployment_id, workspace)).data
         )
 
-    @extend_schema(request=DeploymentInputSerializer(partial=True), responses=DeploymentSerializer)
+    @extend_schema(
+        request=DeploymentInputSerializer(partial=True),
+        responses={200: DeploymentSerializer, **error_responses(400, 401, 403, 404, 409)},
+    )
     def patch(self, request, workspace_id: int, deployment_id: int):
         workspace = workspace_for_user(request.user, workspace_id)
         deployment = deployment_for_user(request.user, deployment_id, workspace)
@@ -60,7 +73,10 @@ class DeploymentDetailView(APIView):
 
 
 class DeploymentTokenListView(APIView):
-    @extend_schema(responses=DeploymentTokenSerializer(many=True))
+    @extend_schema(
+        operation_id="deployments_tokens_list",
+        responses={200: DeploymentTokenListSerializer, **error_responses(401, 403, 404)},
+    )
     def get(self, request, deployment_id: int):
         deployment = deployment_for_user(request.user, deployment_id)
         return Response(
@@ -68,7 +84,8 @@ class DeploymentTokenListView(APIView):
         )
 
     @extend_schema(
-        request=DeploymentTokenInputSerializer, responses={201: DeploymentTokenSerializer}
+        request=DeploymentTokenInputSerializer,
+        responses={201: DeploymentTokenCreatedSerializer, **error_responses(400, 401, 403, 404)},
     )
     def post(self, request, deployment_id: int):
         deployment = deployment_for_user(request.user, deployment_id)
@@ -82,7 +99,9 @@ class DeploymentTokenListView(APIView):
 
 
 class DeploymentTokenRevokeView(APIView):
-    @extend_schema(request=None, responses=DeploymentTokenSerializer)
+    @extend_schema(
+        request=None, responses={200: DeploymentTokenSerializer, **error_responses(401, 403, 404)}
+    )
     def post(self, request, deployment_id: int, token_id: int):
         deployment = deployment_for_user(request.user, deployment_id)
         token = DeploymentToken.objects.filter(deployment=deployment, pk=token_id).first()

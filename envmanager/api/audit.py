@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 from accounts.models import WorkspacePermission
 from accounts.permissions import require_workspace_perm
 from accounts.selectors import workspace_for_user
+from envmanager.api.serializers import error_responses
 from envmanager.audit_views import audit_csv_response, audit_filters
 from envmanager.errors import InvalidInput
 from envmanager.models import AuditEvent, ObjectVersion
@@ -58,7 +59,7 @@ class ObjectVersionSerializer(serializers.ModelSerializer):
     changedFields = serializers.ListField(source="changed_fields", child=serializers.CharField())
     createdAt = serializers.DateTimeField(source="created_at")
     createdBy = serializers.EmailField(source="created_by.email", allow_null=True, default=None)
-    restoredAt = serializers.DateTimeField(source="restored_at")
+    restoredAt = serializers.DateTimeField(source="restored_at", allow_null=True)
 
     class Meta:
         model = ObjectVersion
@@ -73,6 +74,23 @@ class ObjectVersionSerializer(serializers.ModelSerializer):
             "createdBy",
             "restoredAt",
         ]
+
+
+class AuditEventListSerializer(serializers.Serializer):
+    auditEvents = AuditEventSerializer(many=True)
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    totalCount = serializers.IntegerField()
+
+
+class ObjectVersionListSerializer(serializers.Serializer):
+    versions = ObjectVersionSerializer(many=True)
+
+
+class RestoredObjectSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    objectKey = serializers.CharField()
+    objectType = serializers.CharField()
 
 
 def _events(request, workspace_id: int):
@@ -105,7 +123,11 @@ AUDIT_PARAMS = [OpenApiParameter(name, str) for name in FILTER_PARAMS] + [
 
 
 class AuditLogView(APIView):
-    @extend_schema(parameters=AUDIT_PARAMS, responses=AuditEventSerializer(many=True))
+    @extend_schema(
+        operation_id="workspaces_audit_log_list",
+        parameters=AUDIT_PARAMS,
+        responses={200: AuditEventListSerializer, **error_responses(400, 401, 403, 404)},
+    )
     def get(self, request, workspace_id: int):
         _, events = _events(request, workspace_id)
         limit, offset = _page_bounds(request)
@@ -122,14 +144,20 @@ class AuditLogView(APIView):
 
 
 class AuditLogExportView(APIView):
-    @extend_schema(parameters=AUDIT_PARAMS, responses={(200, "text/csv"): str})
+    @extend_schema(
+        parameters=AUDIT_PARAMS,
+        responses={(200, "text/csv"): str, **error_responses(400, 401, 403, 404)},
+    )
     def get(self, request, workspace_id: int):
         workspace, events = _events(request, workspace_id)
         return audit_csv_response(events, workspace)
 
 
 class ObjectVersionsView(APIView):
-    @extend_schema(responses=ObjectVersionSerializer(many=True))
+    @extend_schema(
+        operation_id="workspaces_environment_objects_versions_list",
+        responses={200: ObjectVersionListSerializer, **error_responses(401, 403, 404)},
+    )
     def get(self, request, workspace_id: int, object_id: int):
         workspace = workspace_for_user(request.user, workspace_id)
         require_workspace_perm(
@@ -140,7 +168,10 @@ class ObjectVersionsView(APIView):
 
 
 class ObjectVersionRestoreView(APIView):
-    @extend_schema(request=None, responses={200: ObjectVersionSerializer})
+    @extend_schema(
+        request=None,
+        responses={200: RestoredObjectSerializer, **error_responses(400, 401, 403, 404, 409)},
+    )
     def post(self, request, workspace_id: int, object_id: int, version_id: int):
         workspace = workspace_for_user(request.user, workspace_id)
         version = ObjectVersion.objects.filter(

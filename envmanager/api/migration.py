@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 from accounts.models import WorkspacePermission
 from accounts.permissions import require_workspace_perm
 from deployments.selectors import deployment_for_user
+from envmanager.api.serializers import error_responses
 from envmanager.errors import InvalidInput
 from envmanager.models import MigrationItem, MigrationRun
 from envmanager.selectors import (
@@ -29,8 +30,8 @@ STATE_NAMES = {
 class MigrationItemSerializer(serializers.ModelSerializer):
     objectKey = serializers.CharField(source="object_key")
     environmentObjectId = serializers.IntegerField(source="environment_object_id", allow_null=True)
-    verifiedAt = serializers.DateTimeField(source="verified_at")
-    deletedAt = serializers.DateTimeField(source="deleted_at")
+    verifiedAt = serializers.DateTimeField(source="verified_at", allow_null=True)
+    deletedAt = serializers.DateTimeField(source="deleted_at", allow_null=True)
 
     class Meta:
         model = MigrationItem
@@ -50,8 +51,8 @@ class MigrationRunSerializer(serializers.ModelSerializer):
     workspaceId = serializers.IntegerField(source="workspace_id")
     objectType = serializers.CharField(source="object_type")
     createdAt = serializers.DateTimeField(source="created_at")
-    finishedAt = serializers.DateTimeField(source="finished_at")
-    deleteAfter = serializers.DateTimeField(source="delete_after")
+    finishedAt = serializers.DateTimeField(source="finished_at", allow_null=True)
+    deleteAfter = serializers.DateTimeField(source="delete_after", allow_null=True)
     progress = serializers.SerializerMethodField()
 
     class Meta:
@@ -84,6 +85,10 @@ class MigrationRunDetailSerializer(MigrationRunSerializer):
         fields = [*MigrationRunSerializer.Meta.fields, "items"]
 
 
+class MigrationRunListSerializer(serializers.Serializer):
+    migrations = MigrationRunSerializer(many=True)
+
+
 class MigrationStartSerializer(serializers.Serializer):
     objectType = serializers.ChoiceField(choices=["CONNECTION", "AIRFLOW_VARIABLE"])
     objectKeys = serializers.ListField(
@@ -98,14 +103,21 @@ class CandidateSerializer(serializers.Serializer):
     description = serializers.CharField()
 
 
+class CandidateListSerializer(serializers.Serializer):
+    objectType = serializers.CharField(help_text="CONNECTION or AIRFLOW_VARIABLE.")
+    candidates = CandidateSerializer(many=True)
+    totalCount = serializers.IntegerField()
+
+
 def _metadata_db_error(exc) -> InvalidInput:
     return InvalidInput(str(exc), {"metadataDb": str(exc)})
 
 
 class MigrationCandidatesView(APIView):
     @extend_schema(
+        operation_id="deployments_migration_candidates_list",
         parameters=[OpenApiParameter("objectType", enum=["CONNECTION", "AIRFLOW_VARIABLE"])],
-        responses=CandidateSerializer(many=True),
+        responses={200: CandidateListSerializer, **error_responses(400, 401, 403, 404)},
     )
     def get(self, request, deployment_id: int):
         from deployments.airflow_metadata import MetadataDbError
@@ -137,7 +149,10 @@ class MigrationCandidatesView(APIView):
 
 
 class DeploymentMigrationsView(APIView):
-    @extend_schema(responses=MigrationRunSerializer(many=True))
+    @extend_schema(
+        operation_id="deployments_migrations_list",
+        responses={200: MigrationRunListSerializer, **error_responses(401, 403, 404)},
+    )
     def get(self, request, deployment_id: int):
         deployment = deployment_for_user(request.user, deployment_id)
         require_workspace_perm(
@@ -149,7 +164,10 @@ class DeploymentMigrationsView(APIView):
         runs = deployment.migration_runs.all()[:100]
         return Response({"migrations": MigrationRunSerializer(runs, many=True).data})
 
-    @extend_schema(request=MigrationStartSerializer, responses={202: MigrationRunSerializer})
+    @extend_schema(
+        request=MigrationStartSerializer,
+        responses={202: MigrationRunSerializer, **error_responses(400, 401, 403, 404, 409)},
+    )
     def post(self, request, deployment_id: int):
         deployment = deployment_for_user(request.user, deployment_id)
         data = MigrationStartSerializer(data=request.data)
@@ -165,7 +183,7 @@ class DeploymentMigrationsView(APIView):
 
 
 class MigrationRunView(APIView):
-    @extend_schema(responses=MigrationRunDetailSerializer)
+    @extend_schema(responses={200: MigrationRunDetailSerializer, **error_responses(401, 404)})
     def get(self, request, run_id: int):
         run = migration_run_for_user(request.user, run_id)
         migration.migration_run_resume_due(run=run)
@@ -173,7 +191,10 @@ class MigrationRunView(APIView):
 
 
 class MigrationRunUndoView(APIView):
-    @extend_schema(request=None, responses={202: MigrationRunSerializer})
+    @extend_schema(
+        request=None,
+        responses={202: MigrationRunSerializer, **error_responses(400, 401, 403, 404, 409)},
+    )
     def post(self, request, run_id: int):
         run = migration.migration_undo(
             user=request.user, run=migration_run_for_user(request.user, run_id)
@@ -183,7 +204,10 @@ class MigrationRunUndoView(APIView):
 
 
 class MigrationRunRetryView(APIView):
-    @extend_schema(request=None, responses={202: MigrationRunSerializer})
+    @extend_schema(
+        request=None,
+        responses={202: MigrationRunSerializer, **error_responses(400, 401, 403, 404, 409)},
+    )
     def post(self, request, run_id: int):
         run = migration.migration_retry(
             user=request.user, run=migration_run_for_user(request.user, run_id)

@@ -4,6 +4,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.selectors import workspace_for_user
+from envmanager.api.serializers import error_responses
 from envmanager.selectors import environment_object_for_user
 from envmanager.services.promotion import environment_object_promote
 
@@ -21,7 +22,10 @@ class PromoteResultSerializer(serializers.Serializer):
 
 
 class PromoteView(APIView):
-    @extend_schema(request=PromoteInputSerializer, responses=PromoteResultSerializer)
+    @extend_schema(
+        request=PromoteInputSerializer,
+        responses={200: PromoteResultSerializer, **error_responses(400, 401, 403, 404, 409)},
+    )
     def post(self, request, workspace_id: int, object_id: int):
         workspace = workspace_for_user(request.user, workspace_id)
         obj = environment_object_for_user(request.user, object_id, workspace)

@@ -9,6 +9,7 @@ for the OpenAPI schema; `environment_object_body` builds it, leaving secrets out
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
 from envmanager import object_types
@@ -504,6 +505,10 @@ class IdeProjectSerializer(serializers.Serializer):
     createdAt = serializers.DateTimeField(source="created_at")
 
 
+class IdeProjectListSerializer(serializers.Serializer):
+    ideProjects = IdeProjectSerializer(many=True)
+
+
 class IdeProjectInputSerializer(ClosedSerializer):
     """A new IDE project."""
 
@@ -522,6 +527,11 @@ class ErrorSerializer(serializers.Serializer):
     statusCode = serializers.IntegerField()
     requestId = serializers.CharField()
     fieldErrors = FieldErrorSerializer(many=True)
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """The error answers an operation can give, for its OpenAPI schema."""
+    return {code: OpenApiResponse(ErrorSerializer) for code in codes}
 
 
 # Building a body.

@@ -459,7 +459,7 @@ class IdeProjectListView(APIView):
     @extend_schema(
         operation_id="ide_projects_list",
         summary="List the Workspace's IDE projects",
-        responses={200: s.IdeProjectSerializer(many=True), **_errors(401, 404)},
+        responses={200: s.IdeProjectListSerializer, **_errors(401, 404)},
     )
     def get(self, request, workspace_id: int):
         workspace = workspace_for_user(request.user, workspace_id)

@@ -1,6 +1,7 @@
 """Bad input is always a 400 that names the field (as the client named it), never a 500."""
 
 import pytest
+from django.test import Client
 
 from tests.api.conftest import assert_no_secret, body, field_names, object_url, objects_url
 
@@ -127,3 +128,40 @@ def test_bad_patches_are_a_400_naming_the_field(api, team, create, patch, field)
 def test_an_error_message_never_repeats_a_secret(api, team):
     data = _conn(port="x", password="conn-pw-S3CRET")
     assert_no_secret(_post(api, team, data))
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("deploymentId", "abc", "whole number"),
+        ("deploymentId", "-1", "whole number"),
+        ("deploymentId", "1.5", "whole number"),
+        ("deploymentId", "１２", "whole number"),
+        ("deploymentId", "²", "whole number"),
+        ("action", "environment\x00.create", "NUL"),
+        ("objectKey", "\x00", "NUL"),
+    ],
+)
+def test_an_audit_log_filter_that_cannot_match_is_a_400(api, team, name, value, message):
+    # Found by schemathesis: a non-numeric deploymentId, and on PostgreSQL a NUL character,
+    # reached the query and were a 500.
+    url = f"/api/v1/workspaces/{team.workspace.pk}/audit-log"
+    client = api.as_user(team.owner)
+    for path in (url, f"{url}/export"):
+        response = client.get(path, {name: value})
+        assert response.status_code == 400, path
+        assert message in response.json()["message"]
+    page = Client()
+    page.force_login(team.owner)
+    page_name = {"deploymentId": "deployment_id", "objectKey": "object_key"}.get(name, name)
+    response = page.get(f"/workspaces/{team.workspace.pk}/audit/", {page_name: value})
+    assert response.status_code == 200 and message.encode() in response.content
+
+
+def test_an_audit_log_deployment_filter_finds_by_id(api, team):
+    url = f"/api/v1/workspaces/{team.workspace.pk}/audit-log"
+    client = api.as_user(team.owner)
+    found = client.get(url, {"deploymentId": str(team.deployment.pk)}).json()
+    assert found["totalCount"] >= 1
+    assert {e["deploymentId"] for e in found["auditEvents"]} == {team.deployment.pk}
+    assert client.get(url, {"deploymentId": "9" * 25}).json()["totalCount"] == 0
