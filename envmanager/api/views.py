@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -45,20 +44,6 @@ SORT_FIELDS = {
     "updatedAt": "updated_at",
 }
 SORTABLE = ", ".join(SORT_FIELDS)
-
-
-class BearerTokenScheme(OpenApiAuthenticationExtension):
-    """Describes personal tokens in the OpenAPI schema (drf-spectacular cannot guess it)."""
-
-    target_class = "accounts.api.authentication.BearerTokenAuthentication"
-    name = "bearerAuth"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "A personal API token (`emp_…`): `Authorization: Bearer emp_…`.",
-        }
 
 
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
