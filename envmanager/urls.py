@@ -35,3 +35,6 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("healthz", views.healthz, name="healthz"),
 ]
+
+# A lost database is a 503 wherever it surfaces (envmanager.database_outage).
+handler500 = "envmanager.database_outage.server_error"

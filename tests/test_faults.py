@@ -3,7 +3,7 @@
 import psycopg
 import pytest
 from django.core.cache import caches
-from django.db import close_old_connections, connection
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.test import Client
 
 from accounts.models import User
@@ -48,3 +48,39 @@ def test_a_dropped_postgresql_connection_is_replaced_at_the_next_request(team):
     # CONN_HEALTH_CHECKS the dead connection is noticed and replaced, not handed to the view.
     close_old_connections()
     assert User.objects.count() == 4
+
+
+class LosesTheDatabaseAfterTheView:
+    """Stands for a middleware that touches the database after the view (SessionMiddleware
+    saving a session, say) when the database has just gone away."""
+
+    error: type[Exception] = OperationalError
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        self.get_response(request)
+        raise self.error("server closed the connection unexpectedly")
+
+
+@pytest.mark.parametrize(
+    "error,path,status",
+    [
+        (OperationalError, "/login/", 503),
+        (InterfaceError, "/api/v1/workspaces/", 503),
+        (RuntimeError, "/login/", 500),
+        (RuntimeError, "/api/v1/workspaces/", 500),
+    ],
+)
+def test_a_database_lost_outside_a_view_is_a_503_too(db, settings, error, path, status):
+    LosesTheDatabaseAfterTheView.error = error
+    settings.MIDDLEWARE = [f"{__name__}.LosesTheDatabaseAfterTheView", *settings.MIDDLEWARE]
+    response = Client(raise_request_exception=False).get(path)
+    assert response.status_code == status
+    if status == 503:
+        assert response["Retry-After"] == "1"
+    if path.startswith("/api/"):
+        assert response.json()["statusCode"] == status
+    elif status == 503:
+        assert b"Back in a moment" in response.content
