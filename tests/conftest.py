@@ -24,6 +24,21 @@ pytest_plugins = ["tests.secret_scan"]
 TEST_ENCRYPTION_KEY = Fernet.generate_key().decode()
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, and at the end no session left on it: a server thread or
+    process a test started may still hold one, and PostgreSQL refuses to drop a database in
+    use (the run would leave it behind)."""
+    yield
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture(autouse=True)
 def _encryption_keys(settings):
     settings.ENVMANAGER_ENCRYPTION_KEYS = [TEST_ENCRYPTION_KEY]
