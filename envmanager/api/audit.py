@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from accounts.models import WorkspacePermission
 from accounts.permissions import require_workspace_perm
 from accounts.selectors import workspace_for_user
-from envmanager.api.serializers import error_responses
+from envmanager.api.serializers import PageSerializer, error_responses
 from envmanager.audit_views import audit_csv_response, audit_filters
 from envmanager.errors import InvalidInput
 from envmanager.models import AuditEvent, ObjectVersion
@@ -76,11 +76,8 @@ class ObjectVersionSerializer(serializers.ModelSerializer):
         ]
 
 
-class AuditEventListSerializer(serializers.Serializer):
+class AuditEventListSerializer(PageSerializer):
     auditEvents = AuditEventSerializer(many=True)
-    limit = serializers.IntegerField()
-    offset = serializers.IntegerField()
-    totalCount = serializers.IntegerField()
 
 
 class ObjectVersionListSerializer(serializers.Serializer):

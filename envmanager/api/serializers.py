@@ -490,11 +490,16 @@ class EnvironmentObjectSerializer(serializers.Serializer):
         )
 
 
-class EnvironmentObjectListSerializer(serializers.Serializer):
-    environmentObjects = EnvironmentObjectSerializer(many=True)
+class PageSerializer(serializers.Serializer):
+    """The paging fields of a list answer, beside its items."""
+
     limit = serializers.IntegerField()
     offset = serializers.IntegerField()
     totalCount = serializers.IntegerField()
+
+
+class EnvironmentObjectListSerializer(PageSerializer):
+    environmentObjects = EnvironmentObjectSerializer(many=True)
 
 
 class IdeProjectSerializer(serializers.Serializer):
