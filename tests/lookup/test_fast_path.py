@@ -169,3 +169,13 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_lookups_without_prepared_statements(token, settings, django_assert_num_queries):
+    """As behind a connection pooler that does not keep them: the same answers, one query."""
+    settings.ENVMANAGER_LOOKUP_PREPARED_STATEMENTS = False
+    lookup(token)
+    with django_assert_num_queries(1):
+        response = lookup(token)
+    assert response.json()["password"] == "fast-path-secret-1"
+    assert lookup(token, "nope").status_code == 404
