@@ -5,7 +5,6 @@ objects of a Workspace at all (Author and above) and that ids belong to that Wor
 other id is a 404).
 """
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,7 +22,7 @@ from deployments.models import Deployment, IdeProject
 from deployments.selectors import deployment_for_user
 from deployments.services import ide_project_create
 from envmanager.api import serializers as s
-from envmanager.errors import EnvManagerError, InvalidInput, NotFound, NotPermitted
+from envmanager.errors import EnvManagerError, InvalidInput, NotFound
 from envmanager.models import EnvironmentObject, Link
 from envmanager.object_types import Scope
 from envmanager.selectors import ResolvedObject, deployment_resolved_environment
@@ -33,8 +32,10 @@ from envmanager.services.links_sync import (
     environment_object_create_with_links,
     environment_object_update_with_links,
 )
-
-logger = logging.getLogger(__name__)
+from envmanager.services.local_development import (
+    require_secrets_shown_allowed,
+    secrets_reveal,
+)
 
 SORT_FIELDS = {
     "objectKey": "key",
@@ -100,23 +101,6 @@ def _object_for(user: User, workspace: Workspace, object_id: int) -> Environment
     return obj
 
 
-def _audit_secrets_shown(*, user: User, workspace: Workspace, object_ids: list[int]) -> None:
-    """Every response that carries secret values passes through here: the audit log hooks in
-    at this one call. Never logs a value."""
-    logger.info("secrets shown: user=%s workspace=%s objects=%s", user.pk, workspace.pk, object_ids)
-
-
-def _require_show_secrets(user: User, workspace: Workspace) -> None:
-    if not workspace.local_development_secrets:
-        raise NotPermitted(
-            "This Workspace does not allow showing secrets: an Owner can turn on local "
-            "development with secrets in the Workspace settings."
-        )
-    require_workspace_perm(
-        user, WorkspacePermission.VIEW_ENV_OBJECTS, workspace, "see secret values"
-    )
-
-
 def _bodies(
     request,
     workspace: Workspace,
@@ -124,10 +108,11 @@ def _bodies(
     *,
     show_secrets: bool,
     values_by_id: dict[int, dict[str, Any]] | None = None,
+    deployment: Deployment | None = None,
 ) -> list[dict[str, Any]]:
     if show_secrets:
-        _audit_secrets_shown(
-            user=request.user, workspace=workspace, object_ids=[o.pk for o in objects]
+        secrets_reveal(
+            user=request.user, workspace=workspace, objects=objects, deployment=deployment
         )
     context = {"show_secrets": show_secrets, "values_by_id": values_by_id or {}}
     return s.EnvironmentObjectSerializer(objects, many=True, context=context).data
@@ -233,7 +218,7 @@ class EnvironmentObjectListView(APIView):
         order = _sort_order(query.get("sorts", []))
         show_secrets = query["showSecrets"]
         if show_secrets:
-            _require_show_secrets(request.user, workspace)
+            require_secrets_shown_allowed(user=request.user, workspace=workspace)
         deployment = None
         if "deploymentId" in query:
             deployment = deployment_for_user(request.user, query["deploymentId"], workspace)
@@ -269,7 +254,12 @@ class EnvironmentObjectListView(APIView):
             ordering = [f"-{f}" if desc else f for f, desc in order] + ["id"]
             objects = list(_with_relations(objects_qs.order_by(*ordering))[offset : offset + limit])
         bodies = _bodies(
-            request, workspace, objects, show_secrets=show_secrets, values_by_id=values_by_id
+            request,
+            workspace,
+            objects,
+            show_secrets=show_secrets,
+            values_by_id=values_by_id,
+            deployment=deployment,
         )
         return Response(
             {"environmentObjects": bodies, "limit": limit, "offset": offset, "totalCount": total},
@@ -354,7 +344,7 @@ class EnvironmentObjectDetailView(APIView):
         workspace = _env_objects_workspace(request.user, workspace_id)
         show_secrets = _parse(s.ShowSecretsQuerySerializer, request.query_params)["showSecrets"]
         if show_secrets:
-            _require_show_secrets(request.user, workspace)
+            require_secrets_shown_allowed(user=request.user, workspace=workspace)
         obj = _object_for(request.user, workspace, object_id)
         body = _bodies(request, workspace, [obj], show_secrets=show_secrets)[0]
         return Response(body, headers=_secret_headers(show_secrets))

@@ -15,7 +15,7 @@ def actor_label(actor) -> str:
     return f"token {getattr(actor, 'name', '')} ({getattr(actor, 'hint', '')}…)"
 
 
-def audit_record(
+def audit_event(
     *,
     workspace: Workspace | int,
     actor,
@@ -27,12 +27,12 @@ def audit_record(
     fields: Iterable[str] = (),
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Record one event. Callers pass field names, never values; `detail` holds ids and
-    counts only. Must be called inside the transaction of the change it records."""
+    """One event, not yet saved (for `audit_record`, or for many at once with bulk_create).
+    Callers pass field names, never values; `detail` holds ids and counts only."""
     if obj is not None:
         object_type, object_key = obj.object_type, obj.key
         deployment_id = deployment_id or obj.deployment_id
-    return AuditEvent.objects.create(
+    return AuditEvent(
         workspace_id=workspace if isinstance(workspace, int) else workspace.pk,
         actor=actor if isinstance(actor, User) else None,
         actor_label=actor_label(actor),
@@ -44,3 +44,11 @@ def audit_record(
         fields=sorted(fields),
         detail=detail or {},
     )
+
+
+def audit_record(**event: Any) -> AuditEvent:
+    """Record one event (the arguments of `audit_event`). Must be called inside the
+    transaction of the change it records."""
+    record = audit_event(**event)
+    record.save(force_insert=True)
+    return record

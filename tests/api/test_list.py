@@ -4,12 +4,12 @@ showing secrets where the Workspace allows it, and a query count that does not g
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.services import workspace_update
-from envmanager.models import EnvironmentObject
+from envmanager.models import AuditEvent, EnvironmentObject
 from envmanager.services import environment_object_create, link_create
 from tests.api.conftest import SECRETS, assert_no_secret, field_names, object_url, objects_url
 
@@ -247,14 +247,47 @@ def test_secrets_stay_hidden_without_show_secrets_even_where_allowed(api, team, 
     assert_no_secret(api.as_user(team.owner).get(objects_url(team)))
 
 
-def test_every_response_with_secrets_is_audited(api, team, catalogue, caplog):
+def test_every_response_with_secrets_is_in_the_audit_log_object_by_object(api, team, catalogue):
     workspace_update(user=team.owner, workspace=team.workspace, local_development_secrets=True)
-    with caplog.at_level("INFO", logger="envmanager.api.views"):
-        api.as_user(team.author).get(f"{objects_url(team)}?showSecrets=true&objectType=CONNECTION")
-    records = [r for r in caplog.records if "secrets shown" in r.getMessage()]
-    assert len(records) == 1
-    assert str(team.author.pk) in records[0].getMessage()
-    assert not any(secret in caplog.text for secret in SECRETS)
+    response = api.as_user(team.author).get(
+        f"{objects_url(team)}?showSecrets=true&objectType=CONNECTION"
+    )
+    assert response.status_code == 200
+    api.as_user(team.author).get(f"{object_url(team, catalogue['REGION'])}?showSecrets=true")
+    events = AuditEvent.objects.filter(action="secrets.reveal", actor=team.author)
+    assert sorted(events.values_list("object_key", flat=True)) == [
+        "REGION",
+        "warehouse",
+        "warehouse_replica",
+    ]
+    assert not any(secret in str(list(events.values())) for secret in SECRETS)
+    # Masked answers are not reveals.
+    api.as_user(team.author).get(objects_url(team))
+    assert events.count() == 3
+
+
+def test_a_resolved_environment_shown_with_secrets_names_the_deployment(api, team, catalogue):
+    workspace_update(user=team.owner, workspace=team.workspace, local_development_secrets=True)
+    api.as_user(team.author).get(
+        f"{objects_url(team)}?deploymentId={team.deployment.pk}&resolveLinked=true&showSecrets=true"
+    )
+    events = AuditEvent.objects.filter(action="secrets.reveal")
+    assert events.exists()
+    assert set(events.values_list("deployment_id", flat=True)) == {team.deployment.pk}
+
+
+def test_no_secret_is_shown_when_its_reveal_cannot_be_audited(api, team, catalogue, monkeypatch):
+    workspace_update(user=team.owner, workspace=team.workspace, local_development_secrets=True)
+
+    def broken(*args, **kwargs):
+        raise DatabaseError("audit storage unavailable")
+
+    monkeypatch.setattr(AuditEvent.objects, "bulk_create", broken)
+    client = api.as_user(team.author)
+    client.raise_request_exception = False
+    response = client.get(f"{objects_url(team)}?showSecrets=true")
+    assert response.status_code >= 500
+    assert_no_secret(response)
 
 
 # Query count

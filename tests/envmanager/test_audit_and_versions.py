@@ -58,7 +58,7 @@ def test_a_change_whose_audit_row_cannot_be_written_does_not_happen(team, monkey
     def broken(*args, **kwargs):
         raise RuntimeError("audit storage unavailable")
 
-    monkeypatch.setattr(AuditEvent.objects, "create", broken)
+    monkeypatch.setattr(AuditEvent, "save", broken)
     with pytest.raises(RuntimeError):
         create(team)
     assert not EnvironmentObject.objects.exists()
