@@ -180,6 +180,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 # A task whose worker died goes back to the queue after this long (Redis keeps it unacked).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 600)}
+# `celery -A envmanager beat` (or `worker --beat`) runs these.
+CELERY_BEAT_SCHEDULE = {
+    "purge-deleted-objects": {
+        "task": "envmanager.tasks.deleted_objects_purge",
+        "schedule": 6 * 3600,
+    },
+}
 
 if REDIS_URL:
     CACHES = {

@@ -3,7 +3,7 @@ whose worker dies is delivered again; the services resume where the run stopped.
 
 from celery import shared_task
 
-from envmanager.services import migration
+from envmanager.services import migration, versions
 
 
 @shared_task
@@ -25,3 +25,10 @@ def migration_delete_sources(run_id: int) -> None:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def migration_undo(run_id: int) -> None:
     migration.migration_undo_apply(run_id=run_id)
+
+
+@shared_task
+def deleted_objects_purge() -> int:
+    """Run by Celery beat (CELERY_BEAT_SCHEDULE); the command purge_deleted_objects does the
+    same by hand or from cron."""
+    return versions.deleted_objects_purge()

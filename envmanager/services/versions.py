@@ -1,9 +1,10 @@
 """Version history of environment objects, and restoring an earlier version."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import User, WorkspacePermission
@@ -193,3 +194,36 @@ def _restore_deleted(user: User, version: ObjectVersion, snap: dict) -> Environm
         detail={"version": version.pk, "skippedLinks": skipped},
     )
     return obj
+
+
+def deleted_objects_purge(*, now: datetime | None = None) -> int:
+    """Forget deleted objects for good once they can no longer be restored: every version of
+    an object that is gone and was last changed more than 30 days ago (its secrets with it).
+    Audited in each Workspace that lost any. Returns how many versions were removed."""
+    cutoff = (now or timezone.now()) - timedelta(days=RESTORE_DELETED_DAYS)
+    with transaction.atomic():
+        expired = (
+            ObjectVersion.objects.exclude(
+                environment_object_id__in=EnvironmentObject.objects.values("pk")
+            )
+            .order_by()  # the model's ordering would join the GROUP BY
+            .values("workspace_id", "environment_object_id")
+            .annotate(last=Max("created_at"))
+            .filter(last__lt=cutoff)
+        )
+        by_workspace: dict[int, list[int]] = {}
+        for row in expired:
+            by_workspace.setdefault(row["workspace_id"], []).append(row["environment_object_id"])
+        removed = 0
+        for workspace_id, object_ids in by_workspace.items():
+            count, _ = ObjectVersion.objects.filter(
+                workspace_id=workspace_id, environment_object_id__in=object_ids
+            ).delete()
+            removed += count
+            audit_record(
+                workspace=workspace_id,
+                actor=None,
+                action="environment_object.purge",
+                detail={"objects": len(object_ids), "versions": count},
+            )
+    return removed

@@ -1,11 +1,14 @@
+import io
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
+from envmanager.celery import app as celery_app
 from envmanager.errors import InvalidInput, NotPermitted
 from envmanager.models import AuditEvent, EnvironmentObject, ObjectVersion
-from envmanager.selectors import deployment_resolved_environment
+from envmanager.selectors import deleted_object_versions, deployment_resolved_environment
 from envmanager.services import (
     environment_object_create,
     environment_object_delete,
@@ -13,7 +16,10 @@ from envmanager.services import (
     link_create,
     link_set_overrides,
 )
-from envmanager.services.versions import environment_object_restore_version
+from envmanager.services.versions import (
+    deleted_objects_purge,
+    environment_object_restore_version,
+)
 
 SECRET = "s3cret-Value-that-must-not-leak"
 
@@ -112,3 +118,62 @@ def test_only_operators_and_owners_restore(team, role):
     version = ObjectVersion.objects.get()
     with pytest.raises(NotPermitted):
         environment_object_restore_version(user=team.user(role), version=version)
+
+
+def _delete(team, obj) -> int:
+    pk = obj.pk  # delete() forgets it
+    environment_object_delete(user=team.operator, obj=obj)
+    return pk
+
+
+def _age_versions(obj_id, days):
+    ObjectVersion.objects.filter(environment_object_id=obj_id).update(
+        created_at=timezone.now() - timedelta(days=days)
+    )
+
+
+def test_objects_deleted_more_than_30_days_ago_are_forgotten_with_their_secrets(team):
+    expired = create(team)
+    environment_object_update(user=team.operator, obj=expired, values={"host": "h2"})
+    expired_id = _delete(team, expired)
+    _age_versions(expired_id, 31)
+    recent = environment_object_create(
+        user=team.operator,
+        workspace=team.workspace,
+        object_type="AIRFLOW_VARIABLE",
+        key="recently_deleted",
+        values={"value": SECRET},
+    )
+    recent_id = _delete(team, recent)
+    _age_versions(recent_id, 29)
+    live = environment_object_create(
+        user=team.operator,
+        workspace=team.workspace,
+        object_type="CONNECTION",
+        key="still_here",
+        values={"conn_type": "http", "host": "a"},
+    )
+    environment_object_update(user=team.operator, obj=live, values={"host": "b"})
+    _age_versions(live.pk, 400)
+
+    assert deleted_objects_purge() == 2
+    assert not ObjectVersion.objects.filter(environment_object_id=expired_id).exists()
+    assert ObjectVersion.objects.filter(environment_object_id=recent_id).count() == 1
+    assert ObjectVersion.objects.filter(environment_object_id=live.pk).count() == 1
+    event = AuditEvent.objects.get(action="environment_object.purge")
+    assert event.workspace == team.workspace and event.detail == {"objects": 1, "versions": 2}
+    assert [v.key for v in deleted_object_versions(team.workspace)] == ["recently_deleted"]
+    assert deleted_objects_purge() == 0
+
+
+def test_purge_runs_from_the_command_and_on_celery_beats_schedule(team, settings):
+    _age_versions(_delete(team, create(team)), 45)
+    out = io.StringIO()
+    call_command("purge_deleted_objects", stdout=out)
+    assert "1 versions of deleted objects removed" in out.getvalue()
+    assert not ObjectVersion.objects.exists()
+    _age_versions(_delete(team, create(team)), 45)
+    celery_app.loader.import_default_modules()  # what a worker does when it starts
+    (entry,) = settings.CELERY_BEAT_SCHEDULE.values()
+    assert celery_app.tasks[entry["task"]].apply().get() == 1
+    assert not ObjectVersion.objects.exists()

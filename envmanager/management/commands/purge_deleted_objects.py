@@ -1,0 +1,15 @@
+from django.core.management.base import BaseCommand
+
+from envmanager.services.versions import RESTORE_DELETED_DAYS, deleted_objects_purge
+
+
+class Command(BaseCommand):
+    help = (
+        f"Forget environment objects deleted more than {RESTORE_DELETED_DAYS} days ago: their "
+        "saved versions (and the secrets in them) are removed for good. Celery beat runs this "
+        "every few hours in production."
+    )
+
+    def handle(self, *args, **options):
+        removed = deleted_objects_purge()
+        self.stdout.write(f"{removed} versions of deleted objects removed")
