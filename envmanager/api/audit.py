@@ -1,3 +1,5 @@
+from datetime import datetime, timedelta
+
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -12,8 +14,11 @@ from envmanager.api.serializers import PageSerializer, error_responses
 from envmanager.audit_views import audit_csv_response, audit_filters
 from envmanager.errors import InvalidInput
 from envmanager.models import AuditEvent, ObjectVersion
-from envmanager.selectors import audit_events, object_versions
-from envmanager.services.versions import environment_object_restore_version
+from envmanager.selectors import audit_events, deleted_object_versions, object_versions
+from envmanager.services.versions import (
+    RESTORE_DELETED_DAYS,
+    environment_object_restore_version,
+)
 
 FILTER_PARAMS = {
     "action": "action",
@@ -74,6 +79,25 @@ class ObjectVersionSerializer(serializers.ModelSerializer):
             "createdBy",
             "restoredAt",
         ]
+
+
+class DeletedObjectSerializer(ObjectVersionSerializer):
+    """The version saved when an object was deleted: restore it with
+    `POST …/environment-objects/{environmentObjectId}/versions/{id}/restore`."""
+
+    scope = serializers.CharField()
+    deploymentId = serializers.IntegerField(source="deployment_id", allow_null=True)
+    restorableUntil = serializers.SerializerMethodField(method_name="get_restorable_until")
+
+    class Meta(ObjectVersionSerializer.Meta):
+        fields = [*ObjectVersionSerializer.Meta.fields, "scope", "deploymentId", "restorableUntil"]
+
+    def get_restorable_until(self, version) -> datetime:
+        return version.created_at + timedelta(days=RESTORE_DELETED_DAYS)
+
+
+class DeletedObjectListSerializer(serializers.Serializer):
+    deletedObjects = DeletedObjectSerializer(many=True)
 
 
 class AuditEventListSerializer(PageSerializer):
@@ -162,6 +186,23 @@ class ObjectVersionsView(APIView):
         )
         versions = object_versions(object_id, workspace)
         return Response({"versions": ObjectVersionSerializer(versions, many=True).data})
+
+
+class DeletedObjectsView(APIView):
+    @extend_schema(
+        operation_id="workspaces_deleted_environment_objects_list",
+        summary="Deleted environment objects that can still be restored",
+        description=f"Authors and above; Operators and Owners may restore (for "
+        f"{RESTORE_DELETED_DAYS} days after the deletion).",
+        responses={200: DeletedObjectListSerializer, **error_responses(401, 403, 404)},
+    )
+    def get(self, request, workspace_id: int):
+        workspace = workspace_for_user(request.user, workspace_id)
+        require_workspace_perm(
+            request.user, WorkspacePermission.VIEW_ENV_OBJECTS, workspace, "see environment objects"
+        )
+        versions = deleted_object_versions(workspace)
+        return Response({"deletedObjects": DeletedObjectSerializer(versions, many=True).data})
 
 
 class ObjectVersionRestoreView(APIView):

@@ -14,6 +14,11 @@ urlpatterns = [
         name="api-audit-log-export",
     ),
     path(
+        "workspaces/<int:workspace_id>/deleted-environment-objects",
+        views.DeletedObjectsView.as_view(),
+        name="api-deleted-objects",
+    ),
+    path(
         "workspaces/<int:workspace_id>/environment-objects/<int:object_id>/versions",
         views.ObjectVersionsView.as_view(),
         name="api-object-versions",

@@ -11,7 +11,7 @@ from accounts.models import DeploymentPermission, User, Workspace, WorkspacePerm
 from accounts.permissions import has_deployment_perm, has_workspace_perm, require_workspace_perm
 from deployments.models import Deployment, IdeProject
 from envmanager import object_types
-from envmanager.errors import Conflict, InvalidInput, NotPermitted
+from envmanager.errors import Conflict, InvalidInput, NotFound, NotPermitted
 from envmanager.models import EnvironmentObject, Link, ObjectVersion
 from envmanager.object_types import ObjectType, Scope
 from envmanager.services.audit import audit_record
@@ -193,6 +193,14 @@ def environment_object_create(
     return obj
 
 
+def _locked(row: EnvironmentObject | Link) -> EnvironmentObject | Link:
+    """The row as it is now, locked until the transaction ends; gone meanwhile is a 404."""
+    locked = type(row).objects.select_for_update().filter(pk=row.pk).first()
+    if locked is None:
+        raise NotFound("It was deleted meanwhile.")
+    return locked
+
+
 def environment_object_update(
     *,
     user: User,
@@ -210,10 +218,12 @@ def environment_object_update(
         "edit environment objects",
         WorkspacePermission.UPDATE_ENV_OBJECTS,
     )
-    new_key = obj.key if key is None else key
-    cleaned = _clean(obj.object_type, new_key, {**obj.values, **(values or {})})
     with transaction.atomic():
-        obj = EnvironmentObject.objects.select_for_update().get(pk=obj.pk)
+        # Merge into the row as it is now, not as the caller read it: a change made meanwhile
+        # to another field stays.
+        obj = _locked(obj)
+        new_key = obj.key if key is None else key
+        cleaned = _clean(obj.object_type, new_key, {**obj.values, **(values or {})})
         key_changed = new_key != obj.key
         changed = changed_field_names(obj.object_type, obj.values, cleaned)
         if key_changed:
@@ -277,6 +287,8 @@ def environment_object_delete(*, user: User, obj: EnvironmentObject) -> None:
         WorkspacePermission.DELETE_ENV_OBJECTS,
     )
     with transaction.atomic():
+        # The version kept is the row as it is now, not as the caller read it.
+        obj = _locked(obj)
         version_record(obj=obj, reason=ObjectVersion.Reason.DELETE, user=user)
         audit_record(
             workspace=obj.workspace_id, actor=user, action="environment_object.delete", obj=obj
@@ -395,7 +407,7 @@ def link_set_overrides(
         return name in unset_fields or ("extra" in unset_fields and name.startswith("extra."))
 
     with transaction.atomic():
-        link = Link.objects.select_for_update().get(pk=link.pk)
+        link = _locked(link)
         merged = {k: v for k, v in link.overrides.items() if not unset(k)}
         merged.update(cleaned)
         link.overrides = merged

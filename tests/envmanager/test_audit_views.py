@@ -1,11 +1,16 @@
 import csv
 import io
+from datetime import datetime, timedelta
 
 import pytest
 from django.test import Client
 
-from envmanager.models import ObjectVersion
-from envmanager.services import environment_object_create, environment_object_update
+from envmanager.models import EnvironmentObject, ObjectVersion
+from envmanager.services import (
+    environment_object_create,
+    environment_object_delete,
+    environment_object_update,
+)
 
 SECRET = "audit-view-secret-42"
 
@@ -91,3 +96,27 @@ def test_versions_api_and_restore(api, team, history):
     assert [v["changedFields"] for v in versions] == [["value"]]
     assert api.post(f"{base}/{versions[0]['id']}/restore").status_code == 403
     assert api.as_user(team.owner).post(f"{base}/{versions[0]['id']}/restore").status_code == 200
+
+
+def test_deleted_objects_are_listed_in_the_api_and_restored_from_there(
+    api, team, history, other_team
+):
+    object_id = history.pk
+    environment_object_delete(user=team.operator, obj=history)
+    url = f"/api/v1/workspaces/{team.workspace.pk}/deleted-environment-objects"
+    assert api.as_user(team.member).get(url).status_code == 403
+    assert api.as_user(other_team.owner).get(url).status_code == 404
+    response = api.as_user(team.author).get(url)
+    assert response.status_code == 200
+    (deleted,) = response.json()["deletedObjects"]
+    assert deleted["environmentObjectId"] == object_id and deleted["objectKey"] == "retries"
+    assert deleted["reason"] == "DELETE" and deleted["scope"] == "WORKSPACE"
+    assert SECRET not in response.content.decode()
+    created = datetime.fromisoformat(deleted["createdAt"])
+    assert datetime.fromisoformat(deleted["restorableUntil"]) - created == timedelta(days=30)
+
+    restore = f"/api/v1/workspaces/{team.workspace.pk}/environment-objects/{object_id}/versions"
+    response = api.as_user(team.operator).post(f"{restore}/{deleted['id']}/restore")
+    assert response.status_code == 200
+    assert api.as_user(team.author).get(url).json()["deletedObjects"] == []
+    assert EnvironmentObject.objects.get(pk=object_id).values["value"] == "other"

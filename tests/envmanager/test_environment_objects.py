@@ -3,8 +3,8 @@ from django.db import IntegrityError, transaction
 from guardian.shortcuts import assign_perm
 
 from deployments.services import deployment_create
-from envmanager.errors import Conflict, InvalidInput, NotPermitted
-from envmanager.models import EnvironmentObject, Link
+from envmanager.errors import Conflict, InvalidInput, NotFound, NotPermitted
+from envmanager.models import EnvironmentObject, Link, ObjectVersion
 from envmanager.selectors import deployment_resolve_one, deployment_resolved_environment
 from envmanager.services import (
     auto_link_exclude,
@@ -388,3 +388,32 @@ def test_resolving_a_deployment_takes_one_query(team, django_assert_num_queries)
     with django_assert_num_queries(1):
         env = deployment_resolved_environment(team.deployment)
     assert len(env["CONNECTION"]) == 30
+
+
+def test_an_update_from_a_stale_read_keeps_what_changed_meanwhile(team):
+    obj = create(team)
+    stale = EnvironmentObject.objects.get(pk=obj.pk)
+    environment_object_update(user=team.operator, obj=obj, values={"host": "new-host"})
+    environment_object_update(user=team.owner, obj=stale, values={"login": "new-login"})
+    obj.refresh_from_db()
+    assert obj.values["host"] == "new-host" and obj.values["login"] == "new-login"
+    assert obj.values["password"] == "pw1"
+
+
+def test_a_delete_from_a_stale_read_keeps_the_last_values_to_restore(team):
+    obj = create(team)
+    stale = EnvironmentObject.objects.get(pk=obj.pk)
+    environment_object_update(user=team.operator, obj=obj, values={"password": "pw2"})
+    environment_object_delete(user=team.operator, obj=stale)
+    saved = ObjectVersion.objects.filter(environment_object_id=obj.pk, reason="DELETE").get()
+    assert saved.snapshot["values"]["password"] == "pw2"
+
+
+def test_changing_an_object_deleted_meanwhile_is_a_clear_not_found(team):
+    obj = create(team)
+    stale = EnvironmentObject.objects.get(pk=obj.pk)
+    environment_object_delete(user=team.operator, obj=obj)
+    with pytest.raises(NotFound):
+        environment_object_update(user=team.operator, obj=stale, values={"host": "x"})
+    with pytest.raises(NotFound):
+        environment_object_delete(user=team.operator, obj=stale)
