@@ -1,5 +1,5 @@
 """The Deployment tokens page: create (shown once) and revoke the tokens of a Deployment's
-secrets backend."""
+secrets backend, and see what they looked up."""
 
 import json
 
@@ -8,12 +8,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from accounts.models import DeploymentPermission
-from accounts.permissions import has_deployment_perm
+from accounts.models import DeploymentPermission, WorkspacePermission
+from accounts.permissions import has_deployment_perm, has_workspace_perm
 from deployments import services
 from deployments.selectors import deployment_for_user
 from envmanager.errors import EnvManagerError
 from envmanager.page_context import workspace_page
+from envmanager.selectors import deployment_lookup_counts
 
 
 @login_required
@@ -24,7 +25,10 @@ def deployment_tokens(request: HttpRequest, deployment_id: int) -> HttpResponse:
     if request.method == "POST":
         try:
             if request.POST.get("action") == "revoke":
-                token = deployment.tokens.filter(pk=request.POST.get("token_id")).first()
+                token_id = request.POST.get("token_id", "")
+                token = None
+                if token_id.isascii() and token_id.isdigit():
+                    token = deployment.tokens.filter(pk=token_id).first()
                 if token is not None:
                     services.deployment_token_revoke(user=request.user, token=token)
                     messages.success(request, f"Revoked {token.name}.")
@@ -49,5 +53,11 @@ def deployment_tokens(request: HttpRequest, deployment_id: int) -> HttpResponse:
             tokens=deployment.tokens.all(),
             may_manage=may_manage,
             created=created,
+            # Which keys Airflow asks for is environment information: Authors and above.
+            lookups=deployment_lookup_counts(deployment)
+            if has_workspace_perm(
+                request.user, WorkspacePermission.VIEW_ENV_OBJECTS, deployment.workspace
+            )
+            else None,
         ),
     )

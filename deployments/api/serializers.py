@@ -71,3 +71,17 @@ class DeploymentTokenListSerializer(serializers.Serializer):
 
 class DeploymentTokenInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
+
+
+class KeyLookupsSerializer(serializers.Serializer):
+    tokenId = serializers.IntegerField(source="token_id")
+    tokenName = serializers.CharField(source="token_name")
+    objectType = serializers.CharField(source="object_type")
+    objectKey = serializers.CharField(source="object_key")
+    hits = serializers.IntegerField(help_text="Lookups that found the key.")
+    misses = serializers.IntegerField(help_text="Lookups of a key the Deployment does not resolve.")
+    lastAt = serializers.DateTimeField(source="last_at")
+
+
+class KeyLookupsListSerializer(serializers.Serializer):
+    lookupCounts = KeyLookupsSerializer(many=True)

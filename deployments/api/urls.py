@@ -19,6 +19,11 @@ urlpatterns = [
         name="api-deployment-tokens",
     ),
     path(
+        "deployments/<int:deployment_id>/lookup-counts",
+        views.DeploymentLookupCountsView.as_view(),
+        name="api-deployment-lookup-counts",
+    ),
+    path(
         "deployments/<int:deployment_id>/tokens/<int:token_id>/revoke",
         views.DeploymentTokenRevokeView.as_view(),
         name="api-deployment-token-revoke",

@@ -4,6 +4,8 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import WorkspacePermission
+from accounts.permissions import require_workspace_perm
 from accounts.selectors import workspace_for_user
 from deployments import services
 from deployments.api.serializers import (
@@ -14,10 +16,13 @@ from deployments.api.serializers import (
     DeploymentTokenInputSerializer,
     DeploymentTokenListSerializer,
     DeploymentTokenSerializer,
+    KeyLookupsListSerializer,
+    KeyLookupsSerializer,
 )
 from deployments.models import DeploymentToken
 from deployments.selectors import deployment_for_user
 from envmanager.api.serializers import error_responses
+from envmanager.selectors import deployment_lookup_counts
 
 
 def _deployment_fields(data: dict) -> dict:
@@ -109,3 +114,22 @@ class DeploymentTokenRevokeView(APIView):
             raise Http404("No such token.")
         token = services.deployment_token_revoke(user=request.user, token=token)
         return Response(DeploymentTokenSerializer(token).data)
+
+
+class DeploymentLookupCountsView(APIView):
+    @extend_schema(
+        operation_id="deployments_lookup_counts_list",
+        summary="What the Deployment's tokens looked up, per token and key",
+        description="Authors and above. Counts are written in batches, about every 10 seconds.",
+        responses={200: KeyLookupsListSerializer, **error_responses(401, 403, 404)},
+    )
+    def get(self, request, deployment_id: int):
+        deployment = deployment_for_user(request.user, deployment_id)
+        require_workspace_perm(
+            request.user,
+            WorkspacePermission.VIEW_ENV_OBJECTS,
+            deployment.workspace,
+            "see what this Deployment looks up",
+        )
+        rows = deployment_lookup_counts(deployment)
+        return Response({"lookupCounts": KeyLookupsSerializer(rows, many=True).data})

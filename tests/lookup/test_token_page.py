@@ -8,6 +8,8 @@ from django.test import Client
 
 from deployments.models import DeploymentToken
 from deployments.services import deployment_token_create
+from envmanager.lookups import lookup_counter
+from envmanager.services import environment_object_create
 
 
 def browser(user) -> Client:
@@ -89,3 +91,45 @@ def test_another_workspaces_deployment_is_404(team, other_team):
 def test_the_page_needs_a_login(team):
     response = Client().get(url(team.deployment))
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_lookups_per_token_and_key_show_on_the_page_and_in_the_api(team, api):
+    environment_object_create(
+        user=team.operator,
+        workspace=team.workspace,
+        object_type="AIRFLOW_VARIABLE",
+        key="mode",
+        values={"value": "prod"},
+        scope="DEPLOYMENT",
+        deployment=team.deployment,
+    )
+    token, plain = deployment_token_create(
+        user=team.operator, deployment=team.deployment, name="airflow-prod"
+    )
+    lookup_counter.reset()
+    lookup = Client(headers={"Authorization": f"Bearer {plain}"})
+    for _ in range(3):
+        assert lookup.get("/api/v1/lookup/variables/mode").status_code == 200
+    assert lookup.get("/api/v1/lookup/connections/missing_conn").status_code == 404
+    lookup_counter.flush()
+
+    page = browser(team.author).get(url(team.deployment)).content.decode()
+    assert "<code>mode</code>" in page and "<code>missing_conn</code>" in page
+    assert "Lookups" not in browser(team.member).get(url(team.deployment)).content.decode()
+
+    api_url = f"/api/v1/deployments/{team.deployment.pk}/lookup-counts"
+    counts = api.as_user(team.author).get(api_url).json()["lookupCounts"]
+    by_key = {(c["objectType"], c["objectKey"]): (c["hits"], c["misses"]) for c in counts}
+    assert by_key == {("AIRFLOW_VARIABLE", "mode"): (3, 0), ("CONNECTION", "missing_conn"): (0, 1)}
+    assert {c["tokenName"] for c in counts} == {"airflow-prod"}
+    assert api.as_user(team.member).get(api_url).status_code == 403
+
+
+def test_a_revoke_of_a_malformed_token_id_changes_nothing(team):
+    token, _ = deployment_token_create(user=team.operator, deployment=team.deployment, name="af")
+    response = browser(team.owner).post(
+        url(team.deployment), {"action": "revoke", "token_id": "1 OR 1=1"}
+    )
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert token.revoked_at is None
