@@ -16,7 +16,7 @@ from accounts.models import (
     new_token,
 )
 from accounts.permissions import require_workspace_perm
-from envmanager.errors import Conflict, InvalidInput, NotFound
+from envmanager.errors import Conflict, InvalidInput, NotFound, NotPermitted
 from envmanager.services.audit import audit_record
 
 
@@ -149,8 +149,31 @@ def _require_another_owner(workspace: Workspace, user: User) -> None:
         raise Conflict("A Workspace needs at least one Owner; make someone else Owner first.")
 
 
-def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
-    """A personal API token; the plain token is returned once and only its hash is kept."""
+def _audit_in_users_workspaces(*, user: User, action: str, token: ApiToken) -> None:
+    """A personal token acts in every Workspace of its user, so each of them records it."""
+    workspace_ids = Membership.objects.filter(user=user).values_list("workspace_id", flat=True)
+    for workspace_id in workspace_ids:
+        audit_record(
+            workspace=workspace_id,
+            actor=user,
+            action=action,
+            detail={"tokenId": token.pk, "name": token.name, "hint": token.hint},
+        )
+
+
+def api_token_create(
+    *, user: User, name: str, acting_token: ApiToken | None = None
+) -> tuple[ApiToken, str]:
+    """A personal API token; the plain token is returned once and only its hash is kept.
+
+    A request made with a personal token (`acting_token`) may not create one: a leaked token
+    must not mint successors that outlive its revocation. Recorded in each of the user's
+    Workspaces."""
+    if acting_token is not None:
+        raise NotPermitted(
+            "A personal API token cannot create API tokens; create one in the browser "
+            "(API tokens page) or with `manage.py create_api_token`."
+        )
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise InvalidInput("A token needs a name of 1 to 100 characters.", {"name": "Required."})
@@ -162,14 +185,19 @@ def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
             )
         except IntegrityError:  # a hash collision of 256-bit random tokens: practically never
             raise Conflict("Could not create a token; try again.") from None
+        _audit_in_users_workspaces(user=user, action="api_token.create", token=token)
     return token, plain
 
 
 def api_token_revoke(*, user: User, token: ApiToken) -> ApiToken:
+    """A user revokes their own token (with a session or any of their tokens, that one too);
+    revoking twice changes nothing and records nothing."""
     if token.user_id != user.pk:
         raise NotFound("No such token.")
     with transaction.atomic():
+        token = ApiToken.objects.select_for_update().get(pk=token.pk)
         if token.revoked_at is None:
             token.revoked_at = timezone.now()
             token.save(update_fields=["revoked_at"])
+            _audit_in_users_workspaces(user=user, action="api_token.revoke", token=token)
     return token

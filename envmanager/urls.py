@@ -32,6 +32,7 @@ urlpatterns = [
     path("", include("envmanager.audit_urls")),
     path("", include("envmanager.airflow_file_urls")),
     path("", include("deployments.urls")),
+    path("", include("accounts.urls")),
     path("api/v1/", include(api_v1)),
     path("healthz", views.healthz, name="healthz"),
 ]

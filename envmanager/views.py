@@ -187,6 +187,22 @@ def workspace_detail(request: HttpRequest, workspace_id: int) -> HttpResponse:
                 )
                 messages.success(request, "Saved.")
                 return redirect("workspace", workspace_id=workspace.pk)
+            elif action == "remove_member":
+                user_id = request.POST.get("user_id", "")
+                membership = (
+                    workspace.memberships.select_related("user").filter(user_id=user_id).first()
+                    if user_id.isascii() and user_id.isdigit()
+                    else None
+                )
+                if membership is None:
+                    raise Http404("That user is not a member of this Workspace.")
+                account_services.membership_remove(
+                    actor=request.user, workspace=workspace, user=membership.user
+                )
+                messages.success(request, f"Removed {membership.user.email} from {workspace.name}.")
+                if membership.user_id == request.user.pk:
+                    return redirect("home")
+                return redirect("workspace", workspace_id=workspace.pk)
             elif action == "settings":
                 account_services.workspace_update(
                     user=request.user,
@@ -200,10 +216,14 @@ def workspace_detail(request: HttpRequest, workspace_id: int) -> HttpResponse:
         except EnvManagerError as exc:
             messages.error(request, exc.message)
             return redirect("workspace", workspace_id=workspace.pk)
+    members = list(workspace_members(workspace))
+    owners = [m.user_id for m in members if m.role == Role.OWNER]
     context.update(
         deployments=workspace.deployments.all(),
         ide_projects=workspace.ide_projects.all(),
-        members=workspace_members(workspace),
+        members=members,
+        # The Remove button of the last Owner is disabled (membership_remove refuses it).
+        sole_owner_id=owners[0] if len(owners) == 1 else None,
         roles=Role.choices,
         deployment_form=deployment_form,
         project_form=project_form,

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from accounts.models import Membership, Role, Workspace
+from accounts.models import ApiToken, Membership, Role, Workspace
 
 
 class WorkspaceSerializer(serializers.ModelSerializer):
@@ -39,3 +39,31 @@ class MemberListSerializer(serializers.Serializer):
 class MemberInputSerializer(serializers.Serializer):
     email = serializers.EmailField()
     role = serializers.ChoiceField(choices=Role.values)
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    """A personal API token as its user sees it: never the token itself nor its hash."""
+
+    hint = serializers.CharField(help_text="The token's first characters, to tell it apart.")
+    createdAt = serializers.DateTimeField(source="created_at")
+    lastUsedAt = serializers.DateTimeField(source="last_used_at", allow_null=True)
+    revokedAt = serializers.DateTimeField(source="revoked_at", allow_null=True)
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "hint", "createdAt", "lastUsedAt", "revokedAt"]
+
+
+class ApiTokenCreatedSerializer(ApiTokenSerializer):
+    token = serializers.CharField(help_text="The token itself: shown this once, kept hashed.")
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "token"]
+
+
+class ApiTokenListSerializer(serializers.Serializer):
+    tokens = ApiTokenSerializer(many=True)
+
+
+class ApiTokenInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)

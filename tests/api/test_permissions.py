@@ -5,8 +5,10 @@ import pytest
 from guardian.shortcuts import assign_perm
 from rest_framework.test import APIClient
 
+from accounts.services import membership_set
 from envmanager.services import environment_object_create
 from tests.api.conftest import body, object_url, objects_url
+from tests.conftest import make_user
 from tests.envmanager.test_environment_objects import PG
 
 ROLES = ["OWNER", "OPERATOR", "AUTHOR", "MEMBER", "OUTSIDER"]
@@ -21,6 +23,13 @@ def _object(team, **kwargs):
         values=PG,
         **kwargs,
     )
+
+
+def _colleague(team):
+    """A member who is none of the callers, to change or remove."""
+    user = make_user("colleague@example.com")
+    membership_set(actor=team.owner, workspace=team.workspace, email=user.email, role="AUTHOR")
+    return user
 
 
 def _request(client, team, endpoint: str):
@@ -41,6 +50,11 @@ def _request(client, team, endpoint: str):
         ),
         "ide_list": lambda: client.get(f"{ws}/ide-projects"),
         "ide_create": lambda: client.post(f"{ws}/ide-projects", {"name": "dev"}, format="json"),
+        "members_list": lambda: client.get(f"{ws}/members"),
+        "member_role": lambda: client.post(
+            f"{ws}/members", {"email": _colleague(team).email, "role": "OPERATOR"}, format="json"
+        ),
+        "member_remove": lambda: client.delete(f"{ws}/members/{_colleague(team).pk}"),
     }
     return calls[endpoint]()
 
@@ -55,6 +69,9 @@ MATRIX = {
     "exclude": (200, 200, 403, 403, 404),
     "ide_list": (200, 200, 200, 200, 404),
     "ide_create": (201, 201, 403, 403, 404),
+    "members_list": (200, 200, 200, 200, 404),
+    "member_role": (201, 403, 403, 403, 404),
+    "member_remove": (204, 403, 403, 403, 404),
 }
 CASES = [
     (endpoint, role, expected)

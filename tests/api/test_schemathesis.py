@@ -64,13 +64,15 @@ class Seeded:
     token: str
     ids: dict[str, int]
     promotable_id: int
+    revocable_token_id: int
 
 
 @pytest.fixture
 def seeded(team) -> Seeded:
     """A Workspace with one object of each type (one linked with an override and with a
     version to restore), a Deployment-scoped object to promote, a Deployment token and a failed
-    migration run; the Owner's personal API token."""
+    migration run; the Owner's personal API token, and a second one to revoke (never the one
+    the requests authenticate with). Member removal targets the Member, never the Owner."""
     owner, workspace = team.owner, team.workspace
     objects = {
         object_type: environment_object_create(
@@ -111,6 +113,7 @@ def seeded(team) -> Seeded:
         run=run, object_key="warehouse", state=MigrationItem.State.FAILED, reason="Unreachable."
     )
     _, plain = api_token_create(user=owner, name="schemathesis")
+    revocable, _ = api_token_create(user=owner, name="to-revoke")
     return Seeded(
         token=plain,
         ids={
@@ -123,8 +126,10 @@ def seeded(team) -> Seeded:
             .pk,
             "token_id": token.pk,
             "run_id": run.pk,
+            "user_id": team.member.pk,
         },
         promotable_id=promotable.pk,
+        revocable_token_id=revocable.pk,
     )
 
 
@@ -146,6 +151,8 @@ def test_generated_requests_get_no_server_error_and_match_the_schema(case, seede
     real = dict(seeded.ids)
     if case.path.endswith("/promote"):
         real["object_id"] = seeded.promotable_id
+    if case.path.startswith("/api/v1/me/tokens/"):
+        real["token_id"] = seeded.revocable_token_id
     case.path_parameters = {
         name: real.get(name, value) for name, value in (case.path_parameters or {}).items()
     }
