@@ -41,13 +41,17 @@ class MemberInputSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.values)
 
 
-class ApiTokenSerializer(serializers.ModelSerializer):
-    """A personal API token as its user sees it: never the token itself nor its hash."""
+class TokenSerializer(serializers.ModelSerializer):
+    """What every token (personal or Deployment) shows: never the token itself nor its hash."""
 
     hint = serializers.CharField(help_text="The token's first characters, to tell it apart.")
     createdAt = serializers.DateTimeField(source="created_at")
     lastUsedAt = serializers.DateTimeField(source="last_used_at", allow_null=True)
     revokedAt = serializers.DateTimeField(source="revoked_at", allow_null=True)
+
+
+class ApiTokenSerializer(TokenSerializer):
+    """A personal API token as its user sees it."""
 
     class Meta:
         model = ApiToken

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from accounts.api.serializers import TokenSerializer
 from deployments.models import Deployment, DeploymentToken
 
 
@@ -47,11 +48,8 @@ class DeploymentInputSerializer(serializers.Serializer):
     )
 
 
-class DeploymentTokenSerializer(serializers.ModelSerializer):
+class DeploymentTokenSerializer(TokenSerializer):
     deploymentId = serializers.IntegerField(source="deployment_id")
-    createdAt = serializers.DateTimeField(source="created_at")
-    lastUsedAt = serializers.DateTimeField(source="last_used_at", allow_null=True)
-    revokedAt = serializers.DateTimeField(source="revoked_at", allow_null=True)
 
     class Meta:
         model = DeploymentToken
