@@ -7,8 +7,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import content_disposition_header
 
+from accounts.models import Workspace
 from accounts.selectors import workspace_for_user
+from deployments.models import Deployment
+from deployments.selectors import deployment_for_user
 from envmanager.errors import EnvManagerError
 from envmanager.page_context import workspace_page
 from envmanager.services.airflow_files import (
@@ -27,10 +31,25 @@ def _target(request: HttpRequest, workspace_id: int):
     deployment = None
     deployment_id = request.GET.get("deployment") or request.POST.get("deployment")
     if deployment_id:
-        deployment = workspace.deployments.filter(pk=deployment_id).first()
-        if deployment is None:
-            raise Http404("No such Deployment.")
+        deployment = deployment_for_user(request.user, deployment_id, workspace)
     return workspace, deployment
+
+
+def airflow_file_response(
+    text: str,
+    *,
+    workspace: Workspace,
+    deployment: Deployment | None,
+    type_slug: str,
+    file_format: str,
+) -> HttpResponse:
+    """An export as a download that no cache keeps: it holds secrets."""
+    name = f"{deployment.name if deployment else workspace.name}-{type_slug}.{file_format}"
+    name = "".join(c if c.isprintable() else "_" for c in name)
+    response = HttpResponse(text, content_type="application/octet-stream")
+    response["Content-Disposition"] = content_disposition_header(True, name)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required
@@ -112,8 +131,10 @@ def airflow_file_download(
     except EnvManagerError as exc:
         messages.error(request, exc.message)
         return redirect("airflow-files", workspace_id=workspace.pk)
-    name = f"{deployment.name if deployment else workspace.name}-{type_slug}.{file_format}"
-    response = HttpResponse(text, content_type="application/octet-stream")
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    response["Cache-Control"] = "no-store"
-    return response
+    return airflow_file_response(
+        text,
+        workspace=workspace,
+        deployment=deployment,
+        type_slug=type_slug,
+        file_format=file_format,
+    )

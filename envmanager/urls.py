@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("envmanager.api.migration_urls")),
     path("", include("envmanager.api.audit_urls")),
     path("", include("envmanager.api.promotion_urls")),
+    path("", include("envmanager.api.airflow_file_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -73,3 +73,11 @@ def test_export_download_is_audited_and_refused_to_authors(team):
 def test_another_tenant_gets_404(team, other_team):
     url = f"/workspaces/{team.workspace.pk}/airflow-files/"
     assert browser(other_team.owner).get(url).status_code == 404
+
+
+def test_a_deployment_that_is_not_a_number_is_a_404(team):
+    client = browser(team.operator)
+    base = f"/workspaces/{team.workspace.pk}/airflow-files/"
+    assert client.get(base, {"deployment": "abc"}).status_code == 404
+    assert client.get(f"{base}connections.json", {"deployment": "1.5"}).status_code == 404
+    assert client.get(base, {"deployment": team.deployment.pk}).status_code == 200
