@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 
 from accounts.models import DeploymentPermission, WorkspacePermission
 from accounts.permissions import has_deployment_perm, has_workspace_perm
@@ -17,6 +18,7 @@ from envmanager.page_context import workspace_page
 from envmanager.selectors import deployment_lookup_counts
 
 
+@never_cache  # the answer to a create holds the token: no browser or proxy may keep it
 @login_required
 def deployment_tokens(request: HttpRequest, deployment_id: int) -> HttpResponse:
     deployment = deployment_for_user(request.user, deployment_id)

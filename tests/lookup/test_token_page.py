@@ -37,6 +37,7 @@ def test_operators_and_owners_create_a_token_shown_once_with_the_airflow_setting
     }
     token = DeploymentToken.objects.get(deployment=team.deployment)
     assert (token.name, plain.startswith(token.hint)) == ("airflow-prod", True)
+    assert "no-store" in response["Cache-Control"]  # no browser or proxy keeps the answer
     # Shown once: the list afterwards has only the hint.
     again = client.get(url(team.deployment)).content.decode()
     assert plain not in again and f"{token.hint}…" in again
