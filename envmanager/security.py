@@ -24,9 +24,7 @@ class SecurityHeadersMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        # The interactive API docs load their own inline script; the rest of the app needs none.
-        if not request.path.startswith("/api/v1/docs"):
-            response.setdefault("Content-Security-Policy", settings.ENVMANAGER_CSP or CSP)
+        response.setdefault("Content-Security-Policy", settings.ENVMANAGER_CSP or CSP)
         response.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         if request.path.startswith(("/api/", "/login")):
             response.setdefault("Cache-Control", "no-store")
