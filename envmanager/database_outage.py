@@ -13,12 +13,10 @@ request opens a new one.
 """
 
 import logging
-import sys
 
 from django.db import InterfaceError, OperationalError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
-from django.views import defaults
 
 from envmanager.api.errors import error_body
 
@@ -71,14 +69,3 @@ def unavailable_response(request: HttpRequest) -> HttpResponse:
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     response._has_been_logged = True  # log_unavailable said it all; no second, vaguer line
     return response
-
-
-def server_error(request: HttpRequest) -> HttpResponse:
-    """Django's 500 handler (`handler500`): the database lost outside a view (a middleware
-    saving the session, say) is a 503 as well; any other error gets Django's 500 page."""
-    exception = sys.exc_info()[1]
-    if isinstance(exception, OperationalError | InterfaceError):
-        return unavailable_response(request)
-    if request.path.startswith("/api/"):
-        return JsonResponse(error_body("The server failed to answer.", 500), status=500)
-    return defaults.server_error(request)

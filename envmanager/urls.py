@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.forms import ThrottledAuthenticationForm
@@ -38,7 +40,12 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("api/v1/", include(api_v1)),
     path("healthz", views.healthz, name="healthz"),
+    # Browsers ask for it on pages that name no icon (a JSON answer, say).
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
 ]
 
-# A lost database is a 503 wherever it surfaces (envmanager.database_outage).
-handler500 = "envmanager.database_outage.server_error"
+# The API answers errors in its JSON shape, browsers get a page (envmanager.error_pages).
+handler400 = "envmanager.error_pages.bad_request"
+handler403 = "envmanager.error_pages.permission_denied"
+handler404 = "envmanager.error_pages.page_not_found"
+handler500 = "envmanager.error_pages.server_error"
