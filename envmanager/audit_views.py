@@ -3,6 +3,7 @@ Operators and Owners restore), in the browser and as CSV."""
 
 import csv
 import json
+from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -10,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.utils.dateparse import parse_datetime
+from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.http import require_POST
 
 from accounts.models import WorkspacePermission
@@ -54,11 +55,14 @@ def audit_filters(params) -> dict[str, str]:
         raw = params.get(name, "").strip()
         if raw:
             try:
-                value = parse_datetime(raw) or parse_datetime(raw + "T00:00:00+00:00")
+                day = parse_date(raw)
+                value = parse_datetime(raw + "T00:00:00+00:00" if day else raw)
             except ValueError:
                 value = None
             if value is None:
                 raise ValidationError(f"{name} must be a date or date-time (ISO 8601).")
+            if day and name == "until":
+                value += timedelta(days=1)  # a date alone means the whole of that day
             filters[name] = value
     return filters
 
@@ -129,8 +133,9 @@ def object_history(request: HttpRequest, workspace_id: int, object_id: int) -> H
     if not has_workspace_perm(request.user, WorkspacePermission.VIEW_ENV_OBJECTS, workspace):
         raise Http404
     versions = object_versions(object_id, workspace)
-    if not versions.exists():
-        raise Http404("No history for that object.")
+    current = workspace.env_objects.filter(pk=object_id).first()
+    if current is None and not versions.exists():
+        raise Http404("No such object.")
     return render(
         request,
         "envmanager/object_history.html",
@@ -139,7 +144,7 @@ def object_history(request: HttpRequest, workspace_id: int, object_id: int) -> H
             workspace,
             versions=versions,
             object_id=object_id,
-            current=workspace.env_objects.filter(pk=object_id).first(),
+            current=current,
             may_restore=has_workspace_perm(
                 request.user, WorkspacePermission.UPDATE_ENV_OBJECTS, workspace
             ),

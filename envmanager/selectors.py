@@ -157,19 +157,24 @@ def migration_run_progress(run) -> dict[str, int]:
 
 
 AUDIT_FILTERS = ("action", "object_key", "object_type", "deployment_id", "actor_label")
+AUDIT_FILTER_LOOKUPS = {
+    "action": "action__startswith",
+    "object_key": "object_key__icontains",
+    "actor_label": "actor_label__icontains",
+}
 
 
 def audit_events(workspace, filters: dict[str, str]):
-    """A Workspace's audit log, newest first, filtered by exact action, object type, Deployment,
-    actor, object key (substring), and a `since` / `until` date-time."""
+    """A Workspace's audit log, newest first, filtered by action (`link` finds every link.*
+    action), object type and Deployment (exact), actor and object key (parts of them), and a
+    `since` / `until` date-time."""
     from envmanager.models import AuditEvent
 
     events = AuditEvent.objects.filter(workspace=workspace)
     for name in AUDIT_FILTERS:
         value = filters.get(name)
         if value:
-            lookup = "object_key__icontains" if name == "object_key" else name
-            events = events.filter(**{lookup: value})
+            events = events.filter(**{AUDIT_FILTER_LOOKUPS.get(name, name): value})
     if filters.get("since"):
         events = events.filter(created_at__gte=filters["since"])
     if filters.get("until"):

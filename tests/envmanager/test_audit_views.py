@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from envmanager.models import EnvironmentObject, ObjectVersion
 from envmanager.services import (
@@ -120,3 +121,41 @@ def test_deleted_objects_are_listed_in_the_api_and_restored_from_there(
     assert response.status_code == 200
     assert api.as_user(team.author).get(url).json()["deletedObjects"] == []
     assert EnvironmentObject.objects.get(pk=object_id).values["value"] == "other"
+
+
+def test_audit_filters_take_part_of_an_action_or_actor_and_until_a_day_includes_it(
+    api, team, history
+):
+    url = f"/api/v1/workspaces/{team.workspace.pk}/audit-log"
+    client = api.as_user(team.owner)
+
+    def count(**params):
+        return client.get(url, params).json()["totalCount"]
+
+    assert count(action="environment_object") == 2  # create and update
+    assert count(action="environment_object.update") == 1
+    assert count(actor="operator@") == count(actor="OPERATOR@EXAMPLE.COM") >= 2
+    today = timezone.now().date()
+    assert count(until=today.isoformat()) == count() > 0
+    assert count(until=(today - timedelta(days=1)).isoformat()) == 0
+    assert count(since=today.isoformat()) == count()
+    assert count(since=(today + timedelta(days=1)).isoformat()) == 0
+    page = browser(team.owner).get(
+        f"/workspaces/{team.workspace.pk}/audit/", {"until": today.isoformat()}
+    )
+    assert "environment_object.update" in page.content.decode()
+
+
+def test_an_object_never_changed_has_an_empty_history_not_a_404(team):
+    obj = environment_object_create(
+        user=team.operator,
+        workspace=team.workspace,
+        object_type="AIRFLOW_VARIABLE",
+        key="fresh",
+        values={"value": "1"},
+    )
+    base = f"/workspaces/{team.workspace.pk}/environment"
+    response = browser(team.author).get(f"{base}/{obj.pk}/history/")
+    assert response.status_code == 200
+    assert "No changes yet" in response.content.decode()
+    assert browser(team.author).get(f"{base}/999999/history/").status_code == 404
