@@ -2,15 +2,22 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
-# Login throttling: after this many failed attempts for one email (or from one address) within
-# the window, further attempts are refused until the window passes.
+# Login throttling, within a window of 15 minutes: after 5 failed attempts for one email, that
+# email is refused until the window passes (whoever tries it); one address gets 50 failures, so
+# that many people behind one proxy or NAT are not locked out by one of them. Counts live in the
+# shared cache (Redis in production; files in the data folder for the embedded default, so
+# every worker process counts together).
 MAX_FAILED_LOGINS = 5
+MAX_FAILED_LOGINS_PER_ADDRESS = 50
 FAILED_LOGIN_WINDOW_SECONDS = 15 * 60
 
 
-def _keys(request, email: str) -> list[str]:
+def _limits(request, email: str) -> dict[str, int]:
     address = request.META.get("REMOTE_ADDR", "") if request else ""
-    return [f"login-fail:email:{email.strip().lower()}", f"login-fail:ip:{address}"]
+    return {
+        f"login-fail:email:{email.strip().lower()}": MAX_FAILED_LOGINS,
+        f"login-fail:ip:{address}": MAX_FAILED_LOGINS_PER_ADDRESS,
+    }
 
 
 class ThrottledAuthenticationForm(AuthenticationForm):
@@ -23,13 +30,13 @@ class ThrottledAuthenticationForm(AuthenticationForm):
 
     def clean(self):
         email = self.cleaned_data.get("username") or ""
-        keys = _keys(self.request, email)
-        if any((cache.get(key) or 0) >= MAX_FAILED_LOGINS for key in keys):
+        limits = _limits(self.request, email)
+        if any((cache.get(key) or 0) >= limit for key, limit in limits.items()):
             raise ValidationError(self.error_messages["throttled"], code="throttled")
         try:
             return super().clean()
         except ValidationError:
-            for key in keys:
+            for key in limits:
                 cache.add(key, 0, FAILED_LOGIN_WINDOW_SECONDS)
                 try:
                     cache.incr(key)

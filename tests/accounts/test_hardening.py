@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 from django.core.cache import cache
+from django.core.cache.backends.filebased import FileBasedCache
 from django.test import Client
 
-from accounts.forms import MAX_FAILED_LOGINS
+from accounts.forms import MAX_FAILED_LOGINS, MAX_FAILED_LOGINS_PER_ADDRESS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,6 +36,33 @@ def test_repeated_failed_logins_are_throttled_even_with_the_right_password(team)
     response = login(client, team.owner.email, "pw-for-tests-123")
     assert response.status_code == 200
     assert b"Too many failed attempts" in response.content
+
+
+def test_failures_for_one_email_do_not_lock_out_others_at_the_same_address(team):
+    client = Client()
+    for _ in range(MAX_FAILED_LOGINS + 3):
+        login(client, team.author.email, "wrong")
+    assert login(Client(), team.member.email, "pw-for-tests-123").status_code == 302
+
+
+def test_one_address_is_throttled_after_many_failures_across_emails(team):
+    client = Client()
+    for index in range(MAX_FAILED_LOGINS_PER_ADDRESS):
+        login(client, f"guess-{index}@example.com", "wrong")
+    response = login(client, team.owner.email, "pw-for-tests-123")
+    assert b"Too many failed attempts" in response.content
+
+
+def test_every_web_worker_process_counts_the_same_failures(team, settings):
+    """The embedded default keeps counts in files, so a second process (here: a second cache
+    object on the same folder, as another gunicorn worker has) sees them."""
+    if "REDIS_URL" in os.environ:
+        pytest.skip("the cache is Redis here")
+    assert settings.CACHES["default"]["BACKEND"].endswith("FileBasedCache")
+    for _ in range(MAX_FAILED_LOGINS):
+        login(Client(), team.owner.email, "wrong")
+    other_process = FileBasedCache(settings.CACHES["default"]["LOCATION"], {})
+    assert other_process.get(f"login-fail:email:{team.owner.email}") == MAX_FAILED_LOGINS
 
 
 def test_pages_carry_a_content_security_policy_without_inline_script(team):
