@@ -312,7 +312,9 @@ def link_create(
     ide_project: IdeProject | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> Link:
-    """Make a Workspace object available to one Deployment or IDE project."""
+    """Make a Workspace object available to one Deployment or IDE project. Linking a
+    Deployment that was excluded from the object's auto-link ends that exclusion: the user
+    now wants it linked."""
     require_workspace_perm(
         user, WorkspacePermission.UPDATE_ENV_OBJECTS, obj.workspace, "link environment objects"
     )
@@ -326,6 +328,10 @@ def link_create(
     cleaned = _clean_overrides(obj, overrides or {})
     with transaction.atomic():
         link = _link(obj, deployment=deployment, ide_project=ide_project, overrides=cleaned)
+        detail = {"ideProjectId": link.ide_project_id} if ide_project else {}
+        if deployment is not None and obj.auto_link_excluded.filter(pk=deployment.pk).exists():
+            obj.auto_link_excluded.remove(deployment)
+            detail["autoLinkExclusionEnded"] = True
         audit_record(
             workspace=obj.workspace_id,
             actor=user,
@@ -333,7 +339,7 @@ def link_create(
             obj=obj,
             deployment_id=link.deployment_id,
             fields=cleaned,
-            detail={"ideProjectId": link.ide_project_id} if ide_project else None,
+            detail=detail,
         )
         return link
 

@@ -4,7 +4,7 @@ from guardian.shortcuts import assign_perm
 
 from deployments.services import deployment_create
 from envmanager.errors import Conflict, InvalidInput, NotFound, NotPermitted
-from envmanager.models import EnvironmentObject, Link, ObjectVersion
+from envmanager.models import AuditEvent, EnvironmentObject, Link, ObjectVersion
 from envmanager.selectors import deployment_resolve_one, deployment_resolved_environment
 from envmanager.services import (
     auto_link_exclude,
@@ -417,3 +417,17 @@ def test_changing_an_object_deleted_meanwhile_is_a_clear_not_found(team):
         environment_object_update(user=team.operator, obj=stale, values={"host": "x"})
     with pytest.raises(NotFound):
         environment_object_delete(user=team.operator, obj=stale)
+
+
+def test_linking_an_excluded_deployment_by_hand_ends_its_exclusion(team):
+    obj = create(team, auto_link_deployments=True)
+    auto_link_exclude(user=team.operator, obj=obj, deployment=team.other_deployment)
+    link_create(user=team.operator, obj=obj, deployment=team.other_deployment)
+    assert not obj.auto_link_excluded.exists()
+    assert "warehouse" in resolved(team.other_deployment)
+    # Switching auto-link off and on again keeps it linked, now as part of the auto-link.
+    environment_object_update(user=team.operator, obj=obj, auto_link_deployments=False)
+    environment_object_update(user=team.operator, obj=obj, auto_link_deployments=True)
+    assert "warehouse" in resolved(team.other_deployment)
+    event = AuditEvent.objects.filter(action="link.create").latest("id")
+    assert event.detail == {"autoLinkExclusionEnded": True}
