@@ -182,7 +182,11 @@ def environment_version(deployment_id: int) -> str:
 
 
 def _dotenv_value(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    # Double quotes with backslash escapes (a raw line break would end the line), read back
+    # exactly by python-dotenv with interpolate=False; a `$` is written as it is.
+    escaped = (
+        value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    )
     return f'"{escaped}"'
 
 

@@ -1,7 +1,9 @@
+import io
 import json
 
 import pytest
 from django.test import Client
+from dotenv import dotenv_values
 
 from accounts.services import api_token_create
 from deployments.services import deployment_token_create, deployment_token_revoke
@@ -206,6 +208,31 @@ def test_environment_document_and_etag(setup):
     assert body["environmentVariables"] == {"GREETING": 'say "hi"\nbye'}
     assert body["dotenv"] == 'GREETING="say \\"hi\\"\\nbye"\n'
     assert get("/api/v1/lookup/environment", setup.plain, if_none_match=etag).status_code == 304
+
+
+def test_the_dotenv_reads_back_exactly_with_python_dotenv(setup):
+    awkward = {
+        "QUOTES": 'say "hi" and it\'s',
+        "BACKSLASH": "C:\\path\\n-not-a-newline",
+        "LINES": "one\r\ntwo\nthree",
+        "DOLLAR": "pa$$word ${HOME} $USER",
+        "UNICODE": "ünïcødé €",
+        "EMPTY": "",
+    }
+    for key, value in awkward.items():
+        environment_object_create(
+            user=setup.operator,
+            workspace=setup.workspace,
+            object_type="ENVIRONMENT_VARIABLE",
+            key=key,
+            values={"value": value},
+            scope="DEPLOYMENT",
+            deployment=setup.deployment,
+        )
+    body = get("/api/v1/lookup/environment", setup.plain).json()
+    parsed = dotenv_values(stream=io.StringIO(body["dotenv"]), interpolate=False)
+    assert parsed == body["environmentVariables"]
+    assert {k: parsed[k] for k in awkward} == awkward
 
 
 def test_environment_serves_metrics_exports_and_empty_types(setup):
