@@ -1,8 +1,6 @@
 """Import and export in Airflow's file formats, in the browser: upload → preview of what will
 be created, overridden, updated or skipped → apply; and downloads of exports."""
 
-import base64
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -13,6 +11,7 @@ from accounts.models import Workspace
 from accounts.selectors import workspace_for_user
 from deployments.models import Deployment
 from deployments.selectors import deployment_for_user
+from envmanager.encryption import SealBroken, seal, unseal
 from envmanager.errors import EnvManagerError
 from envmanager.page_context import workspace_page
 from envmanager.services.airflow_files import (
@@ -24,6 +23,21 @@ from envmanager.services.airflow_files import (
 
 TYPES = {"connections": "CONNECTION", "variables": "AIRFLOW_VARIABLE"}
 EXPORT_FORMATS = {"CONNECTION": ["json", "yaml", "env"], "AIRFLOW_VARIABLE": ["json"]}
+# How long a preview may be applied: the page holds the uploaded file, sealed, for that long.
+PREVIEW_MAX_AGE = 3600
+
+
+def _preview_purpose(
+    request: HttpRequest,
+    workspace: Workspace,
+    deployment: Deployment | None,
+    type_slug: str,
+    filename: str,
+) -> str:
+    # Sealed for this user, target, type and file name: a preview's token applies only what
+    # that user previewed there, and to nothing else.
+    target = deployment.pk if deployment else ""
+    return f"airflow-file-preview:{request.user.pk}:{workspace.pk}:{target}:{type_slug}:{filename}"
 
 
 def _target(request: HttpRequest, workspace_id: int):
@@ -64,6 +78,12 @@ def airflow_files(request: HttpRequest, workspace_id: int) -> HttpResponse:
         export_formats=EXPORT_FORMATS,
         may_export=may_export_secrets(request.user, workspace),
     )
+    # Importing creates objects (Operators and Owners); others see Preview disabled, with why.
+    context["import_refused"] = (
+        ""
+        if context["can"]["create_objects"]
+        else "Importing creates environment objects: Operators and Owners only."
+    )
     if request.method == "POST":
         type_slug = request.POST.get("type", "")
         if type_slug not in TYPES:
@@ -72,7 +92,11 @@ def airflow_files(request: HttpRequest, workspace_id: int) -> HttpResponse:
         try:
             if request.POST.get("action") == "apply":
                 filename = request.POST.get("filename", "")
-                content = base64.b64decode(request.POST.get("content", ""), validate=True)
+                content = unseal(
+                    request.POST.get("content", ""),
+                    purpose=_preview_purpose(request, workspace, deployment, type_slug, filename),
+                    max_age=PREVIEW_MAX_AGE,
+                )
                 rows = airflow_file_import(
                     user=request.user,
                     workspace=workspace,
@@ -105,10 +129,22 @@ def airflow_files(request: HttpRequest, workspace_id: int) -> HttpResponse:
                 filename=upload.name,
                 type_slug=type_slug,
                 overwrite=overwrite,
-                content=base64.b64encode(content).decode(),
+                # The file holds secrets: the browser only ever holds it encrypted.
+                content=seal(
+                    content,
+                    purpose=_preview_purpose(
+                        request, workspace, deployment, type_slug, upload.name
+                    ),
+                ),
             )
-        except (EnvManagerError, ValueError) as exc:
-            messages.error(request, getattr(exc, "message", "The upload was damaged; try again."))
+        except SealBroken:
+            messages.error(
+                request,
+                "The previewed file was changed in the page or the preview is older than an "
+                "hour, so nothing was imported. Upload the file again.",
+            )
+        except EnvManagerError as exc:
+            messages.error(request, exc.message)
     return render(request, "envmanager/airflow_files.html", context)
 
 

@@ -2,7 +2,8 @@
 
 Keys come from settings (`ENVMANAGER_ENCRYPTION_KEYS`, newest first), never from the
 database. Model fields that hold secrets are `EncryptedTextField` or `EncryptedJSONField`;
-they store a Fernet token and hand the code plain values.
+they store a Fernet token and hand the code plain values. `seal`/`unseal` do the same for a
+value a page must hand back without the browser reading it.
 """
 
 import json
@@ -44,6 +45,34 @@ def decrypt(token: str) -> str:
             "A stored secret cannot be decrypted with ENVMANAGER_ENCRYPTION_KEYS; "
             "was a key removed before rotation finished?"
         ) from None
+
+
+class SealBroken(ValueError):
+    """A sealed value came back changed, too old, or sealed for another purpose."""
+
+
+def _sealed_for(purpose: str) -> bytes:
+    return purpose.encode("utf-8", "backslashreplace") + b"\0"
+
+
+def seal(data: bytes, *, purpose: str) -> str:
+    """`data` as a Fernet token to hand to a browser that must keep it but not read it (the
+    Airflow-file preview keeps the uploaded file in the page so). `purpose` is sealed in with
+    it, so a token made for one user and page cannot be replayed for another."""
+    return fernet().encrypt(_sealed_for(purpose) + data).decode()
+
+
+def unseal(token: str, *, purpose: str, max_age: int) -> bytes:
+    """The data `seal` was given for this `purpose`, if the token is unchanged and at most
+    `max_age` seconds old; otherwise `SealBroken`."""
+    try:
+        plaintext = fernet().decrypt(token.encode(), ttl=max_age)
+    except (InvalidToken, UnicodeEncodeError):
+        raise SealBroken("The sealed value was changed or is too old.") from None
+    prefix = _sealed_for(purpose)
+    if not plaintext.startswith(prefix):
+        raise SealBroken("The sealed value was made for another purpose.")
+    return plaintext[len(prefix) :]
 
 
 def rotate(token: str) -> str:

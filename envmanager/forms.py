@@ -1,6 +1,7 @@
 """Forms of the Environment pages. They turn posted fields into the `values` / `overrides`
 dicts the services take; the services hold the rules. Secret fields are never filled in from
-storage: left empty on edit, they keep the stored secret."""
+storage (left empty on edit, they keep the stored secret), and what was typed into one is never
+sent back to the browser either, not even after a validation error."""
 
 import json
 from typing import Any
@@ -68,7 +69,60 @@ class KeyField(forms.CharField):
         super().__init__(max_length=255, strip=True, **kwargs)
 
 
+class MultilineField(forms.CharField):
+    """Text typed into a textarea. Browsers send its line breaks as CRLF; we keep what the user
+    typed, one LF per line. (The API takes values exactly as sent.)"""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return value.replace("\r\n", "\n") if isinstance(value, str) else value
+
+
+class _NeverRendered:
+    """A widget for a secret: what was typed is never sent back to the browser, so after a
+    validation error the field comes back empty (as `PasswordInput(render_value=False)`)."""
+
+    def get_context(self, name, value, attrs):
+        return super().get_context(name, None, attrs)
+
+
+class SecretInput(_NeverRendered, forms.TextInput):
+    """One line, readable while typed (a connection URI), never rendered back."""
+
+
+class SecretTextarea(_NeverRendered, forms.Textarea):
+    """Several lines (a connection's extra, a secret value), never rendered back."""
+
+
+def _secret_password_input() -> forms.PasswordInput:
+    # "new-password": a browser must not fill in the user's own envmanager login here.
+    return forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+
+
+def _login_input() -> forms.TextInput:
+    return forms.TextInput(attrs={"autocomplete": "off"})
+
+
+def _secret_textarea(rows: int) -> SecretTextarea:
+    return SecretTextarea(attrs={"rows": rows, "spellcheck": "false", "autocomplete": "off"})
+
+
 JSON_FIELDS = ("extra", "headers", "labels")
+# The fields of each metrics auth type, with their labels (app.js shows only the chosen ones).
+METRICS_AUTH_FIELDS: dict[str, dict[str, str]] = {
+    MetricsAuth.NONE: {},
+    MetricsAuth.BASIC: {"username": "Username", "password": "Password"},
+    MetricsAuth.AUTH_TOKEN: {"basic_token": "Auth token"},
+    MetricsAuth.SIGV4: {
+        "sig_v4_assume_arn": "AWS SigV4 role ARN",
+        "sig_v4_sts_region": "AWS STS region",
+    },
+}
+URI_HELP = (
+    "type://login:password@host:port/schema?extra. When a URI is given it wins: the type, "
+    "host, schema, login, password, port and extra are all taken from it (a part it leaves out "
+    "is emptied) and what is typed in those fields is ignored. The description is kept."
+)
 
 
 def _json_text(value: Any) -> str:
@@ -103,6 +157,15 @@ def _parse_json_object(form: forms.Form, name: str, text: str) -> dict | None:
     return parsed
 
 
+def _stored_keys_help(value: dict) -> str:
+    """The shape of a stored secret JSON object: its keys, never their values."""
+    keys = sorted(value)
+    shown = ", ".join(f"{key} (set)" for key in keys[:20])
+    if len(keys) > 20:
+        shown += f", and {len(keys) - 20} more"
+    return f"Stored and hidden: {shown}."
+
+
 class EnvironmentObjectForm(forms.Form):
     """One form for the four types; which fields show depends on `object_type`."""
 
@@ -112,22 +175,18 @@ class EnvironmentObjectForm(forms.Form):
     uri = forms.CharField(
         label="…or paste an Airflow connection URI",
         required=False,
-        widget=forms.TextInput(attrs={"autocomplete": "off"}),
-        help_text="Fills the fields below from type://login:password@host:port/schema?extra",
+        widget=SecretInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+        help_text=URI_HELP,
     )
     host = forms.CharField(required=False, max_length=500)
     schema = forms.CharField(required=False, max_length=500)
-    login = forms.CharField(required=False, max_length=500)
-    password = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
+    login = forms.CharField(required=False, max_length=500, widget=_login_input())
+    password = forms.CharField(required=False, widget=_secret_password_input())
     port = forms.IntegerField(required=False, min_value=1, max_value=65535)
-    extra = forms.CharField(
-        label="Extra (JSON object)",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
-    )
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    extra = MultilineField(label="Extra (JSON object)", required=False, widget=_secret_textarea(4))
+    description = MultilineField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     # Variables
-    value = forms.CharField(
+    value = MultilineField(
         required=False, strip=False, widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"})
     )
     is_secret = forms.BooleanField(label="Secret (masked everywhere)", required=False)
@@ -135,21 +194,25 @@ class EnvironmentObjectForm(forms.Form):
     endpoint = forms.URLField(
         label="Remote write endpoint", required=False, max_length=2000, assume_scheme="https"
     )
+    exporter_type = forms.ChoiceField(
+        label="Exporter",
+        choices=[("PROMETHEUS", "Prometheus remote write")],
+        required=False,
+        initial="PROMETHEUS",
+    )
     auth_type = forms.ChoiceField(
         label="Authentication", choices=MetricsAuth.choices, required=False
     )
-    username = forms.CharField(required=False, max_length=500)
+    username = forms.CharField(required=False, max_length=500, widget=_login_input())
     basic_token = forms.CharField(
-        label="Auth token", required=False, widget=forms.PasswordInput(render_value=False)
+        label="Auth token", required=False, widget=_secret_password_input()
     )
     sig_v4_assume_arn = forms.CharField(label="AWS SigV4 role ARN", required=False)
     sig_v4_sts_region = forms.CharField(label="AWS STS region", required=False)
-    headers = forms.CharField(
-        label="Extra headers (JSON object)",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
+    headers = MultilineField(
+        label="Extra headers (JSON object)", required=False, widget=_secret_textarea(2)
     )
-    labels = forms.CharField(
+    labels = MultilineField(
         label="Labels (JSON object)",
         required=False,
         widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
@@ -158,6 +221,7 @@ class EnvironmentObjectForm(forms.Form):
         label="Link to every Deployment, present and future", required=False
     )
 
+    # In the order they show.
     FIELDS_BY_TYPE = {
         ObjectType.CONNECTION: (
             "conn_type",
@@ -174,6 +238,7 @@ class EnvironmentObjectForm(forms.Form):
         ObjectType.ENVIRONMENT_VARIABLE: ("value", "is_secret"),
         ObjectType.METRICS_EXPORT: (
             "endpoint",
+            "exporter_type",
             "auth_type",
             "username",
             "password",
@@ -203,17 +268,84 @@ class EnvironmentObjectForm(forms.Form):
                     continue
                 initial[name] = _json_text(value) if name in JSON_FIELDS else value
         super().__init__(*args, initial=initial, **kwargs)
-        keep = {"key", *self.FIELDS_BY_TYPE[object_type]}
+        # A stored secret may be cleared on edit (left empty, it is kept).
+        clearable = [
+            name
+            for name in SPECS[object_type].secret_fields
+            if stored and stored.get(name) and name in self.FIELDS_BY_TYPE[object_type]
+        ]
+        order = ["key"]
+        for name in self.FIELDS_BY_TYPE[object_type]:
+            order.append(name)
+            if name in clearable:
+                label = self[name].label.removesuffix(" (JSON object)").lower()
+                self.fields[f"clear_{name}"] = forms.BooleanField(
+                    label=f"Clear the stored {label}", required=False
+                )
+                order.append(f"clear_{name}")
         if workspace_scope:
-            keep.add("auto_link_deployments")
-        for name in list(self.fields):
-            if name not in keep:
-                del self.fields[name]
-        if stored is not None:
-            for name in secret_fields(object_type, stored):
-                if name in self.fields and stored.get(name):
-                    self.fields[name].widget.attrs["placeholder"] = "•••••••• (unchanged)"
-                    self.fields[name].help_text = "Stored and hidden. Type a new one to change it."
+            order.append("auto_link_deployments")
+        self.fields = {name: self.fields[name] for name in order}
+        if self._value_is_secret():
+            self.fields["value"].widget = _secret_textarea(3)
+        for name in clearable:
+            self.fields[name].widget.attrs["placeholder"] = "•••••••• (unchanged)"
+            if name in JSON_FIELDS:
+                noun = self[name].label.removesuffix(" (JSON object)").lower()
+                self.fields[name].help_text = (
+                    f"{_stored_keys_help(stored[name])} What you type here replaces the whole "
+                    f"stored {noun}; left empty, it is kept."
+                )
+            else:
+                self.fields[name].help_text = "Stored and hidden. Type a new one to change it."
+        stored_secrets = secret_fields(object_type, stored or {})
+        if "value" in self.fields and "value" in stored_secrets and stored.get("value"):
+            self.fields["value"].widget.attrs["placeholder"] = "•••••••• (unchanged)"
+            self.fields["value"].help_text = "Stored and hidden. Type a new one to change it."
+
+    def _value_is_secret(self) -> bool:
+        """A variable's value is secret if it is stored so or the posted form ticks Secret."""
+        if "value" not in self.fields:
+            return False
+        if self.stored and self.stored.get("is_secret"):
+            return True
+        if not self.is_bound:
+            return False
+        widget = self.fields["is_secret"].widget
+        return bool(widget.value_from_datadict(self.data, self.files, self.add_prefix("is_secret")))
+
+    def secret_names(self) -> list[str]:
+        """The fields of this form that hold a secret (the URI holds a password)."""
+        names = [*SPECS[self.object_type].secret_fields, "uri"]
+        if self._value_is_secret():
+            names.append("value")
+        return [name for name in self.fields if name in names]
+
+    def cleared_secrets(self) -> list[str]:
+        """After an error: the secret fields that were typed and come back empty."""
+        if not self.is_bound or not self.errors:
+            return []
+        return [self[n].label for n in self.secret_names() if self.data.get(self.add_prefix(n))]
+
+    def chooser(self) -> dict | None:
+        """What app.js needs to show only the fields of the chosen connection type or metrics
+        auth type: the choosing field, the fields it decides, and per choice their labels."""
+        if self.object_type == ObjectType.CONNECTION:
+            return {
+                "chooser": "conn_type",
+                "fields": list(CONNECTION_FIELDS),
+                "choices": CONNECTION_TYPES,
+                "emptyShowsAll": True,  # "generic" and unknown types use every field
+            }
+        if self.object_type == ObjectType.METRICS_EXPORT:
+            fields = [name for spec in METRICS_AUTH_FIELDS.values() for name in spec]
+            return {
+                "chooser": "auth_type",
+                "fields": fields,
+                "choices": METRICS_AUTH_FIELDS,
+                "emptyShowsAll": False,
+            }
+        return None
 
     def clean(self):
         cleaned = super().clean()
@@ -229,6 +361,12 @@ class EnvironmentObjectForm(forms.Form):
                 self.add_error("uri", str(exc))
             else:
                 cleaned.update({k: v for k, v in from_uri.items() if k != "description"})
+        for name in self.fields:
+            field = name.removeprefix("clear_")
+            if name.startswith("clear_") and cleaned.get(name) and cleaned.get(field):
+                self.add_error(
+                    name, f"Either type a new {self[field].label.lower()} or clear it, not both."
+                )
         return cleaned
 
     def values(self) -> dict[str, Any]:
@@ -243,9 +381,14 @@ class EnvironmentObjectForm(forms.Form):
             value = data.get(name)
             if name in JSON_FIELDS and not value:
                 value = {}
+            if data.get(f"clear_{name}"):
+                values[name] = {} if name in JSON_FIELDS else ""
+                continue
             left_empty = value in ("", None, {}) and not data.get("uri")
             if self.stored is not None and name in hidden and left_empty:
                 continue  # keep the stored secret
+            if name == "exporter_type" and not value:
+                continue  # the only exporter there is, by default
             values[name] = "" if value is None and name != "port" else value
         return values
 
@@ -255,19 +398,39 @@ class OverrideForm(forms.Form):
     (or the Workspace value); ticking "use the Workspace value" clears an override. A connection
     may also override single keys of its extra (`extra.KEY` overrides)."""
 
-    def __init__(self, *args, object_type: str, current: dict | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        object_type: str,
+        current: dict | None = None,
+        is_secret: bool = True,
+        **kwargs,
+    ):
+        """`is_secret`: whether the object's value is secret (a variable's Secret box)."""
         super().__init__(*args, **kwargs)
         self.object_type = object_type
         self.current = current or {}
-        secret = set(SPECS[object_type].secret_fields) | set(SPECS[object_type].secret_when_flagged)
-        for name in SPECS[object_type].overridable:
-            # An override form is never filled in, so a textarea sends no stored secret either.
-            widget = None
+        spec = SPECS[object_type]
+        secret = set(spec.secret_fields) | (set(spec.secret_when_flagged) if is_secret else set())
+        self.secret = secret | {"extra_keys"}
+        for name in spec.overridable:
+            # An override form is never filled in; a secret typed into it is never sent back.
             if name in JSON_FIELDS or name == "value":
-                widget = forms.Textarea(attrs={"rows": 2, "spellcheck": "false"})
-            elif name in secret:
-                widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"})
-            field = forms.CharField(
+                widget = (
+                    _secret_textarea(2)
+                    if name in secret
+                    else forms.Textarea(attrs={"rows": 2, "spellcheck": "false"})
+                )
+                field_class = MultilineField
+            else:
+                if name in secret:
+                    widget = _secret_password_input()
+                elif name in ("login", "username"):
+                    widget = _login_input()
+                else:
+                    widget = None
+                field_class = forms.CharField
+            field = field_class(
                 label=OVERRIDE_LABELS.get(name, name.replace("_", " ").capitalize()),
                 required=False,
                 strip=name != "value",
@@ -286,16 +449,26 @@ class OverrideForm(forms.Form):
                     label=f"Use the Workspace value for {name.replace('_', ' ')}", required=False
                 )
         if object_type == ObjectType.CONNECTION:
-            self.fields["extra_keys"] = forms.CharField(
+            self.fields["extra_keys"] = MultilineField(
                 label="Override single keys of extra (JSON object)",
                 required=False,
-                widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
+                widget=_secret_textarea(2),
                 help_text='Only these keys differ here, e.g. {"sslmode": "disable"}.',
             )
             for name in sorted(k for k in self.current if k.startswith("extra.")):
                 self.fields[f"unset_{name}"] = forms.BooleanField(
                     label=f"Use the Workspace value for extra key {name[6:]}", required=False
                 )
+
+    def cleared_secrets(self) -> list[str]:
+        """After an error: the secret fields that were typed and come back empty."""
+        if not self.is_bound or not self.errors:
+            return []
+        return [
+            self[name].label
+            for name in self.fields
+            if name in self.secret and self.data.get(self.add_prefix(name))
+        ]
 
     def rows(self) -> list[tuple[forms.BoundField, forms.BoundField | None]]:
         """Each field with its "use the Workspace value" box, to show them side by side."""
@@ -343,13 +516,13 @@ class DeploymentForm(forms.Form):
     metadata_db_url = forms.CharField(
         label="Airflow metadata DB URL",
         required=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        widget=_secret_password_input(),
         help_text="postgresql://user:password@host:5432/airflow or sqlite:////path/airflow.db",
     )
     fernet_key = forms.CharField(
         label="Fernet key(s), newest first",
         required=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        widget=_secret_password_input(),
         help_text="Airflow's [core] fernet_key; comma-separated when rotating.",
     )
 
@@ -384,3 +557,15 @@ class DeploymentForm(forms.Form):
 
 class IdeProjectForm(forms.Form):
     name = forms.CharField(label="IDE project name", max_length=100)
+
+
+class WorkspaceForm(forms.Form):
+    name = forms.CharField(
+        label="Workspace name",
+        max_length=100,
+        error_messages={
+            "required": "Give the new Workspace a name.",
+            "max_length": "A Workspace name is at most %(limit_value)d characters "
+            "(this one has %(show_value)d).",
+        },
+    )

@@ -54,20 +54,25 @@ _KEY_RULES: dict[str, tuple[re.Pattern, int, str]] = {
 }
 
 
+def _a(object_type: str, *, start: bool = False) -> str:
+    """The type's name with its article, for messages: "an Airflow variable", "a connection"."""
+    label = ObjectType(object_type).label
+    label = label if label.startswith("Airflow") else label.lower()
+    article = "an" if label[0] in "aeiouAEIOU" else "a"
+    return f"{article.capitalize() if start else article} {label}"
+
+
 def validate_key(object_type: str, key: str) -> None:
     pattern, max_length, allowed = _KEY_RULES[object_type]
-    label = ObjectType(object_type).label
+    thing = _a(object_type, start=True)
     if not key:
-        raise ValidationError({"key": f"A {label.lower()} needs a key."}, code="required")
+        raise ValidationError({"key": f"{thing} needs a key."}, code="required")
     if len(key) > max_length:
         raise ValidationError(
-            {"key": f"A {label.lower()} key is at most {max_length} characters."},
-            code="max_length",
+            {"key": f"{thing} key is at most {max_length} characters."}, code="max_length"
         )
     if not pattern.fullmatch(key):
-        raise ValidationError(
-            {"key": f"A {label.lower()} key may contain only {allowed}."}, code="invalid"
-        )
+        raise ValidationError({"key": f"{thing} key may contain only {allowed}."}, code="invalid")
 
 
 @dataclass(frozen=True)
@@ -245,7 +250,7 @@ def clean_values(object_type: str, values: dict[str, Any]) -> dict[str, Any]:
     errors: dict[str, str] = {}
     unknown = sorted(set(values) - set(spec.fields))
     if unknown:
-        errors[unknown[0]] = f"Unknown field for a {ObjectType(object_type).label.lower()}."
+        errors[unknown[0]] = f"Unknown field for {_a(object_type)}."
     cleaned = dict(spec.defaults)
     for name in spec.fields:
         if name in values:
@@ -264,7 +269,8 @@ def clean_values(object_type: str, values: dict[str, Any]) -> dict[str, Any]:
         if cleaned["auth_type"] == MetricsAuth.SIGV4 and not cleaned["sig_v4_assume_arn"]:
             errors.setdefault("sig_v4_assume_arn", "AWS SigV4 auth needs a role ARN to assume.")
     if not errors and len(json.dumps(cleaned)) > MAX_VALUE_BYTES:
-        errors["value"] = "An object's values may be at most 1 MiB."
+        # Under "value", the API's name for the whole block of values (not one field).
+        errors["value"] = "This object's values may be at most 1 MiB all together."
     if errors:
         raise ValidationError(errors)
     return cleaned
@@ -281,7 +287,7 @@ def clean_overrides(object_type: str, overrides: dict[str, Any]) -> dict[str, An
             continue
         if name not in spec.overridable:
             errors[name] = (
-                f"A {ObjectType(object_type).label.lower()} cannot override {name!r}; "
+                f"{_a(object_type, start=True)} cannot override {name!r}; "
                 f"it may override {', '.join(spec.overridable)}."
             )
             continue

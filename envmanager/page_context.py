@@ -27,12 +27,21 @@ def workspace_perms(user, workspace: Workspace) -> dict[str, bool]:
     return {key: codename in granted for key, codename in CAN.items()}
 
 
+# Why the navigation's "Environment" is dimmed for a role that may not open it.
+ENVIRONMENT_REFUSED = (
+    "Members see the Workspace and its Deployments; Authors and above see its environment."
+)
+
+
 def workspace_page(request: HttpRequest, workspace: Workspace, **extra) -> dict:
     """The context of a page inside a Workspace, with the page's own `extra`."""
+    can = workspace_perms(request.user, workspace)
     return {
         "workspace": workspace,
         "workspaces": Workspace.objects.visible_to(request.user),
         "role": role_of(request.user, workspace),
-        "can": workspace_perms(request.user, workspace),
+        "can": can,
+        # "" where the navigation links to the Environment; else the reason it is dimmed.
+        "nav_environment_refused": "" if can["view_objects"] else ENVIRONMENT_REFUSED,
         **extra,
     }

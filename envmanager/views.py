@@ -19,13 +19,14 @@ from deployments import services as deployment_services
 from deployments.models import Deployment
 from deployments.selectors import deployment_for_user
 from envmanager import object_types, services
-from envmanager.errors import EnvManagerError, NotPermitted
+from envmanager.errors import Conflict, EnvManagerError, NotPermitted
 from envmanager.forms import (
     CONNECTION_TYPES,
     DeploymentForm,
     EnvironmentObjectForm,
     IdeProjectForm,
     OverrideForm,
+    WorkspaceForm,
 )
 from envmanager.models import EnvironmentObject, Link
 from envmanager.object_types import ObjectType, Scope
@@ -48,6 +49,13 @@ TYPE_LABELS = {
 }
 
 
+def _id_from(value: str | None) -> int | None:
+    """A posted id as a number, or None for anything else ("abc", "1.5", "²"): never a 500."""
+    if value and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
 def _type_from(request: HttpRequest) -> str:
     slug = request.GET.get("type") or request.POST.get("type") or "connections"
     if slug not in TYPE_SLUGS:
@@ -67,17 +75,58 @@ def _apply_errors(request: HttpRequest, form, error: EnvManagerError) -> None:
     to the page's messages too: a user who may not act may not see the form either."""
     if isinstance(error, NotPermitted):
         messages.error(request, error.message)
-    placed = False
+    placed, unplaced = False, []
     for name, message in error.field_errors.items():
         field = name.removeprefix("overrides.")
         if field.startswith("extra."):
             field = "extra_keys"
         field = {"objectKey": "key", "scopeEntityId": None}.get(field, field)
         if field in form.fields:
-            form.add_error(field, message)
+            # A conflict's own message says which key and where; its field message does not.
+            form.add_error(field, error.message if isinstance(error, Conflict) else message)
             placed = True
+        else:
+            unplaced.append((name, message))
     if not placed:
-        form.add_error(None, error.message)
+        text = error.message
+        for name, message in unplaced:
+            # The message names fields as the API does ("value: …"); a page says it in words.
+            text = text.replace(f"{name}: {message}", message)
+        form.add_error(None, text)
+
+
+def _update_conflict(obj: EnvironmentObject, key: str) -> Conflict:
+    """Why a new key cannot be taken: which object, or which Deployment, already has it."""
+    label = ObjectType(obj.object_type).label.lower()
+    same = EnvironmentObject.objects.filter(
+        workspace=obj.workspace_id, scope=obj.scope, object_type=obj.object_type, key=key
+    ).exclude(pk=obj.pk)
+    if obj.scope == Scope.DEPLOYMENT:
+        same = same.filter(deployment=obj.deployment_id)
+    if same.exists():
+        where = "this Workspace"
+        if obj.scope == Scope.DEPLOYMENT:
+            where = f"Deployment {obj.deployment.name!r}"
+        message = f"Another {label} of {where} is already called {key!r}."
+    else:
+        clash = (
+            Link.objects.filter(
+                object_type=obj.object_type,
+                object_key=key,
+                deployment__in=obj.links.values("deployment"),
+            )
+            .exclude(environment_object=obj)
+            .select_related("deployment")
+            .first()
+        )
+        if clash:
+            message = (
+                f"Deployment {clash.deployment.name!r} already resolves another {label} "
+                f"called {key!r}."
+            )
+        else:
+            message = f"A Deployment or IDE project it is linked to already has a {label} {key!r}."
+    return Conflict(message, {"key": message})
 
 
 def summary(object_type: str, values: dict) -> str:
@@ -122,17 +171,21 @@ class _FormInvalid(Exception):
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     workspaces = list(Workspace.objects.visible_to(request.user))
+    form = WorkspaceForm()
     if request.method == "POST":
-        name = request.POST.get("name", "")
-        try:
-            workspace = account_services.workspace_create(user=request.user, name=name)
-        except EnvManagerError as exc:
-            messages.error(request, exc.message)
-        else:
-            return redirect("workspace", workspace_id=workspace.pk)
+        form = WorkspaceForm(request.POST)
+        if form.is_valid():
+            try:
+                workspace = account_services.workspace_create(
+                    user=request.user, name=form.cleaned_data["name"]
+                )
+            except EnvManagerError as exc:
+                _apply_errors(request, form, exc)
+            else:
+                return redirect("workspace", workspace_id=workspace.pk)
     if len(workspaces) == 1 and request.method == "GET" and not request.GET.get("all"):
         return redirect("workspace", workspace_id=workspaces[0].pk)
-    return render(request, "envmanager/home.html", {"workspaces": workspaces})
+    return render(request, "envmanager/home.html", {"workspaces": workspaces, "form": form})
 
 
 @login_required
@@ -178,24 +231,25 @@ def workspace_detail(request: HttpRequest, workspace_id: int) -> HttpResponse:
                     else:
                         messages.success(request, f"Created IDE project {project.name}.")
                         return redirect("workspace", workspace_id=workspace.pk)
-            elif action == "set_member":
-                account_services.membership_set(
+            elif action in ("set_member", "change_role"):
+                # Add by email, or change one listed member's role from their row.
+                email = request.POST.get("email", "")
+                if action == "change_role":
+                    email = _member(workspace, request.POST.get("user_id")).user.email
+                membership = account_services.membership_set(
                     actor=request.user,
                     workspace=workspace,
-                    email=request.POST.get("email", ""),
+                    email=email,
                     role=request.POST.get("role", ""),
                 )
-                messages.success(request, "Saved.")
+                messages.success(
+                    request,
+                    f"{membership.user.email} is now {membership.get_role_display()} "
+                    f"in {workspace.name}.",
+                )
                 return redirect("workspace", workspace_id=workspace.pk)
             elif action == "remove_member":
-                user_id = request.POST.get("user_id", "")
-                membership = (
-                    workspace.memberships.select_related("user").filter(user_id=user_id).first()
-                    if user_id.isascii() and user_id.isdigit()
-                    else None
-                )
-                if membership is None:
-                    raise Http404("That user is not a member of this Workspace.")
+                membership = _member(workspace, request.POST.get("user_id"))
                 account_services.membership_remove(
                     actor=request.user, workspace=workspace, user=membership.user
                 )
@@ -219,6 +273,8 @@ def workspace_detail(request: HttpRequest, workspace_id: int) -> HttpResponse:
     members = list(workspace_members(workspace))
     owners = [m.user_id for m in members if m.role == Role.OWNER]
     context.update(
+        # A new member is a Member unless the Owner chooses more.
+        default_role=Role.MEMBER,
         deployments=workspace.deployments.all(),
         ide_projects=workspace.ide_projects.all(),
         members=members,
@@ -229,6 +285,30 @@ def workspace_detail(request: HttpRequest, workspace_id: int) -> HttpResponse:
         project_form=project_form,
     )
     return render(request, "envmanager/workspace.html", context)
+
+
+def _update(request: HttpRequest, obj: EnvironmentObject, form, **changes) -> None:
+    """Save an edit form; a key already taken says by which object or Deployment."""
+    key = form.cleaned_data["key"]
+    try:
+        services.environment_object_update(
+            user=request.user, obj=obj, key=key, values=form.values(), **changes
+        )
+    except Conflict as exc:
+        if "key" not in exc.field_errors:
+            raise
+        raise _update_conflict(obj, key) from None
+
+
+def _member(workspace: Workspace, user_id: str | None):
+    """A membership of this Workspace by its user's posted id; anything else is a 404."""
+    pk = _id_from(user_id)
+    membership = (
+        workspace.memberships.select_related("user").filter(user_id=pk).first() if pk else None
+    )
+    if membership is None:
+        raise Http404("That user is not a member of this Workspace.")
+    return membership
 
 
 # Workspace Environment
@@ -303,7 +383,8 @@ def environment_object_detail(
         stored=obj.values,
         initial={"key": obj.key, "auto_link_deployments": obj.auto_link_deployments},
     )
-    link_form = OverrideForm(object_type=obj.object_type, prefix="link")
+    is_secret = bool(obj.values.get("is_secret"))
+    link_form = OverrideForm(object_type=obj.object_type, is_secret=is_secret, prefix="link")
     bound_override: tuple[int, OverrideForm] | None = None
     if request.method == "POST":
         action = request.POST.get("action")
@@ -313,11 +394,10 @@ def environment_object_detail(
                     request.POST, object_type=obj.object_type, stored=obj.values
                 )
                 if form.is_valid():
-                    services.environment_object_update(
-                        user=request.user,
-                        obj=obj,
-                        key=form.cleaned_data["key"],
-                        values=form.values(),
+                    _update(
+                        request,
+                        obj,
+                        form,
                         auto_link_deployments=form.cleaned_data.get("auto_link_deployments"),
                     )
                     messages.success(request, "Saved.")
@@ -329,19 +409,22 @@ def environment_object_detail(
                     f"/workspaces/{workspace.pk}/environment/?type={SLUG_OF[obj.object_type]}"
                 )
             elif action == "link":
-                link_form = OverrideForm(request.POST, object_type=obj.object_type, prefix="link")
+                link_form = OverrideForm(
+                    request.POST, object_type=obj.object_type, is_secret=is_secret, prefix="link"
+                )
                 if link_form.is_valid():
                     overrides, _ = link_form.overrides()
                     target = request.POST.get("target", "")
                     kind, _, pk = target.partition(":")
+                    pk = _id_from(pk)
                     deployment = (
                         workspace.deployments.filter(pk=pk).first()
-                        if kind == "deployment" and pk.isdigit()
+                        if kind == "deployment" and pk
                         else None
                     )
                     project = (
                         workspace.ide_projects.filter(pk=pk).first()
-                        if kind == "ide" and pk.isdigit()
+                        if kind == "ide" and pk
                         else None
                     )
                     if deployment is None and project is None:
@@ -357,9 +440,10 @@ def environment_object_detail(
                         messages.success(request, "Linked.")
                         return redirect(request.path)
             elif action in ("unlink", "override", "exclude"):
-                link = obj.links.filter(pk=request.POST.get("link_id")).first()
+                link_id = _id_from(request.POST.get("link_id"))
+                link = obj.links.filter(pk=link_id).first() if link_id else None
                 if link is None:
-                    raise Http404
+                    raise Http404("That link is not one of this object's.")
                 if action == "unlink":
                     services.link_delete(user=request.user, link=link)
                     messages.success(request, "Unlinked.")
@@ -373,6 +457,7 @@ def environment_object_detail(
                         request.POST,
                         object_type=obj.object_type,
                         current=link.overrides,
+                        is_secret=is_secret,
                         prefix=f"link{link.pk}",
                     )
                     bound_override = (link.pk, override_form)
@@ -420,6 +505,7 @@ def environment_object_detail(
                     else OverrideForm(
                         object_type=obj.object_type,
                         current=link.overrides,
+                        is_secret=is_secret,
                         prefix=f"link{link.pk}",
                     )
                 ),
@@ -574,12 +660,7 @@ def deployment_object(request: HttpRequest, deployment_id: int, object_id: int) 
                     workspace_scope=False,
                 )
                 if form.is_valid():
-                    services.environment_object_update(
-                        user=request.user,
-                        obj=obj,
-                        key=form.cleaned_data["key"],
-                        values=form.values(),
-                    )
+                    _update(request, obj, form)
                     messages.success(request, "Saved.")
                     return redirect(back)
             elif action == "delete":

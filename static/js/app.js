@@ -26,33 +26,41 @@
     input.addEventListener("input", () => { button.disabled = input.value !== input.dataset.confirmKey; });
   });
 
-  // Connection forms: show the fields the chosen connection type uses, with its labels.
-  const typesNode = document.getElementById("conn-types-data");
-  if (typesNode) {
-    const types = JSON.parse(typesNode.textContent);
-    document.querySelectorAll("[data-conn-form]").forEach((form) => {
-      const typeInput = form.querySelector("[data-field=conn_type] input");
-      const defaults = {};
-      form.querySelectorAll(".field").forEach((f) => {
-        const label = f.querySelector("label");
-        if (label) defaults[f.dataset.field] = label.textContent;
-      });
-      const apply = () => {
-        const spec = types[typeInput.value.trim()];
-        ["host", "schema", "login", "password", "port", "extra"].forEach((name) => {
-          const field = form.querySelector(`[data-field=${name}]`);
-          if (!field) return;
-          const used = !spec || Object.keys(spec).length === 0 || name in spec;
-          const hasValue = field.querySelector("input, textarea").value;
-          field.hidden = !used && !hasValue;
-          const label = field.querySelector("label");
-          if (label) label.textContent = (spec && spec[name]) || defaults[name];
-        });
-      };
-      typeInput.addEventListener("input", apply);
-      apply();
+  // Forms whose fields depend on one choice (a connection's type, a metrics export's auth
+  // type): show the fields the chosen value uses, with its labels. A field that holds a value
+  // stays visible; with no script every field shows. The form's JSON (forms.py `chooser`):
+  // {chooser, fields, choices: {value: {field: label}}, emptyShowsAll}.
+  document.querySelectorAll("[data-field-chooser]").forEach((form) => {
+    const node = document.getElementById(form.dataset.fieldChooser);
+    if (!node) return;
+    const config = JSON.parse(node.textContent);
+    const chooser = form.querySelector(`[data-field=${config.chooser}] input, [data-field=${config.chooser}] select`);
+    if (!chooser) return;
+    const defaults = {};
+    form.querySelectorAll(".field").forEach((f) => {
+      const label = f.querySelector("label");
+      if (label) defaults[f.dataset.field] = label.textContent;
     });
-  }
+    const apply = () => {
+      const spec = config.choices[chooser.value.trim()];
+      const showAll = !spec || (config.emptyShowsAll && Object.keys(spec).length === 0);
+      config.fields.forEach((name) => {
+        const field = form.querySelector(`[data-field=${name}]`);
+        if (!field) return;
+        const used = showAll || name in spec;
+        const hasValue = field.querySelector("input, textarea, select").value;
+        field.hidden = !used && !hasValue;
+        // Its "Clear the stored …" box goes with it.
+        const clear = form.querySelector(`[data-field=clear_${name}]`);
+        if (clear) clear.hidden = field.hidden;
+        const label = field.querySelector("label");
+        if (label) label.textContent = (spec && spec[name]) || defaults[name];
+      });
+    };
+    chooser.addEventListener("input", apply);
+    chooser.addEventListener("change", apply);
+    apply();
+  });
 
   // Close open menus when clicking elsewhere.
   document.addEventListener("click", (event) => {
