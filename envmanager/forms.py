@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from django import forms
+from django.forms.utils import pretty_name
 
 from deployments.models import Deployment
 from envmanager.connection_uri import parse_connection_uri
@@ -278,7 +279,7 @@ class EnvironmentObjectForm(forms.Form):
         for name in self.FIELDS_BY_TYPE[object_type]:
             order.append(name)
             if name in clearable:
-                label = self[name].label.removesuffix(" (JSON object)").lower()
+                label = self._noun(name)
                 self.fields[f"clear_{name}"] = forms.BooleanField(
                     label=f"Clear the stored {label}", required=False
                 )
@@ -291,10 +292,9 @@ class EnvironmentObjectForm(forms.Form):
         for name in clearable:
             self.fields[name].widget.attrs["placeholder"] = "•••••••• (unchanged)"
             if name in JSON_FIELDS:
-                noun = self[name].label.removesuffix(" (JSON object)").lower()
                 self.fields[name].help_text = (
                     f"{_stored_keys_help(stored[name])} What you type here replaces the whole "
-                    f"stored {noun}; left empty, it is kept."
+                    f"stored {self._noun(name)}; left empty, it is kept."
                 )
             else:
                 self.fields[name].help_text = "Stored and hidden. Type a new one to change it."
@@ -302,6 +302,11 @@ class EnvironmentObjectForm(forms.Form):
         if "value" in self.fields and "value" in stored_secrets and stored.get("value"):
             self.fields["value"].widget.attrs["placeholder"] = "•••••••• (unchanged)"
             self.fields["value"].help_text = "Stored and hidden. Type a new one to change it."
+
+    def _noun(self, name: str) -> str:
+        # From the field, not a BoundField: one made now would keep the help text it has now.
+        label = self.fields[name].label or pretty_name(name)
+        return label.removesuffix(" (JSON object)").lower()
 
     def _value_is_secret(self) -> bool:
         """A variable's value is secret if it is stored so or the posted form ticks Secret."""

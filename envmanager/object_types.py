@@ -54,7 +54,7 @@ _KEY_RULES: dict[str, tuple[re.Pattern, int, str]] = {
 }
 
 
-def _a(object_type: str, *, start: bool = False) -> str:
+def type_with_article(object_type: str, *, start: bool = False) -> str:
     """The type's name with its article, for messages: "an Airflow variable", "a connection"."""
     label = ObjectType(object_type).label
     label = label if label.startswith("Airflow") else label.lower()
@@ -64,7 +64,7 @@ def _a(object_type: str, *, start: bool = False) -> str:
 
 def validate_key(object_type: str, key: str) -> None:
     pattern, max_length, allowed = _KEY_RULES[object_type]
-    thing = _a(object_type, start=True)
+    thing = type_with_article(object_type, start=True)
     if not key:
         raise ValidationError({"key": f"{thing} needs a key."}, code="required")
     if len(key) > max_length:
@@ -250,7 +250,7 @@ def clean_values(object_type: str, values: dict[str, Any]) -> dict[str, Any]:
     errors: dict[str, str] = {}
     unknown = sorted(set(values) - set(spec.fields))
     if unknown:
-        errors[unknown[0]] = f"Unknown field for {_a(object_type)}."
+        errors[unknown[0]] = f"Unknown field for {type_with_article(object_type)}."
     cleaned = dict(spec.defaults)
     for name in spec.fields:
         if name in values:
@@ -287,7 +287,7 @@ def clean_overrides(object_type: str, overrides: dict[str, Any]) -> dict[str, An
             continue
         if name not in spec.overridable:
             errors[name] = (
-                f"{_a(object_type, start=True)} cannot override {name!r}; "
+                f"{type_with_article(object_type, start=True)} cannot override {name!r}; "
                 f"it may override {', '.join(spec.overridable)}."
             )
             continue
