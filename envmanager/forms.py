@@ -303,6 +303,14 @@ class EnvironmentObjectForm(forms.Form):
             self.fields["value"].widget.attrs["placeholder"] = "•••••••• (unchanged)"
             self.fields["value"].help_text = "Stored and hidden. Type a new one to change it."
 
+    def layout(self) -> list[tuple[forms.BoundField, forms.BoundField | None]]:
+        """Each field with its "Clear the stored …" box, to show the box under its field."""
+        return [
+            (self[name], self[f"clear_{name}"] if f"clear_{name}" in self.fields else None)
+            for name in self.fields
+            if not name.startswith("clear_")
+        ]
+
     def _noun(self, name: str) -> str:
         # From the field, not a BoundField: one made now would keep the help text it has now.
         label = self.fields[name].label or pretty_name(name)

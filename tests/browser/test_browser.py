@@ -163,3 +163,91 @@ def test_promote_an_environment_variable_by_typing_its_key(page, team):
     page.wait_for_load_state()
     assert "now a Workspace object" in page.content()
     assert EnvironmentObject.objects.get(pk=obj.pk).scope == "WORKSPACE"
+
+
+def assert_centred_and_wrapped(page, dialog) -> None:
+    """The open dialog sits in the middle of the window and its text wraps inside it."""
+    assert dialog.is_visible()
+    box = dialog.bounding_box()
+    width = page.viewport_size["width"]
+    assert abs(box["x"] - (width - box["x"] - box["width"])) <= 2, box
+    style = dialog.evaluate(
+        "d => [getComputedStyle(d).whiteSpace, getComputedStyle(d).textAlign,"
+        " d.scrollWidth <= d.clientWidth]"
+    )
+    assert style == ["normal", "left", True], style
+
+
+def test_confirmation_dialogs_in_table_rows_are_centred_and_wrap(page, team):
+    own = environment_object_create(
+        user=team.owner,
+        workspace=team.workspace,
+        object_type="ENVIRONMENT_VARIABLE",
+        key="API_MODE",
+        values={"value": "live"},
+        scope="DEPLOYMENT",
+        deployment=team.deployment,
+    )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    log_in(page, team.owner.email)
+    page.goto(f"{page.base_url}/workspaces/{team.workspace.pk}/")
+    page.click(f"[data-open-dialog='remove-member-{team.member.pk}']")
+    dialog = page.locator(f"dialog#remove-member-{team.member.pk}")
+    assert_centred_and_wrapped(page, dialog)
+    page.screenshot(path=SCREENSHOTS / "remove-member-dialog.png")
+    dialog.locator("[data-close]").click()
+
+    page.goto(
+        f"{page.base_url}/deployments/{team.deployment.pk}/environment/?type=environment-variables"
+    )
+    for opener in (f"promote-{own.pk}", f"delete-{own.pk}"):
+        page.click("tr:has-text('API_MODE') summary")
+        page.click(f"[data-open-dialog='{opener}']")
+        dialog = page.locator(f"dialog#{opener}")
+        assert_centred_and_wrapped(page, dialog)
+        page.screenshot(path=SCREENSHOTS / f"deployment-tab-{opener.split('-')[0]}-dialog.png")
+        dialog.locator("[data-close]").click()
+
+
+def test_the_metrics_form_shows_the_fields_of_the_chosen_auth_type(page, team):
+    log_in(page, team.operator.email)
+    page.goto(f"{page.base_url}/workspaces/{team.workspace.pk}/environment/?type=metrics-exports")
+    page.click("summary:has-text('New metrics export')")
+    auth = ["username", "password", "basic_token", "sig_v4_assume_arn", "sig_v4_sts_region"]
+
+    def shown() -> list[str]:
+        return [n for n in auth if page.locator(f"[data-field={n}]").is_visible()]
+
+    assert shown() == []
+    page.select_option("select[name=new-auth_type]", "BASIC")
+    assert shown() == ["username", "password"]
+    page.select_option("select[name=new-auth_type]", "AUTH_TOKEN")
+    assert shown() == ["basic_token"]
+    page.select_option("select[name=new-auth_type]", "SIGV4")
+    assert shown() == ["sig_v4_assume_arn", "sig_v4_sts_region"]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "metrics-export-sigv4.png", full_page=True)
+    page.fill("input[name=new-key]", "prom")
+    page.fill("input[name=new-endpoint]", "https://prom.example.com/api/v1/write")
+    page.fill("input[name=new-sig_v4_assume_arn]", "arn:aws:iam::1:role/w")
+    page.click("form button:has-text('Create')")
+    page.wait_for_load_state()
+    assert page.locator("text=Created prom.").is_visible()
+    values = EnvironmentObject.objects.get(key="prom").values
+    assert (values["auth_type"], values["exporter_type"]) == ("SIGV4", "PROMETHEUS")
+
+
+def test_a_secret_typed_before_an_error_is_not_in_the_page_and_the_form_says_so(page, team):
+    log_in(page, team.operator.email)
+    page.goto(f"{page.base_url}/workspaces/{team.workspace.pk}/environment/?type=connections")
+    page.click("summary:has-text('New connection')")
+    page.fill("input[name=new-key]", "my key")
+    page.fill("input[name=new-uri]", "mysql://u:UriEcho-2323@h:3306/db")
+    page.fill("textarea[name=new-extra]", '{"token": "UriEcho-2323"}')
+    page.click("form button:has-text('Create')")
+    page.wait_for_load_state()
+    assert "UriEcho-2323" not in page.content()
+    assert page.input_value("input[name=new-uri]") == ""
+    assert page.locator("text=secrets are never sent back to your browser").is_visible()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "connection-error-secrets-cleared.png", full_page=True)
