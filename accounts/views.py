@@ -7,35 +7,34 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
 from accounts import services
+from accounts.token_pages import posted_token, show_once, shown_once
 from envmanager.errors import EnvManagerError
 
+PAGE = "api-tokens"
 
-@never_cache  # the answer to a create holds the token: no browser or proxy may keep it
+
+@never_cache  # the page that shows a new token: no browser or proxy may keep it
 @login_required
 def api_tokens(request: HttpRequest) -> HttpResponse:
-    created = None
     if request.method == "POST":
         try:
             if request.POST.get("action") == "revoke":
-                token_id = request.POST.get("token_id", "")
-                token = (
-                    request.user.api_tokens.filter(pk=token_id).first()
-                    if token_id.isascii() and token_id.isdigit()
-                    else None
-                )
+                token = posted_token(request, request.user.api_tokens.all())
                 if token is not None:
                     services.api_token_revoke(user=request.user, token=token)
                     messages.success(request, f"Revoked {token.name}.")
-                return redirect("api-tokens")
-            token, plain = services.api_token_create(
-                user=request.user, name=request.POST.get("name", "")
-            )
-            # Rendered in this answer only: a message would keep it in the session storage.
-            created = {"token": plain, "name": token.name}
+            else:
+                token, plain = services.api_token_create(
+                    user=request.user, name=request.POST.get("name", "")
+                )
+                show_once(request, plain, page=PAGE)
+                messages.success(request, f"Created {token.name}.")
         except EnvManagerError as exc:
             messages.error(request, exc.message)
+        return redirect("api-tokens")
+    plain = shown_once(request, page=PAGE)
     return render(
         request,
         "accounts/api_tokens.html",
-        {"tokens": request.user.api_tokens.all(), "created": created},
+        {"tokens": request.user.api_tokens.all(), "created": {"token": plain} if plain else None},
     )

@@ -11,6 +11,7 @@ from django.views.decorators.cache import never_cache
 
 from accounts.models import DeploymentPermission, WorkspacePermission
 from accounts.permissions import has_deployment_perm, has_workspace_perm
+from accounts.token_pages import posted_token, show_once, shown_once
 from deployments import services
 from deployments.selectors import deployment_for_user
 from envmanager.errors import EnvManagerError
@@ -18,33 +19,33 @@ from envmanager.page_context import workspace_page
 from envmanager.selectors import deployment_lookup_counts
 
 
-@never_cache  # the answer to a create holds the token: no browser or proxy may keep it
+@never_cache  # the page that shows a new token: no browser or proxy may keep it
 @login_required
 def deployment_tokens(request: HttpRequest, deployment_id: int) -> HttpResponse:
     deployment = deployment_for_user(request.user, deployment_id)
     may_manage = has_deployment_perm(request.user, DeploymentPermission.CREATE_TOKENS, deployment)
-    created = None
+    page = f"deployment-tokens:{deployment.pk}"
     if request.method == "POST":
         try:
             if request.POST.get("action") == "revoke":
-                token_id = request.POST.get("token_id", "")
-                token = None
-                if token_id.isascii() and token_id.isdigit():
-                    token = deployment.tokens.filter(pk=token_id).first()
+                token = posted_token(request, deployment.tokens.all())
                 if token is not None:
                     services.deployment_token_revoke(user=request.user, token=token)
                     messages.success(request, f"Revoked {token.name}.")
-                return redirect("deployment-tokens", deployment_id=deployment.pk)
-            token, plain = services.deployment_token_create(
-                user=request.user, deployment=deployment, name=request.POST.get("name", "")
-            )
-            base_url = request.build_absolute_uri("/").rstrip("/")
-            created = {
-                "token": plain,
-                "kwargs": json.dumps({"base_url": base_url, "token": plain}),
-            }
+            else:
+                token, plain = services.deployment_token_create(
+                    user=request.user, deployment=deployment, name=request.POST.get("name", "")
+                )
+                show_once(request, plain, page=page)
+                messages.success(request, f"Created {token.name}.")
         except EnvManagerError as exc:
             messages.error(request, exc.message)
+        return redirect("deployment-tokens", deployment_id=deployment.pk)
+    created = None
+    plain = shown_once(request, page=page)
+    if plain:
+        base_url = request.build_absolute_uri("/").rstrip("/")
+        created = {"token": plain, "kwargs": json.dumps({"base_url": base_url, "token": plain})}
     return render(
         request,
         "deployments/tokens.html",

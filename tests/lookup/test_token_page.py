@@ -25,8 +25,10 @@ def url(deployment) -> str:
 @pytest.mark.parametrize("role", ["owner", "operator"])
 def test_operators_and_owners_create_a_token_shown_once_with_the_airflow_settings(team, role):
     client = browser(getattr(team, role))
-    response = client.post(url(team.deployment), {"action": "create", "name": "airflow-prod"})
-    assert response.status_code == 200
+    posted = client.post(url(team.deployment), {"action": "create", "name": "airflow-prod"})
+    # Answered with a redirect: reloading the page it leads to makes no second token.
+    assert posted.status_code == 302
+    response = client.get(posted.url)
     page = response.content.decode()
     plain = re.search(r"emd_[A-Za-z0-9_-]{20,}", page).group(0)
     assert "AIRFLOW__SECRETS__BACKEND=envmanager_secrets.EnvManagerSecretsBackend" in page
@@ -35,8 +37,10 @@ def test_operators_and_owners_create_a_token_shown_once_with_the_airflow_setting
         "base_url": "http://testserver",
         "token": plain,
     }
-    token = DeploymentToken.objects.get(deployment=team.deployment)
+    token = DeploymentToken.objects.get(deployment=team.deployment)  # one, not two
     assert (token.name, plain.startswith(token.hint)) == ("airflow-prod", True)
+    # Kept for that one view only sealed, then gone from the session.
+    assert all(plain not in str(value) for value in client.session.values())
     assert "no-store" in response["Cache-Control"]  # no browser or proxy keeps the answer
     # Shown once: the list afterwards has only the hint.
     again = client.get(url(team.deployment)).content.decode()
