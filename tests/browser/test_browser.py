@@ -39,10 +39,15 @@ def log_in(page, email: str) -> None:
     page.wait_for_load_state()
 
 
-def test_create_link_with_override_and_see_it_on_the_deployment_tab(page, team):
+def open_new_object_form(page, team, slug: str, label: str) -> None:
+    """As an Operator, the Workspace Environment's "New …" form of one type, opened."""
     log_in(page, team.operator.email)
-    page.goto(f"{page.base_url}/workspaces/{team.workspace.pk}/environment/?type=connections")
-    page.click("summary:has-text('New connection')")
+    page.goto(f"{page.base_url}/workspaces/{team.workspace.pk}/environment/?type={slug}")
+    page.click(f"summary:has-text('New {label}')")
+
+
+def test_create_link_with_override_and_see_it_on_the_deployment_tab(page, team):
+    open_new_object_form(page, team, "connections", "connection")
     page.fill("input[name=new-key]", "warehouse")
     page.fill("input[name=new-conn_type]", "postgres")
     page.fill("input[name=new-host]", "db.internal")
@@ -135,8 +140,9 @@ def seed_a_realistic_workspace(team) -> None:
     )
 
 
-def test_promote_an_environment_variable_by_typing_its_key(page, team):
-    obj = environment_object_create(
+def own_api_mode(team) -> EnvironmentObject:
+    """An environment variable of the Deployment's own (promoting it asks for its key)."""
+    return environment_object_create(
         user=team.owner,
         workspace=team.workspace,
         object_type="ENVIRONMENT_VARIABLE",
@@ -145,6 +151,10 @@ def test_promote_an_environment_variable_by_typing_its_key(page, team):
         scope="DEPLOYMENT",
         deployment=team.deployment,
     )
+
+
+def test_promote_an_environment_variable_by_typing_its_key(page, team):
+    obj = own_api_mode(team)
     log_in(page, team.operator.email)
     page.goto(
         f"{page.base_url}/deployments/{team.deployment.pk}/environment/?type=environment-variables"
@@ -179,15 +189,7 @@ def assert_centred_and_wrapped(page, dialog) -> None:
 
 
 def test_confirmation_dialogs_in_table_rows_are_centred_and_wrap(page, team):
-    own = environment_object_create(
-        user=team.owner,
-        workspace=team.workspace,
-        object_type="ENVIRONMENT_VARIABLE",
-        key="API_MODE",
-        values={"value": "live"},
-        scope="DEPLOYMENT",
-        deployment=team.deployment,
-    )
+    own = own_api_mode(team)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     log_in(page, team.owner.email)
     page.goto(f"{page.base_url}/workspaces/{team.workspace.pk}/")
@@ -210,9 +212,7 @@ def test_confirmation_dialogs_in_table_rows_are_centred_and_wrap(page, team):
 
 
 def test_the_metrics_form_shows_the_fields_of_the_chosen_auth_type(page, team):
-    log_in(page, team.operator.email)
-    page.goto(f"{page.base_url}/workspaces/{team.workspace.pk}/environment/?type=metrics-exports")
-    page.click("summary:has-text('New metrics export')")
+    open_new_object_form(page, team, "metrics-exports", "metrics export")
     auth = ["username", "password", "basic_token", "sig_v4_assume_arn", "sig_v4_sts_region"]
 
     def shown() -> list[str]:
@@ -238,9 +238,7 @@ def test_the_metrics_form_shows_the_fields_of_the_chosen_auth_type(page, team):
 
 
 def test_a_secret_typed_before_an_error_is_not_in_the_page_and_the_form_says_so(page, team):
-    log_in(page, team.operator.email)
-    page.goto(f"{page.base_url}/workspaces/{team.workspace.pk}/environment/?type=connections")
-    page.click("summary:has-text('New connection')")
+    open_new_object_form(page, team, "connections", "connection")
     page.fill("input[name=new-key]", "my key")
     page.fill("input[name=new-uri]", "mysql://u:UriEcho-2323@h:3306/db")
     page.fill("textarea[name=new-extra]", '{"token": "UriEcho-2323"}')
