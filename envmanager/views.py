@@ -29,7 +29,7 @@ from envmanager.forms import (
     WorkspaceForm,
 )
 from envmanager.models import EnvironmentObject, Link
-from envmanager.object_types import ObjectType, Scope, type_with_article
+from envmanager.object_types import ObjectType, Scope
 from envmanager.page_context import workspace_page
 from envmanager.selectors import ResolvedObject, environment_object_for_user
 
@@ -93,56 +93,6 @@ def _apply_errors(request: HttpRequest, form, error: EnvManagerError) -> None:
             # The message names fields as the API does ("value: …"); a page says it in words.
             text = text.replace(f"{name}: {message}", message)
         form.add_error(None, text)
-
-
-def _key_taken(
-    error: Conflict,
-    workspace: Workspace,
-    object_type: str,
-    key: str,
-    *,
-    deployment: Deployment | None = None,
-    obj: EnvironmentObject | None = None,
-) -> Conflict:
-    """A key conflict that says which object or Deployment already has the key: for a new
-    object (Deployment-scoped when `deployment` is given) or for `obj` given a new key."""
-    if obj is not None:
-        deployment = obj.deployment if obj.scope == Scope.DEPLOYMENT else None
-    a_label = type_with_article(object_type)
-    same = EnvironmentObject.objects.filter(
-        workspace=workspace,
-        object_type=object_type,
-        key=key,
-        scope=Scope.DEPLOYMENT if deployment else Scope.WORKSPACE,
-        deployment=deployment,
-    ).exclude(pk=obj.pk if obj else None)
-    if same.exists():
-        if deployment:
-            label = a_label.split(" ", 1)[1]
-            message = f"Deployment {deployment.name!r} already has its own {label} {key!r}."
-        else:
-            message = f"This Workspace already has {a_label} {key!r}."
-        return Conflict(message, {"key": message})
-    # Else a Deployment it is (or would be) linked to resolves that key already.
-    if obj is not None:
-        targets = obj.links.values("deployment")
-    elif deployment is not None:
-        targets = [deployment.pk]
-    else:
-        targets = workspace.deployments.values("pk")  # the auto-link
-    clash = (
-        Link.objects.filter(object_type=object_type, object_key=key, deployment__in=targets)
-        .exclude(environment_object=obj)
-        .select_related("deployment")
-        .first()
-    )
-    if clash is None:
-        return error
-    source = "one of its own objects" if clash.is_home else "a linked Workspace object"
-    message = (
-        f"Deployment {clash.deployment.name!r} already resolves {a_label} {key!r} from {source}."
-    )
-    return Conflict(message, {"key": message})
 
 
 def summary(object_type: str, values: dict) -> str:
@@ -304,16 +254,10 @@ def workspace_detail(request: HttpRequest, workspace_id: int) -> HttpResponse:
 
 
 def _update(request: HttpRequest, obj: EnvironmentObject, form, **changes) -> None:
-    """Save an edit form; a key already taken says by which object or Deployment."""
-    key = form.cleaned_data["key"]
-    try:
-        services.environment_object_update(
-            user=request.user, obj=obj, key=key, values=form.values(), **changes
-        )
-    except Conflict as exc:
-        if "key" not in exc.field_errors:
-            raise
-        raise _key_taken(exc, obj.workspace, obj.object_type, key, obj=obj) from None
+    """Save an edit form."""
+    services.environment_object_update(
+        user=request.user, obj=obj, key=form.cleaned_data["key"], values=form.values(), **changes
+    )
 
 
 def _member(workspace: Workspace, user_id: str | None):
@@ -359,8 +303,6 @@ def workspace_environment(request: HttpRequest, workspace_id: int) -> HttpRespon
                     auto_link_deployments=form.cleaned_data.get("auto_link_deployments", False),
                 )
             except EnvManagerError as exc:
-                if isinstance(exc, Conflict) and "key" in exc.field_errors:
-                    exc = _key_taken(exc, workspace, object_type, form.cleaned_data["key"])
                 _apply_errors(request, form, exc)
             else:
                 messages.success(request, f"Created {obj.key}.")
@@ -630,11 +572,6 @@ def deployment_environment(request: HttpRequest, deployment_id: int) -> HttpResp
                     deployment=deployment,
                 )
             except EnvManagerError as exc:
-                if isinstance(exc, Conflict) and "key" in exc.field_errors:
-                    key = form.cleaned_data["key"]
-                    exc = _key_taken(
-                        exc, deployment.workspace, object_type, key, deployment=deployment
-                    )
                 _apply_errors(request, form, exc)
             else:
                 messages.success(request, f"Created {form.cleaned_data['key']}.")

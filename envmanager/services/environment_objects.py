@@ -13,7 +13,7 @@ from deployments.models import Deployment, IdeProject
 from envmanager import object_types
 from envmanager.errors import Conflict, InvalidInput, NotFound, NotPermitted
 from envmanager.models import EnvironmentObject, Link, ObjectVersion
-from envmanager.object_types import ObjectType, Scope
+from envmanager.object_types import ObjectType, Scope, type_with_article
 from envmanager.services.audit import audit_record
 from envmanager.services.versions import changed_field_names, version_record
 
@@ -57,14 +57,32 @@ def _resolving_link(deployment: Deployment, object_type: str, key: str) -> Link 
     )
 
 
+def _key_conflict(message: str) -> Conflict:
+    return Conflict(message, {"key": message})
+
+
 def _conflict_for(deployment: Deployment, object_type: str, key: str) -> Conflict:
+    """The Deployment resolves that key already: say from where."""
     link = _resolving_link(deployment, object_type, key)
     where = "one of its own objects" if link and link.is_home else "a linked Workspace object"
-    label = ObjectType(object_type).label.lower()
-    return Conflict(
-        f"Deployment {deployment.name!r} already resolves the {label} {key!r} from {where}.",
-        {"key": "This key is already in use on that Deployment."},
+    return _key_conflict(
+        f"Deployment {deployment.name!r} already resolves "
+        f"{type_with_article(object_type)} {key!r} from {where}."
     )
+
+
+def _taken_on_ide_project(project: IdeProject, object_type: str, key: str) -> Conflict:
+    return _key_conflict(
+        f"IDE project {project.name!r} already has {type_with_article(object_type)} {key!r}."
+    )
+
+
+def _taken_in_scope(object_type: str, key: str, deployment: Deployment | None) -> Conflict:
+    """Another object of the same scope (the Workspace, or that Deployment) has the key."""
+    if deployment is not None:
+        label = type_with_article(object_type).split(" ", 1)[1]
+        return _key_conflict(f"Deployment {deployment.name!r} already has its own {label} {key!r}.")
+    return _key_conflict(f"This Workspace already has {type_with_article(object_type)} {key!r}.")
 
 
 def _link(
@@ -95,10 +113,7 @@ def _link(
     except IntegrityError:
         if deployment is not None:
             raise _conflict_for(deployment, obj.object_type, obj.key) from None
-        raise Conflict(
-            f"IDE project {ide_project.name!r} already has a {obj.object_type} {obj.key!r}.",
-            {"key": "This key is already in use on that IDE project."},
-        ) from None
+        raise _taken_on_ide_project(ide_project, obj.object_type, obj.key) from None
 
 
 def _auto_link_targets(obj: EnvironmentObject):
@@ -172,9 +187,7 @@ def environment_object_create(
             with transaction.atomic():
                 obj.save()
         except IntegrityError:
-            label = ObjectType(object_type).label.lower()
-            message = f"This Workspace already has a {label} with the key {key!r}."
-            raise Conflict(message, {"key": message}) from None
+            raise _taken_in_scope(object_type, key, deployment) from None
         if deployment is not None:
             _link(obj, deployment=deployment, is_home=True)
         for target in link_deployments:
@@ -247,14 +260,20 @@ def environment_object_update(
         try:
             with transaction.atomic():
                 obj.save()
-                if key_changed:
-                    for link in obj.links.select_related("deployment"):
-                        link.object_key = new_key
-                        link.save(update_fields=["object_key"])
         except IntegrityError:
-            raise Conflict(
-                f"The key {new_key!r} is already in use here.", {"key": "Already in use."}
-            ) from None
+            raise _taken_in_scope(obj.object_type, new_key, obj.deployment) from None
+        if key_changed:
+            for link in obj.links.select_related("deployment", "ide_project"):
+                link.object_key = new_key
+                try:
+                    with transaction.atomic():
+                        link.save(update_fields=["object_key"])
+                except IntegrityError:
+                    if link.deployment is not None:
+                        raise _conflict_for(link.deployment, obj.object_type, new_key) from None
+                    raise _taken_on_ide_project(
+                        link.ide_project, obj.object_type, new_key
+                    ) from None
         if auto_link_deployments is not None and auto_link_deployments != obj.auto_link_deployments:
             if obj.scope != Scope.WORKSPACE:
                 raise InvalidInput(

@@ -93,6 +93,31 @@ def test_a_duplicate_key_is_a_409_naming_the_key(api, team, create):
     response = _post(api, team, body("CONNECTION"))
     assert response.status_code == 409
     assert field_names(response) == ["objectKey"]
+    message = "This Workspace already has a connection 'warehouse'."
+    assert response.json()["message"] == message
+    assert response.json()["fieldErrors"][0]["message"] == message
+
+
+def test_a_key_a_linked_deployment_resolves_is_a_409_naming_the_deployment(api, team, create):
+    mine = create()
+    deployment_object = body("CONNECTION")
+    deployment_object.update(
+        objectKey="replica", scope="DEPLOYMENT", scopeEntityId=team.deployment.pk
+    )
+    assert _post(api, team, deployment_object).status_code == 201
+    api.as_user(team.owner).patch(
+        object_url(team, mine["id"]),
+        {"links": [{"scope": "DEPLOYMENT", "scopeEntityId": team.deployment.pk}]},
+        format="json",
+    )
+    response = api.as_user(team.owner).patch(
+        object_url(team, mine["id"]), {"objectKey": "replica"}, format="json"
+    )
+    assert response.status_code == 409
+    assert response.json()["message"] == (
+        f"Deployment {team.deployment.name!r} already resolves a connection 'replica' "
+        "from one of its own objects."
+    )
 
 
 @pytest.mark.parametrize(
