@@ -89,10 +89,15 @@ def test_a_members_deployment_tabs_dim_the_environment_with_the_reason(team):
     assert f'href="/deployments/{team.deployment.pk}/environment/"'.encode() in author
 
 
-def test_the_navigation_flag_says_why_members_have_no_environment(team):
-    member = browser(team.member).get(workspace_url(team)).context
-    assert member["nav_environment_refused"].startswith("Members see the Workspace")
-    assert browser(team.author).get(workspace_url(team)).context["nav_environment_refused"] == ""
+def test_every_link_a_member_is_shown_opens(team):
+    client = browser(team.member)
+    html = client.get(workspace_url(team)).content.decode()
+    environment = f'href="/workspaces/{team.workspace.pk}/environment/"'
+    assert environment not in html
+    assert 'aria-disabled="true">Environment</span>' in html
+    for href in set(re.findall(r'href="(/[^"]*)"', html)):
+        assert client.get(href).status_code == 200, href
+    assert environment in browser(team.author).get(workspace_url(team)).content.decode()
 
 
 # Wording
