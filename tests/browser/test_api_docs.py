@@ -2,12 +2,12 @@
 
 import pytest
 
-from tests.browser.test_browser import log_in, page  # noqa: F401  (the Chromium fixture)
+from tests.browser.conftest import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_the_api_docs_render_from_our_own_files_under_our_csp(page, team):  # noqa: F811
+def test_the_api_docs_render_from_our_own_files_under_our_csp(page, team):
     log_in(page, team.owner.email)
     foreign, errors = [], []
     page.on(

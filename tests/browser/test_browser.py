@@ -7,36 +7,11 @@ import pytest
 
 from envmanager.models import EnvironmentObject, Link
 from envmanager.services import environment_object_create, link_create
+from tests.browser.conftest import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-CHROMIUM = os.environ.get("ENVMANAGER_CHROMIUM", "/usr/bin/chromium")
 # Screenshots of the main pages, to look at after a run.
 SCREENSHOTS = Path(os.environ.get("ENVMANAGER_SCREENSHOTS", "/tmp/envmanager-screenshots"))
-
-
-@pytest.fixture
-def page(live_server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        page = browser.new_page(viewport={"width": 1360, "height": 900})
-        page.set_default_timeout(15_000)
-        page.base_url = live_server.url
-        yield page
-        browser.close()
-
-
-def log_in(page, email: str) -> None:
-    page.goto(f"{page.base_url}/login/")
-    page.fill("input[name=username]", email)
-    page.fill("input[name=password]", "pw-for-tests-123")
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
 
 
 def open_new_object_form(page, team, slug: str, label: str) -> None:
