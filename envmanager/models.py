@@ -214,7 +214,7 @@ class MigrationItem(models.Model):
         VERIFIED = "VERIFIED", "Copied and verified"
         DELETED = "DELETED", "Moved (source row deleted)"
         KEPT_CHANGED = "KEPT_CHANGED", "Kept: changed in Airflow since it was read"
-        CONFLICT = "CONFLICT", "Conflict: the Deployment has its own object with this key"
+        CONFLICT = "CONFLICT", "Conflict: the Deployment already resolves this key"
         FAILED = "FAILED", "Failed"
         UNDONE = "UNDONE", "Undone"
 

@@ -75,11 +75,14 @@ class MigrationCandidate:
     NEW = "NEW"
     EXISTS_IN_WORKSPACE = "EXISTS_IN_WORKSPACE"
     CONFLICT = "CONFLICT"
+    STATUSES = (NEW, EXISTS_IN_WORKSPACE, CONFLICT)
 
     object_key: str
     status: str
     summary: str
     description: str
+    # What migrating it would do, or (for a conflict) why it is left in Airflow.
+    reason: str = ""
 
 
 def migration_source_counts(deployment: Deployment) -> dict[str, int]:
@@ -96,10 +99,15 @@ def migration_source_counts(deployment: Deployment) -> dict[str, int]:
 
 def migration_candidates(deployment: Deployment, object_type: str) -> list[MigrationCandidate]:
     """Every row of that type in the metadata DB, marked new to the Workspace, existing in the
-    Workspace (an override will be created), or in conflict with one of the Deployment's own
-    objects. Decrypts every row, so a wrong Fernet key is reported here, before anything
-    changes (raises MetadataDbError)."""
-    from envmanager.services.migration import open_metadata_db, read_source_rows
+    Workspace but not linked to this Deployment (an override will be created), or in conflict
+    with what the Deployment already resolves (`migration_conflicts`: its own object or a
+    linked Workspace object). Decrypts every row, so a wrong Fernet key is reported here,
+    before anything changes (raises MetadataDbError)."""
+    from envmanager.services.migration import (
+        migration_conflicts,
+        open_metadata_db,
+        read_source_rows,
+    )
 
     with open_metadata_db(deployment) as db:
         rows = read_source_rows(db, object_type)
@@ -111,25 +119,23 @@ def migration_candidates(deployment: Deployment, object_type: str) -> list[Migra
             key__in=list(rows),
         ).values_list("key", flat=True)
     )
-    own = set(
-        Link.objects.filter(
-            deployment=deployment, object_type=object_type, is_home=True, object_key__in=list(rows)
-        ).values_list("object_key", flat=True)
-    )
+    conflicts = migration_conflicts(deployment=deployment, object_type=object_type, keys=rows)
     candidates = []
     for key in sorted(rows):
         row = rows[key]
-        if key in own:
-            status = MigrationCandidate.CONFLICT
+        if key in conflicts:
+            status, reason = MigrationCandidate.CONFLICT, conflicts[key]
         elif key in in_workspace:
             status = MigrationCandidate.EXISTS_IN_WORKSPACE
+            reason = f"A Deployment-level override on the Workspace object {key} will be created."
         else:
             status = MigrationCandidate.NEW
+            reason = "A new Workspace object linked to this Deployment only will be created."
         if object_type == ObjectType.CONNECTION:
             summary = " ".join(p for p in (row.conn_type, row.host or "") if p)
         else:
             summary = ""
-        candidates.append(MigrationCandidate(key, status, summary, row.description or ""))
+        candidates.append(MigrationCandidate(key, status, summary, row.description or "", reason))
     return candidates
 
 

@@ -10,6 +10,7 @@ from envmanager.api.serializers import error_responses
 from envmanager.errors import InvalidInput
 from envmanager.models import MigrationItem, MigrationRun
 from envmanager.selectors import (
+    MigrationCandidate,
     migration_candidates,
     migration_run_for_user,
     migration_run_progress,
@@ -98,7 +99,17 @@ class MigrationStartSerializer(serializers.Serializer):
 
 class CandidateSerializer(serializers.Serializer):
     objectKey = serializers.CharField(source="object_key")
-    status = serializers.CharField()
+    # Not a ChoiceField: its enum would collide with the run's `status` in the schema's enum
+    # names (ENUM_NAME_OVERRIDES would settle it); the help text lists the values instead.
+    status = serializers.CharField(
+        help_text=f"One of {', '.join(MigrationCandidate.STATUSES)}. "
+        "NEW: a new Workspace object linked to this Deployment will be created. "
+        "EXISTS_IN_WORKSPACE: a Workspace object with this key exists but is not linked to "
+        "this Deployment; a Deployment-level override on it will be created. CONFLICT: the "
+        "Deployment already resolves this key (from its own object or a linked Workspace "
+        "object), so the row is shadowed and is not migrated; a run leaves it in Airflow.",
+    )
+    reason = serializers.CharField(help_text="What migrating it does, or why it cannot be.")
     summary = serializers.CharField()
     description = serializers.CharField()
 

@@ -3,8 +3,10 @@ losing nothing.
 
 The rules (DESIGN.md, "Zero-loss migration"):
 - copy each selected row into a Workspace object linked to the source Deployment (or, where a
-  Workspace object with that key exists, an override on it), then verify the stored copy field
-  by field against the decrypted source;
+  Workspace object with that key exists but is not linked there, a new link to it with an
+  override), then verify the stored copy field by field against the decrypted source;
+- a key the Deployment already resolves (its own object, or a linked Workspace object) is a
+  conflict: the row is shadowed by what we serve, so it is left where it is;
 - wait out the propagation window (`ENVMANAGER_PROPAGATION_SECONDS`), then delete each source
   row by compare-and-delete: a row changed in Airflow since it was read is kept, reported, and
   our copy of it is withdrawn so the Deployment keeps resolving what Airflow has;
@@ -19,7 +21,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -117,6 +119,42 @@ def source_values(object_type: str, row) -> dict[str, Any]:
         "port": row.port,
         "extra": extra,
     }
+
+
+SHADOWED = "the metadata-DB row is shadowed by it and is left where it is"
+
+
+def migration_conflicts(
+    *, deployment: Deployment, object_type: str, keys: Iterable[str]
+) -> dict[str, str]:
+    """The keys a Deployment already resolves, each with the reason its metadata-DB row is a
+    conflict and is not migrated.
+
+    Airflow asks our secrets backend before its metastore, so for such a key Dags never see the
+    row: they see the Deployment's own Deployment-scoped object, or the Workspace object linked
+    to it (explicitly or by auto-link, with or without an override). Migrating the row would
+    replace those values with the row's stale ones and change what a running Deployment
+    resolves, so the row is left where it is. One query (the link carries the key)."""
+    links = Link.objects.filter(
+        deployment=deployment, object_type=object_type, object_key__in=list(keys)
+    )
+    conflicts = {}
+    for link in links:
+        if link.is_home:
+            conflicts[link.object_key] = (
+                f"Already resolved here from this Deployment's own object {link.object_key}; "
+                f"{SHADOWED}."
+            )
+            continue
+        how = "auto-linked" if link.is_auto else "linked"
+        overridden = sorted(link.overrides or {})
+        if overridden:
+            how += f", with an override of {', '.join(overridden)}"
+        conflicts[link.object_key] = (
+            f"Already resolved here from the Workspace object {link.object_key} ({how}); "
+            f"{SHADOWED}."
+        )
+    return conflicts
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:
@@ -360,27 +398,20 @@ def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict) ->
             key__in=keys,
         )
     }
-    links = {
-        link.object_key: link
-        for link in Link.objects.filter(
-            deployment=deployment, object_type=object_type, object_key__in=keys
-        )
-    }
+    # Read in this chunk's transaction: a key linked since it was selected is a conflict too.
+    conflicts = migration_conflicts(deployment=deployment, object_type=object_type, keys=keys)
     now = timezone.now()
     new_objects: dict[str, EnvironmentObject] = {}
     new_links: list[Link] = []
-    changed_links: list[Link] = []
     expected: dict[str, dict] = {}
     for item in items:
         row = sources.get(item.object_key)
-        link = links.get(item.object_key)
         item.reason = ""
         if row is None:
             item.state, item.reason = State.FAILED, "It is no longer in the metadata database."
             continue
-        if link is not None and link.is_home:
-            item.state = State.CONFLICT
-            item.reason = "The Deployment has its own object with this key; it was left as is."
+        if item.object_key in conflicts:
+            item.state, item.reason = State.CONFLICT, conflicts[item.object_key]
             continue
         try:
             values = object_types.clean_values(object_type, source_values(object_type, row))
@@ -411,44 +442,20 @@ def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict) ->
                 updated_by_id=run.created_by_id,
             )
             continue
+        # Not linked to this Deployment yet (a linked key is a conflict): a new link with the
+        # override that makes it resolve to the source row's values.
         item.action = MigrationItem.Action.OVERRIDDEN
         item.environment_object = workspace_object
+        item.link_created, item.previous_overrides = True, None
         overrides = _overrides_to_reach(object_type, workspace_object.values, values)
-        if link is None:
-            item.link_created, item.previous_overrides = True, None
-            new_links.append(
-                Link(
-                    environment_object=workspace_object,
-                    deployment=deployment,
-                    object_type=object_type,
-                    object_key=item.object_key,
-                    overrides=overrides,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        else:
-            item.link_created, item.previous_overrides = False, link.overrides
-            link.overrides, link.updated_at = overrides, now
-            changed_links.append(link)
+        new_links.append(_new_link(workspace_object, deployment, overrides, now))
     EnvironmentObject.objects.bulk_create(new_objects.values())
     for item in items:
         if item.action == MigrationItem.Action.CREATED and item.object_key in new_objects:
             obj = new_objects[item.object_key]
             item.environment_object, item.link_created = obj, True
-            new_links.append(
-                Link(
-                    environment_object=obj,
-                    deployment=deployment,
-                    object_type=object_type,
-                    object_key=obj.key,
-                    overrides={},
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+            new_links.append(_new_link(obj, deployment, {}, now))
     Link.objects.bulk_create(new_links)
-    Link.objects.bulk_update(changed_links, ["overrides", "updated_at"])
     _verify(run, items, expected)
     MigrationItem.objects.bulk_update(
         items,
@@ -462,6 +469,20 @@ def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict) ->
             "previous_overrides",
             "verified_at",
         ],
+    )
+
+
+def _new_link(
+    obj: EnvironmentObject, deployment: Deployment, overrides: dict, now: datetime
+) -> Link:
+    return Link(
+        environment_object=obj,
+        deployment=deployment,
+        object_type=obj.object_type,
+        object_key=obj.key,
+        overrides=overrides,
+        created_at=now,
+        updated_at=now,
     )
 
 
@@ -512,6 +533,7 @@ def _withdraw_copy(item: MigrationItem, deployment_id: int) -> None:
     elif item.link_created:
         Link.objects.filter(environment_object=obj, deployment=deployment_id).delete()
     else:
+        # Runs recorded before a linked key became a conflict replaced that link's override.
         link = Link.objects.filter(environment_object=obj, deployment=deployment_id).first()
         if link is not None:
             link.overrides = item.previous_overrides or {}

@@ -377,12 +377,16 @@ def test_undo_puts_rows_back_and_removes_what_the_run_created(
         values={**airflow_values(CONNECTIONS["warehouse"]), "password": "other"},
     )
     link = link_create(
-        user=team.owner, obj=existing, deployment=team.deployment, overrides={"login": "before"}
+        user=team.owner,
+        obj=existing,
+        deployment=team.other_deployment,
+        overrides={"login": "before"},
     )
     with source(team.deployment) as db:
         before = {c.conn_id: c for c in db.connections()}
     run = run_migration(team, "CONNECTION", list(CONNECTIONS), django_capture_on_commit_callbacks)
     assert run.status == MigrationRun.Status.SUCCEEDED
+    assert run.items.get(object_key="warehouse").action == MigrationItem.Action.OVERRIDDEN
     with django_capture_on_commit_callbacks(execute=True):
         migration_undo(user=team.owner, run=run)
     run.refresh_from_db()
@@ -394,6 +398,7 @@ def test_undo_puts_rows_back_and_removes_what_the_run_created(
         assert after[conn_id].row == row.row, conn_id
         assert after[conn_id].password == row.password
     assert list(EnvironmentObject.objects.values_list("key", flat=True)) == ["warehouse"]
+    assert list(existing.links.all()) == [link]  # the override the run made is gone
     link.refresh_from_db()
     assert link.overrides == {"login": "before"}
 

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.models import User
 from deployments.models import Deployment
 from envmanager.errors import EnvManagerError
-from envmanager.models import MigrationRun
+from envmanager.models import MigrationItem, MigrationRun
 from envmanager.selectors import migration_candidates, migration_run_progress
 from envmanager.services.migration import migration_start
 
@@ -39,15 +39,19 @@ class Command(BaseCommand):
         except MetadataDbError as exc:
             raise CommandError(str(exc)) from None
         wanted = set(keys.split(",")) if keys else None
-        selected = [
-            c
-            for c in candidates
-            if (wanted is None and c.status != c.CONFLICT) or (wanted and c.object_key in wanted)
-        ]
-        for candidate in selected:
-            self.stdout.write(f"{candidate.status:20} {candidate.object_key}")
+        shown = [c for c in candidates if wanted is None or c.object_key in wanted]
+        selected = [c for c in shown if c.status != c.CONFLICT]
+        for candidate in shown:
+            line = f"{candidate.status:20} {candidate.object_key}"
+            if candidate.status == candidate.CONFLICT:
+                line += f"  not migrated: {candidate.reason}"
+            self.stdout.write(line)
+        left = len(shown) - len(selected)
         if not execute:
-            self.stdout.write(f"Dry run: {len(selected)} would be migrated. Add --execute.")
+            self.stdout.write(
+                f"Dry run: {len(selected)} would be migrated, {left} left in Airflow "
+                f"(conflict). Add --execute."
+            )
             return
         try:
             run = migration_start(
@@ -64,6 +68,8 @@ class Command(BaseCommand):
             time.sleep(0.5)
             run.refresh_from_db()
         self.stdout.write(f"Migration run {run.pk}: {run.status} {migration_run_progress(run)}")
+        for item in run.items.exclude(state=MigrationItem.State.DELETED):
+            self.stdout.write(f"{item.state:20} {item.object_key}  {item.reason}".rstrip())
         if run.error:
             self.stdout.write(run.error)
         if run.status not in (MigrationRun.Status.SUCCEEDED, MigrationRun.Status.PARTIAL):

@@ -18,8 +18,10 @@ DEMO_USERS = {
     Role.MEMBER: "member@demo.local",
 }
 
-# What the demo's Airflow metadata DB holds, ready to migrate. `warehouse` also exists in the
-# Workspace, so the migration page shows it as "exists in the Workspace".
+# What the demo's Airflow metadata DB holds, ready to migrate. `snowflake_bi` also exists in
+# the Workspace (linked to staging only), so the migration page shows it as "exists in the
+# Workspace"; `warehouse` is a Workspace object linked to production already, so its stale row
+# there is shadowed and shows as a conflict.
 DEMO_AIRFLOW_CONNECTIONS = {
     "warehouse": {
         "conn_type": "postgres",
@@ -123,6 +125,20 @@ class Command(BaseCommand):
             deployment=production,
             overrides={"host": "prod-db.internal", "password": "prod-pass"},
         )
+        snowflake = environment_object_create(
+            user=owner,
+            workspace=workspace,
+            object_type="CONNECTION",
+            key="snowflake_bi",
+            values={
+                "conn_type": "snowflake",
+                "login": "bi_staging",
+                "password": "staging-snow",
+                "schema": "PUBLIC",
+                "extra": {"account": "ab12345", "warehouse": "BI_WH_STAGING"},
+            },
+        )
+        link_create(user=owner, obj=snowflake, deployment=staging)
         environment_object_create(
             user=owner,
             workspace=workspace,
