@@ -171,6 +171,45 @@ def secret_fields(object_type: str, values: dict[str, Any]) -> tuple[str, ...]:
     return spec.secret_fields
 
 
+# Airflow 3.3's own list (`DEFAULT_SENSITIVE_FIELDS` in `airflow._shared.secrets_masker`):
+# Airflow hides the value of a variable whose key contains one of these names.
+AIRFLOW_SENSITIVE_NAMES = frozenset(
+    {
+        "access_key",
+        "access_token",
+        "api_key",
+        "apikey",
+        "auth_header",
+        "authorization",
+        "bearer",
+        "connection_string",
+        "dsn",
+        "passphrase",
+        "passwd",
+        "password",
+        "private_key",
+        "proxy",
+        "proxy_password",
+        "proxies",
+        "secret",
+        "service_account",
+        "service_key",
+        "token",
+        "keyfile_dict",
+        "webhook_url",
+    }
+)
+
+
+def variable_key_looks_secret(key: str) -> bool:
+    """Whether Airflow would hide this variable's value, as its `should_hide_value_for_key`
+    decides: the key, lowercased and with each run of other characters than letters, digits
+    and _ made one _, contains a sensitive name. Where Airflow hides a value, a variable we
+    store without being told otherwise (migrated, imported from a file) is secret."""
+    normalized = re.sub(r"\W+", "_", key.strip().lower())
+    return any(name in normalized for name in AIRFLOW_SENSITIVE_NAMES)
+
+
 def _string(errors: dict, name: str, value: Any, max_length: int | None = None) -> str:
     if value is None:
         return ""

@@ -55,6 +55,19 @@ def _cleaned(object_type: str, parsed: airflow_files.ParsedObject) -> dict | str
         return "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
 
 
+def _imported_variable_is_secret(key: str, have: dict | None) -> bool:
+    """A variables file says nothing about secrecy: an imported variable is secret where
+    Airflow would hide its value (`variable_key_looks_secret`, as a migration decides), and an
+    import never makes a secret variable plain."""
+    return object_types.variable_key_looks_secret(key) or bool(have and have.get("is_secret"))
+
+
+def _unchanged(have: dict, values: dict) -> bool:
+    """Whether the file holds what is stored already. A variable's secret flag is not in the
+    file, so it does not count: an identical value is not a change."""
+    return all(have.get(name) == value for name, value in values.items() if name != "is_secret")
+
+
 def _plan(
     workspace: Workspace,
     deployment: Deployment | None,
@@ -88,9 +101,11 @@ def _plan(
             item = resolved.get(entry.key)
             current = item
             have = item.values if item else None
+        if object_type == ObjectType.AIRFLOW_VARIABLE:
+            values["is_secret"] = _imported_variable_is_secret(entry.key, have)
         if have is None:
             plan.append((ImportRow(entry.key, ImportRow.CREATE), values, None))
-        elif have == values:
+        elif _unchanged(have, values):
             plan.append((ImportRow(entry.key, ImportRow.SKIP, "Unchanged."), None, None))
         elif deployment is not None and current.is_linked:
             overrides = {
@@ -156,7 +171,8 @@ def airflow_file_import(
     """Import a file exported by Airflow (or by us). Into a Workspace: new keys become
     Workspace objects. Into a Deployment: a key it resolves from a linked Workspace object gets
     an override, other new keys become its own objects. Equal values are skipped; different
-    ones only replaced with `overwrite`. All of it in one transaction."""
+    ones only replaced with `overwrite`. A variable whose key Airflow treats as sensitive is
+    stored as a secret, and a secret one stays secret. All of it in one transaction."""
     _require_import(user, workspace, deployment)
     parsed = _parse(object_type, filename, content)
     with transaction.atomic():

@@ -45,22 +45,6 @@ Status = MigrationRun.Status
 State = MigrationItem.State
 MIGRATABLE_TYPES = (ObjectType.CONNECTION, ObjectType.AIRFLOW_VARIABLE)
 
-# Airflow hides variable values whose key contains one of these (DEFAULT_SENSITIVE_FIELDS);
-# a migrated variable with such a key is stored as a secret.
-SENSITIVE_KEY_PARTS = (
-    "access_token",
-    "api_key",
-    "apikey",
-    "authorization",
-    "passphrase",
-    "passwd",
-    "password",
-    "private_key",
-    "secret",
-    "token",
-    "keyfile_dict",
-    "service_account",
-)
 # The fields Airflow reads from a connection or variable: what verification compares.
 VERIFIED_FIELDS = {
     ObjectType.CONNECTION: ("conn_type", "host", "schema", "login", "password", "port", "extra"),
@@ -95,11 +79,10 @@ def read_source_rows(db, object_type: str, keys: list[str] | None = None) -> dic
 def source_values(object_type: str, row) -> dict[str, Any]:
     """A metadata-DB row as the values of an environment object of that type."""
     if object_type == ObjectType.AIRFLOW_VARIABLE:
-        key = row.key.lower()
         return {
             "value": row.value,
             "description": row.description or "",
-            "is_secret": any(part in key for part in SENSITIVE_KEY_PARTS),
+            "is_secret": object_types.variable_key_looks_secret(row.key),
         }
     extra: Any = {}
     if row.extra not in (None, ""):
