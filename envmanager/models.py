@@ -283,12 +283,16 @@ class AuditEvent(models.Model):
 
 class ObjectVersion(models.Model):
     """An earlier state of an environment object, kept (encrypted) each time it changes or is
-    deleted, so it can be restored. Deleted objects can be restored for 30 days."""
+    deleted, so it can be restored. Deleted objects can be restored for 30 days. A Deployment
+    object that promotion merged into an existing Workspace object's override is gone but not
+    deleted (its values live on in the override): its last version says PROMOTE, stays in its
+    history, and is not offered among the deleted objects."""
 
     class Reason(models.TextChoices):
         UPDATE = "UPDATE", "Before an update"
         DELETE = "DELETE", "Before deletion"
         RESTORE = "RESTORE", "Before a restore"
+        PROMOTE = "PROMOTE", "Merged into a Workspace object by promotion"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     environment_object_id = models.BigIntegerField(db_index=True)

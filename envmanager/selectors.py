@@ -197,7 +197,9 @@ def object_versions(obj_id: int, workspace):
 
 
 def deleted_object_versions(workspace):
-    """Versions saved at deletion of objects that are still gone and restorable (30 days)."""
+    """Versions saved at deletion of objects that are still gone and restorable (30 days).
+    An object promotion merged into a Workspace object's override was not deleted (its
+    version says PROMOTE), so it is not listed."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -209,7 +211,10 @@ def deleted_object_versions(workspace):
     existing = EnvironmentObject.objects.filter(workspace=workspace).values("pk")
     return (
         ObjectVersion.objects.filter(
-            workspace=workspace, reason="DELETE", created_at__gte=since, restored_at__isnull=True
+            workspace=workspace,
+            reason=ObjectVersion.Reason.DELETE,
+            created_at__gte=since,
+            restored_at__isnull=True,
         )
         .exclude(environment_object_id__in=existing)
         .select_related("created_by")

@@ -84,7 +84,14 @@ def environment_object_promote(
             for name in object_types.SPECS[obj.object_type].overridable
             if obj.values.get(name) != existing.values.get(name)
         }
-        version_record(obj=obj, reason=ObjectVersion.Reason.DELETE, user=user)
+        # Not a deletion: its values live on as the override, so it is not offered among the
+        # deleted objects to restore (its history keeps this version).
+        version_record(
+            obj=obj,
+            reason=ObjectVersion.Reason.PROMOTE,
+            user=user,
+            changed_fields=sorted(overrides),
+        )
         # Its home link goes with it, freeing the key on the Deployment (which, holding its own
         # object with this key, could not have been linked to the Workspace one).
         obj.delete()

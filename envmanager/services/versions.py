@@ -118,6 +118,15 @@ def environment_object_restore_version(*, user: User, version: ObjectVersion) ->
 
 
 def _restore_deleted(user: User, version: ObjectVersion, snap: dict) -> EnvironmentObject:
+    merged = ObjectVersion.objects.filter(
+        environment_object_id=version.environment_object_id, reason=ObjectVersion.Reason.PROMOTE
+    ).exists()
+    if merged:
+        raise InvalidInput(
+            f"This object was merged into the Workspace object {version.key!r} by promotion: "
+            "its values live on as that object's override for its Deployment, so there is "
+            "nothing to restore. Change or remove the override there instead."
+        )
     if version.reason != ObjectVersion.Reason.DELETE:
         raise InvalidInput(
             "That object no longer exists; restore the version saved at its deletion."
@@ -198,8 +207,9 @@ def _restore_deleted(user: User, version: ObjectVersion, snap: dict) -> Environm
 
 def deleted_objects_purge(*, now: datetime | None = None) -> int:
     """Forget deleted objects for good once they can no longer be restored: every version of
-    an object that is gone and was last changed more than 30 days ago (its secrets with it).
-    Audited in each Workspace that lost any. Returns how many versions were removed."""
+    an object that is gone (deleted, or merged into a Workspace object by promotion) and was
+    last changed more than 30 days ago (its secrets with it). Audited in each Workspace that
+    lost any. Returns how many versions were removed."""
     cutoff = (now or timezone.now()) - timedelta(days=RESTORE_DELETED_DAYS)
     with transaction.atomic():
         expired = (
