@@ -16,6 +16,7 @@ from envmanager.selectors import (
     migration_run_progress,
 )
 from envmanager.services import migration
+from envmanager.views import SLUG_OF
 
 TYPE_SLUGS = {"connections": ObjectType.CONNECTION, "variables": ObjectType.AIRFLOW_VARIABLE}
 
@@ -39,6 +40,7 @@ def migration_select(request: HttpRequest, deployment_id: int, type_slug: str) -
         object_type=object_type,
         type_label=ObjectType(object_type).label,
         type_slug=type_slug,
+        environment_tab=SLUG_OF[object_type],
         runs=deployment.migration_runs.all()[:10],
     )
     context["may_migrate"] = context["can"]["migrate"]
@@ -93,6 +95,7 @@ def migration_run(request: HttpRequest, run_id: int) -> HttpResponse:
             percent=int(100 * (done + 0.5 * progress.get("VERIFIED", 0)) / total),
             items=run.items.all(),
             type_slug=next(slug for slug, t in TYPE_SLUGS.items() if t == run.object_type),
+            environment_tab=SLUG_OF[run.object_type],
         ),
     )
 

@@ -230,6 +230,8 @@ SPECTACULAR_SETTINGS = {
         "ScopeEnum": "envmanager.object_types.Scope",
         "LinkScopeEnum": ["DEPLOYMENT", "IDE_PROJECT"],
         "DeploymentScopeEnum": ["DEPLOYMENT"],
+        "MigrationCandidateStatusEnum": "envmanager.selectors.MigrationCandidate.STATUSES",
+        "MigrationRunStatusEnum": "envmanager.models.MigrationRun.Status",
     },
 }
 

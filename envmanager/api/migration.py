@@ -99,11 +99,9 @@ class MigrationStartSerializer(serializers.Serializer):
 
 class CandidateSerializer(serializers.Serializer):
     objectKey = serializers.CharField(source="object_key")
-    # Not a ChoiceField: its enum would collide with the run's `status` in the schema's enum
-    # names (ENUM_NAME_OVERRIDES would settle it); the help text lists the values instead.
-    status = serializers.CharField(
-        help_text=f"One of {', '.join(MigrationCandidate.STATUSES)}. "
-        "NEW: a new Workspace object linked to this Deployment will be created. "
+    status = serializers.ChoiceField(
+        choices=MigrationCandidate.STATUSES,
+        help_text="NEW: a new Workspace object linked to this Deployment will be created. "
         "EXISTS_IN_WORKSPACE: a Workspace object with this key exists but is not linked to "
         "this Deployment; a Deployment-level override on it will be created. CONFLICT: the "
         "Deployment already resolves this key (from its own object or a linked Workspace "

@@ -142,3 +142,12 @@ def test_other_tenants_get_404(source, api, other_team):
         status="SUCCEEDED",
     )
     assert client.get(f"/api/v1/migrations/{run.pk}").status_code == 404
+
+
+def test_migration_pages_lead_back_to_the_deployments_environment_tab(source):
+    client = browser(source.owner)
+    back = f'href="/deployments/{source.deployment.pk}/environment/?type=airflow-variables"'
+    page = client.get(f"/deployments/{source.deployment.pk}/migrate/variables/").content.decode()
+    assert back in page and f'href="/workspaces/{source.workspace.pk}/"' in page
+    tab = client.get(f"/deployments/{source.deployment.pk}/environment/?type=airflow-variables")
+    assert tab.status_code == 200

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.apps import apps
+from django.test import Client
 from django.utils import timezone
 
 from envmanager.errors import InvalidInput
@@ -83,6 +84,17 @@ def test_restoring_a_merged_object_is_refused_with_the_reason(team, merged, api)
     assert not EnvironmentObject.objects.filter(pk=local_id).exists()
     link = Link.objects.get(environment_object=workspace_object, deployment=team.deployment)
     assert link.overrides == {"host": "prod-db", "password": "prod-pw"}
+
+
+def test_its_history_page_says_it_was_merged_and_offers_no_restore(team, merged):
+    local_id, _ = merged
+    client = Client()
+    client.force_login(team.owner)
+    page = client.get(f"/workspaces/{team.workspace.pk}/environment/{local_id}/history/")
+    html = page.content.decode()
+    assert "an object merged into the Workspace by promotion" in html
+    assert "version-restore" not in html and "/restore/" not in html
+    assert "its values live on as that object's override" in html
 
 
 def test_a_merged_object_is_forgotten_30_days_later(team, merged):
