@@ -54,10 +54,15 @@ _KEY_RULES: dict[str, tuple[re.Pattern, int, str]] = {
 }
 
 
+def type_name(object_type: str) -> str:
+    """The type's name inside a sentence: "connection", "Airflow variable"."""
+    label = ObjectType(object_type).label
+    return label if label.startswith("Airflow") else label.lower()
+
+
 def type_with_article(object_type: str, *, start: bool = False) -> str:
     """The type's name with its article, for messages: "an Airflow variable", "a connection"."""
-    label = ObjectType(object_type).label
-    label = label if label.startswith("Airflow") else label.lower()
+    label = type_name(object_type)
     article = "an" if label[0] in "aeiouAEIOU" else "a"
     return f"{article.capitalize() if start else article} {label}"
 

@@ -19,7 +19,7 @@ from deployments import services as deployment_services
 from deployments.models import Deployment
 from deployments.selectors import deployment_for_user
 from envmanager import object_types, services
-from envmanager.errors import Conflict, EnvManagerError, NotPermitted
+from envmanager.errors import EnvManagerError, NotPermitted
 from envmanager.forms import (
     CONNECTION_TYPES,
     DeploymentForm,
@@ -82,8 +82,7 @@ def _apply_errors(request: HttpRequest, form, error: EnvManagerError) -> None:
             field = "extra_keys"
         field = {"objectKey": "key", "scopeEntityId": None}.get(field, field)
         if field in form.fields:
-            # A conflict's own message says which key and where; its field message does not.
-            form.add_error(field, error.message if isinstance(error, Conflict) else message)
+            form.add_error(field, message)
             placed = True
         else:
             unplaced.append((name, message))

@@ -13,7 +13,7 @@ from deployments.models import Deployment, IdeProject
 from envmanager import object_types
 from envmanager.errors import Conflict, InvalidInput, NotFound, NotPermitted
 from envmanager.models import EnvironmentObject, Link, ObjectVersion
-from envmanager.object_types import ObjectType, Scope, type_with_article
+from envmanager.object_types import ObjectType, Scope, type_name, type_with_article
 from envmanager.services.audit import audit_record
 from envmanager.services.versions import changed_field_names, version_record
 
@@ -80,8 +80,9 @@ def _taken_on_ide_project(project: IdeProject, object_type: str, key: str) -> Co
 def _taken_in_scope(object_type: str, key: str, deployment: Deployment | None) -> Conflict:
     """Another object of the same scope (the Workspace, or that Deployment) has the key."""
     if deployment is not None:
-        label = type_with_article(object_type).split(" ", 1)[1]
-        return _key_conflict(f"Deployment {deployment.name!r} already has its own {label} {key!r}.")
+        return _key_conflict(
+            f"Deployment {deployment.name!r} already has its own {type_name(object_type)} {key!r}."
+        )
     return _key_conflict(f"This Workspace already has {type_with_article(object_type)} {key!r}.")
 
 
