@@ -25,3 +25,12 @@ def workspace_members(workspace: Workspace):
         .select_related("user")
         .order_by("user__email")
     )
+
+
+def workspace_member(workspace: Workspace, user_id) -> Membership:
+    """The membership of one user of this Workspace, by the user's id; a user who is not a
+    member (or no id at all) is a 404."""
+    try:
+        return workspace.memberships.select_related("user").get(user_id=int(user_id))
+    except (Membership.DoesNotExist, TypeError, ValueError):
+        raise Http404("That user is not a member of this Workspace.") from None

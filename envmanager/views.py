@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 from accounts import services as account_services
 from accounts.models import DeploymentPermission, Role, Workspace
 from accounts.permissions import has_deployment_perm
-from accounts.selectors import workspace_for_user, workspace_members
+from accounts.selectors import workspace_for_user, workspace_member, workspace_members
 from deployments import services as deployment_services
 from deployments.models import Deployment
 from deployments.selectors import deployment_for_user
@@ -200,7 +200,7 @@ def workspace_detail(request: HttpRequest, workspace_id: int) -> HttpResponse:
                 # Add by email, or change one listed member's role from their row.
                 email = request.POST.get("email", "")
                 if action == "change_role":
-                    email = _member(workspace, request.POST.get("user_id")).user.email
+                    email = workspace_member(workspace, request.POST.get("user_id")).user.email
                 membership = account_services.membership_set(
                     actor=request.user,
                     workspace=workspace,
@@ -214,7 +214,7 @@ def workspace_detail(request: HttpRequest, workspace_id: int) -> HttpResponse:
                 )
                 return redirect("workspace", workspace_id=workspace.pk)
             elif action == "remove_member":
-                membership = _member(workspace, request.POST.get("user_id"))
+                membership = workspace_member(workspace, request.POST.get("user_id"))
                 account_services.membership_remove(
                     actor=request.user, workspace=workspace, user=membership.user
                 )
@@ -257,17 +257,6 @@ def _update(request: HttpRequest, obj: EnvironmentObject, form, **changes) -> No
     services.environment_object_update(
         user=request.user, obj=obj, key=form.cleaned_data["key"], values=form.values(), **changes
     )
-
-
-def _member(workspace: Workspace, user_id: str | None):
-    """A membership of this Workspace by its user's posted id; anything else is a 404."""
-    pk = _id_from(user_id)
-    membership = (
-        workspace.memberships.select_related("user").filter(user_id=pk).first() if pk else None
-    )
-    if membership is None:
-        raise Http404("That user is not a member of this Workspace.")
-    return membership
 
 
 # Workspace Environment

@@ -18,7 +18,7 @@ from accounts.api.serializers import (
     WorkspaceSerializer,
 )
 from accounts.models import ApiToken, Workspace
-from accounts.selectors import workspace_for_user, workspace_members
+from accounts.selectors import workspace_for_user, workspace_member, workspace_members
 from envmanager.api.serializers import error_responses
 
 
@@ -114,9 +114,7 @@ class MemberDetailView(APIView):
     )
     def delete(self, request, workspace_id: int, user_id: int):
         workspace = workspace_for_user(request.user, workspace_id)
-        membership = workspace.memberships.select_related("user").filter(user_id=user_id).first()
-        if membership is None:
-            raise Http404("That user is not a member of this Workspace.")
+        membership = workspace_member(workspace, user_id)
         services.membership_remove(actor=request.user, workspace=workspace, user=membership.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
