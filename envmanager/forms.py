@@ -158,6 +158,26 @@ def _parse_json_object(form: forms.Form, name: str, text: str) -> dict | None:
     return parsed
 
 
+def _mark_stored(field: forms.Field, help_text: str = "") -> None:
+    """A stored secret's field: empty, with a placeholder saying it is kept unless replaced."""
+    field.widget.attrs["placeholder"] = "•••••••• (unchanged)"
+    field.help_text = help_text or "Stored and hidden. Type a new one to change it."
+
+
+class _ForgetsTypedSecrets:
+    """Forms whose secret fields come back empty after an error (`secret_names`) say which
+    ones to type again."""
+
+    def secret_names(self) -> list[str]:
+        raise NotImplementedError
+
+    def cleared_secrets(self) -> list[str]:
+        """After an error: the secret fields that were typed and come back empty."""
+        if not self.is_bound or not self.errors:
+            return []
+        return [self[n].label for n in self.secret_names() if self.data.get(self.add_prefix(n))]
+
+
 def _stored_keys_help(value: dict) -> str:
     """The shape of a stored secret JSON object: its keys, never their values."""
     keys = sorted(value)
@@ -167,7 +187,7 @@ def _stored_keys_help(value: dict) -> str:
     return f"Stored and hidden: {shown}."
 
 
-class EnvironmentObjectForm(forms.Form):
+class EnvironmentObjectForm(_ForgetsTypedSecrets, forms.Form):
     """One form for the four types; which fields show depends on `object_type`."""
 
     key = KeyField(label="Key")
@@ -290,18 +310,16 @@ class EnvironmentObjectForm(forms.Form):
         if self._value_is_secret():
             self.fields["value"].widget = _secret_textarea(3)
         for name in clearable:
-            self.fields[name].widget.attrs["placeholder"] = "•••••••• (unchanged)"
-            if name in JSON_FIELDS:
-                self.fields[name].help_text = (
-                    f"{_stored_keys_help(stored[name])} What you type here replaces the whole "
-                    f"stored {self._noun(name)}; left empty, it is kept."
-                )
-            else:
-                self.fields[name].help_text = "Stored and hidden. Type a new one to change it."
+            _mark_stored(
+                self.fields[name],
+                f"{_stored_keys_help(stored[name])} What you type here replaces the whole "
+                f"stored {self._noun(name)}; left empty, it is kept."
+                if name in JSON_FIELDS
+                else "",
+            )
         stored_secrets = secret_fields(object_type, stored or {})
         if "value" in self.fields and "value" in stored_secrets and stored.get("value"):
-            self.fields["value"].widget.attrs["placeholder"] = "•••••••• (unchanged)"
-            self.fields["value"].help_text = "Stored and hidden. Type a new one to change it."
+            _mark_stored(self.fields["value"])
 
     def layout(self) -> list[tuple[forms.BoundField, forms.BoundField | None]]:
         """Each field with its "Clear the stored …" box, to show the box under its field."""
@@ -333,12 +351,6 @@ class EnvironmentObjectForm(forms.Form):
         if self._value_is_secret():
             names.append("value")
         return [name for name in self.fields if name in names]
-
-    def cleared_secrets(self) -> list[str]:
-        """After an error: the secret fields that were typed and come back empty."""
-        if not self.is_bound or not self.errors:
-            return []
-        return [self[n].label for n in self.secret_names() if self.data.get(self.add_prefix(n))]
 
     def chooser(self) -> dict | None:
         """What app.js needs to show only the fields of the chosen connection type or metrics
@@ -406,7 +418,7 @@ class EnvironmentObjectForm(forms.Form):
         return values
 
 
-class OverrideForm(forms.Form):
+class OverrideForm(_ForgetsTypedSecrets, forms.Form):
     """The fields that differ on one Deployment link. Empty fields keep their current override
     (or the Workspace value); ticking "use the Workspace value" clears an override. A connection
     may also override single keys of its extra (`extra.KEY` overrides)."""
@@ -473,15 +485,8 @@ class OverrideForm(forms.Form):
                     label=f"Use the Workspace value for extra key {name[6:]}", required=False
                 )
 
-    def cleared_secrets(self) -> list[str]:
-        """After an error: the secret fields that were typed and come back empty."""
-        if not self.is_bound or not self.errors:
-            return []
-        return [
-            self[name].label
-            for name in self.fields
-            if name in self.secret and self.data.get(self.add_prefix(name))
-        ]
+    def secret_names(self) -> list[str]:
+        return [name for name in self.fields if name in self.secret]
 
     def rows(self) -> list[tuple[forms.BoundField, forms.BoundField | None]]:
         """Each field with its "use the Workspace value" box, to show them side by side."""
@@ -553,8 +558,7 @@ class DeploymentForm(forms.Form):
         if deployment is not None:
             for name in ("metadata_db_url", "fernet_key"):
                 if getattr(deployment, name):
-                    self.fields[name].widget.attrs["placeholder"] = "•••••••• (unchanged)"
-                    self.fields[name].help_text = "Stored and hidden. Type a new one to change it."
+                    _mark_stored(self.fields[name])
 
     def changes(self) -> dict[str, Any]:
         """The service's keyword arguments; an empty secret is None (keep the stored one)."""
