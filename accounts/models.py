@@ -61,6 +61,8 @@ class WorkspacePermission:
     UPDATE_ENV_OBJECTS = "update_env_objects"
     DELETE_ENV_OBJECTS = "delete_env_objects"
     CREATE_DEPLOYMENTS = "create_deployments"
+    # A Deployment's metadata-DB URL and Fernet keys: a door the server opens, so Owners only.
+    SET_METADATA_DB = "set_metadata_db"
     MIGRATE_FROM_AIRFLOW = "migrate_from_airflow"
     MANAGE_MEMBERS = "manage_members"
     UPDATE_SETTINGS = "update_settings"
@@ -88,6 +90,7 @@ _OPERATOR_WS = [
 ]
 _OWNER_WS = [
     *_OPERATOR_WS,
+    P.SET_METADATA_DB,
     P.MIGRATE_FROM_AIRFLOW,
     P.MANAGE_MEMBERS,
     P.UPDATE_SETTINGS,
@@ -132,6 +135,7 @@ class Workspace(models.Model):
             (P.UPDATE_ENV_OBJECTS, "workspace.envObjects.update"),
             (P.DELETE_ENV_OBJECTS, "workspace.envObjects.delete"),
             (P.CREATE_DEPLOYMENTS, "workspace.deployments.create"),
+            (P.SET_METADATA_DB, "workspace.deployments.metadataDb.update"),
             (P.MIGRATE_FROM_AIRFLOW, "workspace.envObjects.migrate"),
             (P.MANAGE_MEMBERS, "workspace.members.manage"),
             (P.UPDATE_SETTINGS, "workspace.settings.update"),

@@ -1,5 +1,6 @@
 """The gateway to a Deployment's Airflow metadata database: read, compare-and-delete and
 restore rows of its `connection` and `variable` tables, on PostgreSQL (psycopg) or SQLite.
+What it may open at all is decided by `deployments.metadata_db_target` (the allowlist).
 
 Airflow 2.x and 3.x keep `password`, `extra` and `val` as Fernet tokens (flags `is_encrypted`,
 `is_extra_encrypted`); the key is the Deployment's `[core] fernet_key`, comma-separated and
@@ -7,30 +8,42 @@ newest first. Messages of the errors raised here never hold a password, a key or
 """
 
 import contextlib
+import os
 import sqlite3
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote
 
 import psycopg
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from deployments.metadata_db_target import MetadataDbTarget, metadata_db_target
+from envmanager.errors import (
+    MetadataDbChanged,
+    MetadataDbError,
+    MetadataDbUnusable,
+    WrongFernetKey,
+)
+
+__all__ = [
+    "AirflowConnection",
+    "AirflowMetadataDb",
+    "AirflowVariable",
+    "MetadataDbChanged",
+    "MetadataDbError",
+    "MetadataDbReport",
+    "MetadataDbUnusable",
+    "WrongFernetKey",
+    "open_deployment_metadata_db",
+]
+
 BATCH = 500
-CONNECT_TIMEOUT_SECONDS = 5
-
-
-class MetadataDbError(Exception):
-    """The metadata database cannot be used; the message is for the user."""
-
-
-class MetadataDbUnreachable(MetadataDbError):
-    pass
-
-
-class WrongFernetKey(MetadataDbError):
-    pass
+CONNECT_TIMEOUT_SECONDS = 3
+# How long SQLite waits for Airflow's own writers to let go of the file.
+SQLITE_BUSY_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,14 @@ class AirflowVariable:
     row: dict[str, Any] = field(repr=False)
 
 
+@dataclass(frozen=True)
+class MetadataDbReport:
+    connections: int
+    variables: int
+    # Encrypted values (passwords, extras, variable values) the Fernet key decrypted: all.
+    decrypted_values: int
+
+
 def _fernet(keys: str) -> MultiFernet | None:
     parts = [k.strip() for k in (keys or "").split(",") if k.strip()]
     if not parts:
@@ -68,43 +89,92 @@ def _fernet(keys: str) -> MultiFernet | None:
         raise WrongFernetKey("The Deployment's Fernet key is not a valid Fernet key.") from None
 
 
-def _where(url: str) -> str:
-    """Where the database is, for messages: host, port and name, never credentials."""
-    if url.startswith("sqlite"):
-        return "the SQLite file " + url.split(":///", 1)[-1]
-    parts = urlsplit(url)
-    return f"PostgreSQL at {parts.hostname}:{parts.port or 5432}{parts.path}"
+def open_deployment_metadata_db(
+    deployment: Any, *, pinned_fingerprint: str | None = None
+) -> "AirflowMetadataDb":
+    """The gateway to a Deployment's metadata DB, checked again against the allowlist at every
+    connect. `pinned_fingerprint` (a migration run's) refuses any database but that one."""
+    if not deployment.metadata_db_url:
+        raise MetadataDbError(
+            "This Deployment has no metadata database URL; a Workspace Owner adds it in the "
+            "Deployment's settings."
+        )
+    target = metadata_db_target(deployment.metadata_db_url)
+    if target.fingerprint != deployment.metadata_db_fingerprint:
+        # Saved before the guard existed, or the allowlist now admits it by another entry.
+        raise MetadataDbError(
+            "This Deployment's metadata database URL must be saved again before it is used "
+            "(a Workspace Owner does it in the Deployment's settings)."
+        )
+    if pinned_fingerprint is not None and target.fingerprint != pinned_fingerprint:
+        raise MetadataDbChanged(
+            "The Deployment's metadata database URL now names another database than the one "
+            "this run read. A run only ever deletes from and restores into the database it "
+            "read: put the URL back to go on; nothing was changed."
+        )
+    return AirflowMetadataDb(target, deployment.fernet_key)
 
 
 class AirflowMetadataDb:
-    """One connection to one metadata database. Use as a context manager."""
+    """One connection to one checked metadata database. Use as a context manager.
 
-    def __init__(self, url: str, fernet_key: str):
-        self.url = url
+    Every way it can fail to open (missing, unreadable, not a database, refused, not Airflow's
+    tables) raises the same `MetadataDbUnusable`. It never creates a file, never reads the
+    server's own libpq settings (~/.pgpass, PG* variables, client certificates, Kerberos
+    tickets), and connects only to the address the allowlist check admitted."""
+
+    def __init__(self, target: "MetadataDbTarget | str", fernet_key: str):
+        if isinstance(target, str):
+            target = metadata_db_target(target)
+        self.target = target
         self._fernet = _fernet(fernet_key)
-        self.is_sqlite = url.startswith("sqlite:")
-        try:
-            if self.is_sqlite:
-                path = url.split(":///", 1)[-1]
-                if not path or not Path(path).is_file():
-                    raise MetadataDbUnreachable(f"Cannot open {_where(url)}: no such file.")
-                self._db = sqlite3.connect(path, timeout=30)
-                self._db.row_factory = sqlite3.Row
-            else:
-                scheme, rest = url.split("://", 1)
-                if scheme.split("+", 1)[0] not in ("postgresql", "postgres"):
-                    raise MetadataDbUnreachable("Only PostgreSQL and SQLite metadata DBs are read.")
-                # Autocommit: reads hold no transaction open; writes open one explicitly.
-                self._db = psycopg.connect(
-                    "postgresql://" + rest,
-                    connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                    row_factory=psycopg.rows.dict_row,
-                    autocommit=True,
-                )
-        except (sqlite3.Error, psycopg.Error, ValueError):
-            # The driver's message may hold the URL's password: say where, not what it said.
-            raise MetadataDbUnreachable(f"Cannot connect to {_where(url)}.") from None
+        self.is_sqlite = target.engine == "sqlite"
+        self._db = self._connect(target)
         self._columns: dict[str, list[str]] = {}
+        try:
+            self.columns("connection")
+            self.columns("variable")
+        except MetadataDbError:
+            self.close()
+            raise MetadataDbUnusable() from None
+
+    @staticmethod
+    def _connect(target: MetadataDbTarget):
+        if target.engine == "sqlite":
+            try:
+                if not stat.S_ISREG(os.stat(target.path).st_mode):
+                    raise MetadataDbUnusable()
+                # mode=rw: open an existing file only, never create one.
+                db = sqlite3.connect(
+                    f"file:{quote(target.path)}?mode=rw", uri=True, timeout=SQLITE_BUSY_SECONDS
+                )
+            except (OSError, sqlite3.Error):
+                raise MetadataDbUnusable() from None
+            db.row_factory = sqlite3.Row
+            return db
+        try:
+            # Every parameter explicit, so nothing comes from the server's own environment;
+            # autocommit: reads hold no transaction open, writes open one explicitly.
+            return psycopg.connect(
+                host=target.host,
+                hostaddr=target.address,
+                port=target.port,
+                dbname=target.dbname,
+                user=target.user,
+                password=target.password,
+                sslmode=target.sslmode,
+                sslcertmode="disable",
+                gssencmode="disable",
+                require_auth="!gss,!sspi",
+                passfile=os.devnull,
+                connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                application_name="envmanager",
+                row_factory=psycopg.rows.dict_row,
+                autocommit=True,
+            )
+        except (psycopg.Error, ValueError):
+            # The driver's message may hold the password, and says what exists: say neither.
+            raise MetadataDbUnusable() from None
 
     def __enter__(self) -> "AirflowMetadataDb":
         return self
@@ -127,8 +197,8 @@ class AirflowMetadataDb:
         except (sqlite3.Error, psycopg.Error) as exc:
             self._rollback()
             raise MetadataDbError(
-                f"The metadata DB at {_where(self.url)} refused a query "
-                f"({type(exc).__name__}); is it an Airflow metadata DB?"
+                f"The metadata database refused a query ({type(exc).__name__}); nothing was "
+                "changed."
             ) from None
 
     def _rollback(self) -> None:
@@ -155,7 +225,7 @@ class AirflowMetadataDb:
                 )
                 names = [r["column_name"] for r in rows]
             if not names:
-                raise MetadataDbError(f"{_where(self.url)} has no {table!r} table.")
+                raise MetadataDbError(f"The metadata database has no {table!r} table.")
             self._columns[table] = [n for n in names if n != "id"]
         return self._columns[table]
 
@@ -229,6 +299,30 @@ class AirflowMetadataDb:
             for row in self._select("variable", "key", wanted)
         ]
 
+    def report(self) -> "MetadataDbReport":
+        """What "Test connection" shows: how many connections and variables the DB holds, and
+        that the Fernet key decrypts every encrypted value (WrongFernetKey names the first row
+        that it does not)."""
+        decrypted = 0
+        connections = self._execute(
+            'SELECT "conn_id", "password", "extra", "is_encrypted", "is_extra_encrypted" '
+            'FROM "connection"'
+        )
+        for row in connections:
+            what = f"Connection {row['conn_id']!r}"
+            for column, flag in (("password", "is_encrypted"), ("extra", "is_extra_encrypted")):
+                if row[column] is not None and row[flag]:
+                    self._decrypt(row[column], True, what)
+                    decrypted += 1
+        variables = self._execute('SELECT "key", "val", "is_encrypted" FROM "variable"')
+        for row in variables:
+            if row["val"] is not None and row["is_encrypted"]:
+                self._decrypt(row["val"], True, f"Variable {row['key']!r}")
+                decrypted += 1
+        return MetadataDbReport(
+            connections=len(connections), variables=len(variables), decrypted_values=decrypted
+        )
+
     # Writing
 
     def _compare_and_delete(self, table: str, rows: list[dict]) -> list[bool]:
@@ -248,7 +342,7 @@ class AirflowMetadataDb:
         except (sqlite3.Error, psycopg.Error) as exc:
             self._rollback()
             raise MetadataDbError(
-                f"Deleting rows from {_where(self.url)} failed ({type(exc).__name__}); "
+                f"Deleting rows from the metadata database failed ({type(exc).__name__}); "
                 "nothing was deleted."
             ) from None
         return results
@@ -283,7 +377,7 @@ class AirflowMetadataDb:
         except (sqlite3.Error, psycopg.Error) as exc:
             self._rollback()
             raise MetadataDbError(
-                f"Restoring rows into {_where(self.url)} failed ({type(exc).__name__}); "
+                f"Restoring rows into the metadata database failed ({type(exc).__name__}); "
                 "nothing was restored."
             ) from None
         return results

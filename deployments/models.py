@@ -28,6 +28,11 @@ class Deployment(models.Model):
     # `[core] fernet_key` (comma-separated, newest first). Both are secrets.
     metadata_db_url = EncryptedTextField(blank=True, default="")
     fernet_key = EncryptedTextField(blank=True, default="")
+    # Which database the URL reaches (`deployments.metadata_db_target`), hashed: one metadata
+    # database belongs to at most one Deployment of the whole installation.
+    metadata_db_fingerprint = models.CharField(
+        max_length=64, null=True, blank=True, unique=True, editable=False
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

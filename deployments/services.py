@@ -12,25 +12,20 @@ from accounts.models import (
 )
 from accounts.permissions import require_deployment_perm, require_workspace_perm
 from accounts.services import grant_deployment_role_permissions
+from deployments.airflow_metadata import (
+    AirflowMetadataDb,
+    MetadataDbReport,
+    open_deployment_metadata_db,
+)
+from deployments.metadata_db_target import metadata_db_target
 from deployments.models import Deployment, DeploymentToken, IdeProject
 from envmanager.errors import Conflict, InvalidInput, NotFound
 from envmanager.services.audit import audit_record
 
-METADATA_DB_SCHEMES = (
-    "postgresql://",
-    "postgresql+psycopg2://",
-    "postgresql+psycopg://",
-    "postgres://",
-    "sqlite:///",
+SHARED_DATABASE = (
+    "Another Deployment already uses this metadata database: one metadata database belongs to "
+    "one Deployment."
 )
-
-
-def validate_metadata_db_url(url: str) -> None:
-    if url and not url.startswith(METADATA_DB_SCHEMES):
-        raise InvalidInput(
-            "The metadata database URL must start with postgresql:// or sqlite:///.",
-            {"metadata_db_url": "Use a SQLAlchemy-style URL: postgresql://… or sqlite:///…"},
-        )
 
 
 def validate_fernet_key(value: str) -> None:
@@ -57,7 +52,43 @@ def _save(obj, unique_message: str, field: str = "name"):
         with transaction.atomic():
             obj.save()
     except IntegrityError:
+        fingerprint = getattr(obj, "metadata_db_fingerprint", None)
+        if (
+            fingerprint
+            and Deployment.objects.filter(metadata_db_fingerprint=fingerprint)
+            .exclude(pk=obj.pk)
+            .exists()
+        ):
+            raise Conflict(SHARED_DATABASE, {"metadata_db_url": SHARED_DATABASE}) from None
         raise Conflict(unique_message, {field: unique_message}) from None
+
+
+def _checked_metadata_db(*, deployment_pk: int | None, url: str, fernet_key: str) -> str | None:
+    """The fingerprint of the database `url` reaches (None for no URL), once the allowlist
+    admits it, no other Deployment has it, and the Fernet key decrypts its rows: what "Test
+    connection" checks, run at every save so a wrong key shows here and not on the migrate
+    page. Opens a connection: call it outside any transaction."""
+    if not url:
+        return None
+    target = metadata_db_target(url)
+    # Before connecting: a database another Deployment has is not opened for this one.
+    others = Deployment.objects.filter(metadata_db_fingerprint=target.fingerprint)
+    if deployment_pk is not None:
+        others = others.exclude(pk=deployment_pk)
+    if others.exists():
+        raise Conflict(SHARED_DATABASE, {"metadata_db_url": SHARED_DATABASE})
+    with AirflowMetadataDb(target, fernet_key) as db:
+        db.report()
+    return target.fingerprint
+
+
+def _require_metadata_db_perm(user: User, workspace: Workspace) -> None:
+    require_workspace_perm(
+        user,
+        WorkspacePermission.SET_METADATA_DB,
+        workspace,
+        "set a Deployment's metadata database URL or Fernet keys (Owners only)",
+    )
 
 
 def deployment_create(
@@ -70,21 +101,29 @@ def deployment_create(
     metadata_db_url: str = "",
     fernet_key: str = "",
 ) -> Deployment:
-    """Operators and Owners add Deployments. Auto-linked Workspace objects link to it at once."""
+    """Operators and Owners add Deployments; only Owners give one a metadata database (it is
+    checked against the allowlist, must be no other Deployment's, and is tested). Auto-linked
+    Workspace objects link to it at once."""
     from envmanager.services import auto_link_new_deployment
 
     require_workspace_perm(
         user, WorkspacePermission.CREATE_DEPLOYMENTS, workspace, "create Deployments"
     )
-    validate_metadata_db_url(metadata_db_url)
+    metadata_db_url, fernet_key = (metadata_db_url or "").strip(), (fernet_key or "").strip()
+    if metadata_db_url or fernet_key:
+        _require_metadata_db_perm(user, workspace)
     validate_fernet_key(fernet_key)
+    fingerprint = _checked_metadata_db(
+        deployment_pk=None, url=metadata_db_url, fernet_key=fernet_key
+    )
     deployment = Deployment(
         workspace=workspace,
         name=(name or "").strip(),
         kind=kind,
         description=description,
-        metadata_db_url=metadata_db_url.strip(),
-        fernet_key=fernet_key.strip(),
+        metadata_db_url=metadata_db_url,
+        fernet_key=fernet_key,
+        metadata_db_fingerprint=fingerprint,
     )
     with transaction.atomic():
         _save(
@@ -98,6 +137,11 @@ def deployment_create(
             action="deployment.create",
             deployment_id=deployment.pk,
             detail={"name": deployment.name},
+            fields=[
+                n
+                for n, v in (("metadata_db_url", metadata_db_url), ("fernet_key", fernet_key))
+                if v
+            ],
         )
     return deployment
 
@@ -112,29 +156,52 @@ def deployment_update(
     metadata_db_url: str | None = None,
     fernet_key: str | None = None,
 ) -> Deployment:
-    """Fields left as None keep their value, so stored secrets stay unless a new one is given."""
+    """Fields left as None keep their value, so stored secrets stay unless a new one is given;
+    an empty string clears one. Operators and per-Deployment grants update the Deployment;
+    only Owners change its metadata-DB URL and Fernet keys, which are checked and tested
+    before anything is saved (the audit row names the fields, never their values)."""
     require_deployment_perm(user, DeploymentPermission.UPDATE, deployment, "update it")
-    if metadata_db_url is not None:
-        validate_metadata_db_url(metadata_db_url)
-        deployment.metadata_db_url = metadata_db_url.strip()
+    touches_db = metadata_db_url is not None or fernet_key is not None
+    if touches_db:
+        _require_metadata_db_perm(user, deployment.workspace)
     if fernet_key is not None:
+        fernet_key = fernet_key.strip()
         validate_fernet_key(fernet_key)
-        deployment.fernet_key = fernet_key.strip()
-    for field, value in (("name", name), ("description", description), ("kind", kind)):
-        if value is not None:
-            setattr(deployment, field, value.strip() if field == "name" else value)
-    changed = [
-        n
-        for n, v in (
-            ("name", name),
-            ("description", description),
-            ("kind", kind),
-            ("metadata_db_url", metadata_db_url),
-            ("fernet_key", fernet_key),
+    if metadata_db_url is not None:
+        metadata_db_url = metadata_db_url.strip()
+    fingerprint = deployment.metadata_db_fingerprint
+    current = deployment
+    if touches_db:
+        current = Deployment.objects.get(pk=deployment.pk)
+        fingerprint = _checked_metadata_db(
+            deployment_pk=deployment.pk,
+            url=current.metadata_db_url if metadata_db_url is None else metadata_db_url,
+            fernet_key=current.fernet_key if fernet_key is None else fernet_key,
         )
-        if v is not None
-    ]
+    changes = {
+        "name": name.strip() if name is not None else None,
+        "description": description,
+        "kind": kind,
+        "metadata_db_url": metadata_db_url,
+        "fernet_key": fernet_key,
+    }
+    changed = [n for n, v in changes.items() if v is not None]
     with transaction.atomic():
+        # The row as it is now: a change made since the caller read it stays.
+        given, deployment = deployment, Deployment.objects.select_for_update().get(pk=deployment.pk)
+        if touches_db and (deployment.metadata_db_url, deployment.fernet_key) != (
+            current.metadata_db_url,
+            current.fernet_key,
+        ):
+            raise Conflict(
+                "The metadata database settings changed while this change was checked; "
+                "nothing was saved. Try again."
+            )
+        for field, value in changes.items():
+            if value is not None:
+                setattr(deployment, field, value)
+        if touches_db:
+            deployment.metadata_db_fingerprint = fingerprint
         _save(
             deployment, f"A Deployment named {deployment.name!r} already exists in this Workspace."
         )
@@ -144,8 +211,23 @@ def deployment_update(
             action="deployment.update",
             deployment_id=deployment.pk,
             fields=changed,
+            detail={"cleared": [n for n in ("metadata_db_url", "fernet_key") if changes[n] == ""]}
+            if touches_db
+            else {},
         )
-    return deployment
+    # The caller's instance shows what was saved, as a plain `save()` would have left it.
+    for f in Deployment._meta.concrete_fields:
+        setattr(given, f.attname, getattr(deployment, f.attname))
+    return given
+
+
+def deployment_metadata_db_test(*, user: User, deployment: Deployment) -> MetadataDbReport:
+    """ "Test connection": the stored URL is admitted and reachable, Airflow's tables are there,
+    the Fernet key decrypts every encrypted value, and how many connections and variables it
+    holds. Owners only: it opens the database."""
+    _require_metadata_db_perm(user, deployment.workspace)
+    with open_deployment_metadata_db(deployment) as db:
+        return db.report()
 
 
 def ide_project_create(

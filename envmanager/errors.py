@@ -43,3 +43,41 @@ class NotFound(EnvManagerError):
 class Conflict(EnvManagerError):
     status_code = 409
     code = "conflict"
+
+
+class MetadataDbError(InvalidInput):
+    """A Deployment's Airflow metadata database cannot be used for this; the message is for
+    the user and never holds a password, a key or a value."""
+
+    code = "metadata_db"
+
+    def __init__(self, message: str, field: str = "metadata_db_url"):
+        super().__init__(message, {field: message})
+
+
+class MetadataDbUnusable(MetadataDbError):
+    """The URL reaches nothing envmanager may open. Always the same message, whether the
+    target is off the allowlist, missing, unreadable, not a database or on a wrong port, so
+    no answer tells what exists on the server."""
+
+    MESSAGE = (
+        "This metadata database cannot be used: it is not on this server's allowlist, cannot "
+        "be reached, or is not an Airflow metadata database. Check the URL, or ask your "
+        "operator which databases envmanager may open (ENVMANAGER_METADATA_DB_ALLOWLIST)."
+    )
+
+    def __init__(self) -> None:
+        super().__init__(self.MESSAGE)
+
+
+class WrongFernetKey(MetadataDbError):
+    def __init__(self, message: str):
+        super().__init__(message, "fernet_key")
+
+
+class MetadataDbChanged(MetadataDbError):
+    """A migration run is pinned to the database it read; the Deployment's URL names another
+    one now."""
+
+    status_code = 409
+    code = "conflict"

@@ -526,7 +526,8 @@ class OverrideForm(_ForgetsTypedSecrets, forms.Form):
 
 class DeploymentForm(forms.Form):
     """A Deployment's settings. The metadata DB URL and the Fernet keys are write-only: never
-    filled in, and left empty on edit they keep the stored value."""
+    filled in, and left empty on edit they keep the stored value; a box clears each. They are
+    offered only to those who may set them (`may_set_metadata_db`: Workspace Owners)."""
 
     name = forms.CharField(max_length=100)
     description = forms.CharField(required=False, max_length=1000)
@@ -535,16 +536,27 @@ class DeploymentForm(forms.Form):
         label="Airflow metadata DB URL",
         required=False,
         widget=_secret_password_input(),
-        help_text="postgresql://user:password@host:5432/airflow or sqlite:////path/airflow.db",
+        help_text="postgresql://user:password@host:5432/airflow or sqlite:////path/airflow.db; "
+        "only databases on this server's allowlist can be used. Tested when saved.",
     )
+    clear_metadata_db_url = forms.BooleanField(label="Clear the stored URL", required=False)
     fernet_key = forms.CharField(
         label="Fernet key(s), newest first",
         required=False,
         widget=_secret_password_input(),
         help_text="Airflow's [core] fernet_key; comma-separated when rotating.",
     )
+    clear_fernet_key = forms.BooleanField(label="Clear the stored keys", required=False)
 
-    def __init__(self, *args, deployment: Deployment | None = None, **kwargs):
+    SECRETS = ("metadata_db_url", "fernet_key")
+
+    def __init__(
+        self,
+        *args,
+        deployment: Deployment | None = None,
+        may_set_metadata_db: bool = True,
+        **kwargs,
+    ):
         if deployment is not None:
             kwargs.setdefault(
                 "initial",
@@ -555,21 +567,51 @@ class DeploymentForm(forms.Form):
                 },
             )
         super().__init__(*args, **kwargs)
-        if deployment is not None:
-            for name in ("metadata_db_url", "fernet_key"):
-                if getattr(deployment, name):
-                    _mark_stored(self.fields[name])
+        self.may_set_metadata_db = may_set_metadata_db
+        for name in self.SECRETS:
+            stored = deployment is not None and bool(getattr(deployment, name))
+            if not may_set_metadata_db:
+                del self.fields[name]
+            elif stored:
+                _mark_stored(self.fields[name])
+            if not may_set_metadata_db or not stored:
+                del self.fields[f"clear_{name}"]
+
+    def layout(self) -> list[tuple[forms.BoundField, forms.BoundField | None]]:
+        """Each field with its "Clear the stored …" box, to show the box under its field."""
+        return [
+            (self[name], self[f"clear_{name}"] if f"clear_{name}" in self.fields else None)
+            for name in self.fields
+            if not name.startswith("clear_")
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for name in self.SECRETS:
+            if cleaned.get(f"clear_{name}") and cleaned.get(name):
+                self.add_error(
+                    f"clear_{name}",
+                    f"Either type a new {self.fields[name].label.lower()} or clear it, not both.",
+                )
+        return cleaned
 
     def changes(self) -> dict[str, Any]:
-        """The service's keyword arguments; an empty secret is None (keep the stored one)."""
+        """The service's keyword arguments: an empty secret is None (keep the stored one), a
+        cleared one "" (remove it)."""
         data = self.cleaned_data
-        return {
+        changes: dict[str, Any] = {
             "name": data["name"],
             "description": data["description"],
             "kind": data["kind"],
-            "metadata_db_url": data["metadata_db_url"] or None,
-            "fernet_key": data["fernet_key"] or None,
         }
+        for name in self.SECRETS:
+            if name not in self.fields:
+                continue
+            if data.get(f"clear_{name}"):
+                changes[name] = ""
+            elif data.get(name):
+                changes[name] = data[name]
+        return changes
 
 
 class IdeProjectForm(forms.Form):

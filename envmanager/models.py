@@ -187,6 +187,9 @@ class MigrationRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     delete_after = models.DateTimeField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
+    # The database the run read (`Deployment.metadata_db_fingerprint` then): its copy, its
+    # deletions and its undo reach only that one, whatever the Deployment's URL says later.
+    metadata_db_fingerprint = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -13,6 +13,7 @@ CAN = {
     "update_objects": WorkspacePermission.UPDATE_ENV_OBJECTS,
     "delete_objects": WorkspacePermission.DELETE_ENV_OBJECTS,
     "create_deployments": WorkspacePermission.CREATE_DEPLOYMENTS,
+    "set_metadata_db": WorkspacePermission.SET_METADATA_DB,
     "migrate": WorkspacePermission.MIGRATE_FROM_AIRFLOW,
     "manage_members": WorkspacePermission.MANAGE_MEMBERS,
     "update_settings": WorkspacePermission.UPDATE_SETTINGS,

@@ -29,4 +29,9 @@ urlpatterns = [
         views.deployment_settings,
         name="deployment-settings",
     ),
+    path(
+        "deployments/<int:deployment_id>/settings/test-metadata-db/",
+        views.deployment_metadata_db_test,
+        name="deployment-metadata-db-test",
+    ),
 ]

@@ -88,9 +88,9 @@ class MigrationCandidate:
 def migration_source_counts(deployment: Deployment) -> dict[str, int]:
     """How many connections and variables the metadata DB holds (for the "Migrate from
     Airflow" buttons). Raises MetadataDbError when it cannot be read."""
-    from envmanager.services.migration import open_metadata_db
+    from deployments.airflow_metadata import open_deployment_metadata_db
 
-    with open_metadata_db(deployment) as db:
+    with open_deployment_metadata_db(deployment) as db:
         return {
             ObjectType.CONNECTION: db.count_connections(),
             ObjectType.AIRFLOW_VARIABLE: db.count_variables(),
@@ -103,13 +103,10 @@ def migration_candidates(deployment: Deployment, object_type: str) -> list[Migra
     with what the Deployment already resolves (`migration_conflicts`: its own object or a
     linked Workspace object). Decrypts every row, so a wrong Fernet key is reported here,
     before anything changes (raises MetadataDbError)."""
-    from envmanager.services.migration import (
-        migration_conflicts,
-        open_metadata_db,
-        read_source_rows,
-    )
+    from deployments.airflow_metadata import open_deployment_metadata_db
+    from envmanager.services.migration import migration_conflicts, read_source_rows
 
-    with open_metadata_db(deployment) as db:
+    with open_deployment_metadata_db(deployment) as db:
         rows = read_source_rows(db, object_type)
     in_workspace = set(
         EnvironmentObject.objects.filter(

@@ -59,6 +59,15 @@ ENVMANAGER_ENCRYPTION_KEYS = env_list("ENVMANAGER_ENCRYPTION_KEYS") or [
     _file_secret("encryption.key", _new_fernet_key)
 ]
 
+# What a Deployment's metadata-DB URL may reach (deployments.metadata_db_target): `host` or
+# `host:port` entries admit PostgreSQL servers, absolute directories admit SQLite files inside
+# them. The default admits only the folder of the demo's metadata DBs. The app's own database
+# and the rest of the data folder are never admitted.
+ENVMANAGER_DEMO_METADATA_DIR = DATA_DIR / "demo-airflow"
+ENVMANAGER_METADATA_DB_ALLOWLIST = env_list(
+    "ENVMANAGER_METADATA_DB_ALLOWLIST", str(ENVMANAGER_DEMO_METADATA_DIR)
+)
+
 # How long a migration waits between a verified copy and deleting the source rows. Longer than
 # the secrets backend's default cache time, so no Dag can miss a moved object.
 ENVMANAGER_PROPAGATION_SECONDS = env_int("ENVMANAGER_PROPAGATION_SECONDS", 60)

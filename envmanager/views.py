@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts import services as account_services
 from accounts.models import DeploymentPermission, Role, Workspace
@@ -158,24 +158,20 @@ def workspace_detail(request: HttpRequest, workspace_id: int) -> HttpResponse:
     """The Workspace overview: its Deployments and IDE projects, members and settings."""
     workspace = workspace_for_user(request.user, workspace_id)
     context = workspace_page(request, workspace)
-    deployment_form = DeploymentForm(prefix="deployment")
+    may_set_db = context["can"]["set_metadata_db"]
+    deployment_form = DeploymentForm(prefix="deployment", may_set_metadata_db=may_set_db)
     project_form = IdeProjectForm(prefix="project")
     if request.method == "POST":
         action = request.POST.get("action")
         try:
             if action == "create_deployment":
-                deployment_form = DeploymentForm(request.POST, prefix="deployment")
+                deployment_form = DeploymentForm(
+                    request.POST, prefix="deployment", may_set_metadata_db=may_set_db
+                )
                 if deployment_form.is_valid():
-                    data = deployment_form.cleaned_data
                     try:
                         deployment = deployment_services.deployment_create(
-                            user=request.user,
-                            workspace=workspace,
-                            name=data["name"],
-                            description=data["description"],
-                            kind=data["kind"],
-                            metadata_db_url=data["metadata_db_url"],
-                            fernet_key=data["fernet_key"],
+                            user=request.user, workspace=workspace, **deployment_form.changes()
                         )
                     except EnvManagerError as exc:
                         _apply_errors(request, deployment_form, exc)
@@ -654,12 +650,14 @@ def deployment_object(request: HttpRequest, deployment_id: int, object_id: int) 
 
 @login_required
 def deployment_settings(request: HttpRequest, deployment_id: int) -> HttpResponse:
-    """Name, kind and the write-only metadata DB URL and Fernet keys of one Deployment."""
+    """Name, kind and (for Owners) the write-only metadata DB URL and Fernet keys of one
+    Deployment, with "Test connection"."""
     deployment = deployment_for_user(request.user, deployment_id)
     context = _deployment_context(request, deployment)
-    form = DeploymentForm(deployment=deployment)
+    may_set_db = context["can"]["set_metadata_db"]
+    form = DeploymentForm(deployment=deployment, may_set_metadata_db=may_set_db)
     if request.method == "POST":
-        form = DeploymentForm(request.POST, deployment=deployment)
+        form = DeploymentForm(request.POST, deployment=deployment, may_set_metadata_db=may_set_db)
         if form.is_valid():
             try:
                 deployment_services.deployment_update(
@@ -673,6 +671,31 @@ def deployment_settings(request: HttpRequest, deployment_id: int) -> HttpRespons
                 return redirect("deployment-settings", deployment_id=deployment.pk)
     context.update(form=form)
     return render(request, "envmanager/deployment_settings.html", context)
+
+
+@login_required
+@require_POST
+def deployment_metadata_db_test(request: HttpRequest, deployment_id: int) -> HttpResponse:
+    """ "Test connection" on the settings page: the result as a message."""
+    deployment = deployment_for_user(request.user, deployment_id)
+    try:
+        report = deployment_services.deployment_metadata_db_test(
+            user=request.user, deployment=deployment
+        )
+    except EnvManagerError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            f"Connected. The metadata database holds {_count(report.connections, 'connection')} "
+            f"and {_count(report.variables, 'variable')}; the Fernet key decrypts all "
+            f"{_count(report.decrypted_values, 'encrypted value')}.",
+        )
+    return redirect("deployment-settings", deployment_id=deployment.pk)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 @require_GET

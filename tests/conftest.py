@@ -39,8 +39,22 @@ def django_db_setup(django_db_setup, django_db_blocker):
         )
 
 
+# Where the suite's Airflow metadata DBs live: pytest's temporary folders and the local
+# PostgreSQL server. Tests of the allowlist itself set their own.
+TEST_PG_SERVER = "127.0.0.1:5432"
+
+
+@pytest.fixture(scope="session")
+def metadata_db_allowlist(tmp_path_factory) -> list[str]:
+    allowlist = [str(tmp_path_factory.getbasetemp()), TEST_PG_SERVER]
+    # Worker and server processes the tests start read it from their environment.
+    os.environ["ENVMANAGER_METADATA_DB_ALLOWLIST"] = ",".join(allowlist)
+    return allowlist
+
+
 @pytest.fixture(autouse=True)
-def _encryption_keys(settings):
+def _encryption_keys(settings, metadata_db_allowlist):
+    settings.ENVMANAGER_METADATA_DB_ALLOWLIST = list(metadata_db_allowlist)
     settings.ENVMANAGER_ENCRYPTION_KEYS = [TEST_ENCRYPTION_KEY]
     settings.ENVMANAGER_PROPAGATION_SECONDS = 0
     # Hashing passwords properly is slow by design; tests only need it to work.
@@ -136,6 +150,7 @@ def celery_worker(transactional_db, settings):
         "CELERY_RESULT_BACKEND": TEST_BROKER_URL,
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "ENVMANAGER_ENCRYPTION_KEYS": ",".join(settings.ENVMANAGER_ENCRYPTION_KEYS),
+        "ENVMANAGER_METADATA_DB_ALLOWLIST": ",".join(settings.ENVMANAGER_METADATA_DB_ALLOWLIST),
         "ENVMANAGER_PROPAGATION_SECONDS": str(settings.ENVMANAGER_PROPAGATION_SECONDS),
         "ENVMANAGER_MIGRATION_CHUNK_SIZE": str(settings.ENVMANAGER_MIGRATION_CHUNK_SIZE),
         "ENVMANAGER_MIGRATION_LEASE_SECONDS": str(settings.ENVMANAGER_MIGRATION_LEASE_SECONDS),
@@ -236,3 +251,25 @@ class WorkerProcess:
 
 def settings_module_dir() -> str:
     return str(Path(__file__).resolve().parent.parent)
+
+
+@pytest.fixture
+def airflow_sqlite(tmp_path):
+    """Make an Airflow-shaped SQLite metadata DB in an allowlisted folder: call it with a name
+    (and optionally connections and variables); it returns `(url, fernet_key)`."""
+    from cryptography.fernet import Fernet
+
+    from deployments.airflow_metadata import create_airflow_shaped_sqlite
+
+    def make(name="airflow.db", connections=None, variables=None, fernet_key=None):
+        key = fernet_key or Fernet.generate_key().decode()
+        path = tmp_path / name
+        create_airflow_shaped_sqlite(
+            path,
+            key,
+            connections if connections is not None else {"c": {"conn_type": "http"}},
+            variables if variables is not None else {"v": "1"},
+        )
+        return f"sqlite:///{path}", key
+
+    return make

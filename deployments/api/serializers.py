@@ -83,3 +83,13 @@ class KeyLookupsSerializer(serializers.Serializer):
 
 class KeyLookupsListSerializer(serializers.Serializer):
     lookupCounts = KeyLookupsSerializer(many=True)
+
+
+class MetadataDbTestSerializer(serializers.Serializer):
+    connections = serializers.IntegerField(help_text="Rows in Airflow's connection table.")
+    variables = serializers.IntegerField(help_text="Rows in Airflow's variable table.")
+    decryptedValues = serializers.IntegerField(
+        source="decrypted_values",
+        help_text="Encrypted values (passwords, extras, variable values) the Fernet key "
+        "decrypted: every one of them.",
+    )

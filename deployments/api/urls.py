@@ -19,6 +19,11 @@ urlpatterns = [
         name="api-deployment-tokens",
     ),
     path(
+        "deployments/<int:deployment_id>/metadata-db/test",
+        views.DeploymentMetadataDbTestView.as_view(),
+        name="api-deployment-metadata-db-test",
+    ),
+    path(
         "deployments/<int:deployment_id>/lookup-counts",
         views.DeploymentLookupCountsView.as_view(),
         name="api-deployment-lookup-counts",

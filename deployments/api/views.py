@@ -18,6 +18,7 @@ from deployments.api.serializers import (
     DeploymentTokenSerializer,
     KeyLookupsListSerializer,
     KeyLookupsSerializer,
+    MetadataDbTestSerializer,
 )
 from deployments.models import DeploymentToken
 from deployments.selectors import deployment_for_user
@@ -133,3 +134,20 @@ class DeploymentLookupCountsView(APIView):
         )
         rows = deployment_lookup_counts(deployment)
         return Response({"lookupCounts": KeyLookupsSerializer(rows, many=True).data})
+
+
+class DeploymentMetadataDbTestView(APIView):
+    @extend_schema(
+        operation_id="deployments_metadata_db_test",
+        summary="Test the Deployment's metadata database",
+        description="Owners only. Reachable, on the allowlist, Airflow's tables found, the "
+        "Fernet key decrypts every encrypted value; counts of connections and variables. A "
+        "failure answers 400 with the reason (one message for anything the server may not or "
+        "cannot open).",
+        request=None,
+        responses={200: MetadataDbTestSerializer, **error_responses(400, 401, 403, 404)},
+    )
+    def post(self, request, deployment_id: int):
+        deployment = deployment_for_user(request.user, deployment_id)
+        report = services.deployment_metadata_db_test(user=request.user, deployment=deployment)
+        return Response(MetadataDbTestSerializer(report).data)

@@ -118,10 +118,6 @@ class CandidateListSerializer(serializers.Serializer):
     totalCount = serializers.IntegerField()
 
 
-def _metadata_db_error(exc) -> InvalidInput:
-    return InvalidInput(str(exc), {"metadataDb": str(exc)})
-
-
 class MigrationCandidatesView(APIView):
     @extend_schema(
         operation_id="deployments_migration_candidates_list",
@@ -129,8 +125,6 @@ class MigrationCandidatesView(APIView):
         responses={200: CandidateListSerializer, **error_responses(400, 401, 403, 404)},
     )
     def get(self, request, deployment_id: int):
-        from deployments.airflow_metadata import MetadataDbError
-
         deployment = deployment_for_user(request.user, deployment_id)
         require_workspace_perm(
             request.user,
@@ -144,10 +138,7 @@ class MigrationCandidatesView(APIView):
                 "objectType must be CONNECTION or AIRFLOW_VARIABLE.",
                 {"objectType": "CONNECTION or AIRFLOW_VARIABLE."},
             )
-        try:
-            candidates = migration_candidates(deployment, object_type)
-        except MetadataDbError as exc:
-            raise _metadata_db_error(exc) from None
+        candidates = migration_candidates(deployment, object_type)
         return Response(
             {
                 "objectType": object_type,

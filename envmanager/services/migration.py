@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from accounts.models import User, WorkspacePermission
 from accounts.permissions import require_workspace_perm
+from deployments.airflow_metadata import MetadataDbError, open_deployment_metadata_db
 from deployments.models import Deployment
 from envmanager import object_types
 from envmanager.errors import Conflict, InvalidInput
@@ -60,13 +61,12 @@ def _lease_seconds() -> int:
     return settings.ENVMANAGER_MIGRATION_LEASE_SECONDS
 
 
-def open_metadata_db(deployment: Deployment):
-    """The gateway to a Deployment's Airflow metadata DB (raises MetadataDbError)."""
-    from deployments.airflow_metadata import AirflowMetadataDb, MetadataDbError
-
-    if not deployment.metadata_db_url:
-        raise MetadataDbError("This Deployment has no metadata database URL; add it first.")
-    return AirflowMetadataDb(deployment.metadata_db_url, deployment.fernet_key)
+def open_run_metadata_db(run: MigrationRun):
+    """The database a run read, and no other (raises MetadataDbChanged when the Deployment's
+    URL names another one now)."""
+    return open_deployment_metadata_db(
+        run.deployment, pinned_fingerprint=run.metadata_db_fingerprint
+    )
 
 
 def read_source_rows(db, object_type: str, keys: list[str] | None = None) -> dict[str, Any]:
@@ -154,8 +154,6 @@ def migration_start(
     """Start a run for the selected keys. Owner only; refused for remote-execution Deployments,
     while another run of the Deployment is active, and (before anything changes) when the
     metadata DB is unreachable, the Fernet key is wrong or a key is not in the metadata DB."""
-    from deployments.airflow_metadata import MetadataDbError
-
     require_workspace_perm(
         user, WorkspacePermission.MIGRATE_FROM_AIRFLOW, deployment.workspace, "migrate from Airflow"
     )
@@ -169,11 +167,8 @@ def migration_start(
     keys = sorted({k for k in object_keys if isinstance(k, str) and k})
     if not keys:
         raise InvalidInput("Select at least one object to migrate.", {"objectKeys": "Empty."})
-    try:
-        with open_metadata_db(deployment) as db:
-            found = read_source_rows(db, object_type, keys)
-    except MetadataDbError as exc:
-        raise InvalidInput(str(exc), {"metadataDb": str(exc)}) from None
+    with open_deployment_metadata_db(deployment) as db:
+        found = read_source_rows(db, object_type, keys)
     missing = [k for k in keys if k not in found]
     if missing:
         shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
@@ -185,6 +180,7 @@ def migration_start(
                 deployment=deployment,
                 object_type=object_type,
                 created_by=user,
+                metadata_db_fingerprint=deployment.metadata_db_fingerprint,
             )
             MigrationItem.objects.bulk_create(
                 [MigrationItem(run=run, object_key=k) for k in keys], batch_size=1000
@@ -350,14 +346,12 @@ def _fail_run(run: MigrationRun, message: str) -> None:
 def migration_copy(*, run_id: int) -> None:
     """Copy and verify every selected object of a run, in chunks of one transaction each, then
     schedule the deletion of the source rows after the propagation window."""
-    from deployments.airflow_metadata import MetadataDbError
-
     run = _claim(run_id, (Status.PENDING, Status.COPYING), Status.COPYING)
     if run is None:
         return
     pending = list(run.items.filter(state=State.SELECTED).order_by("object_key"))
     try:
-        with open_metadata_db(run.deployment) as db:
+        with open_run_metadata_db(run) as db:
             sources = read_source_rows(db, run.object_type, [i.object_key for i in pending])
     except MetadataDbError as exc:
         _fail_run(run, str(exc))
@@ -550,8 +544,6 @@ def _after_copy(run: MigrationRun) -> None:
 def migration_delete_sources(*, run_id: int) -> None:
     """After the propagation window, delete each verified source row if it is unchanged since
     it was read; keep and report a changed one, and withdraw our copy of it."""
-    from deployments.airflow_metadata import MetadataDbError
-
     run = MigrationRun.objects.filter(pk=run_id).first()
     if run is None or run.status not in (Status.WAITING, Status.DELETING):
         return
@@ -564,7 +556,7 @@ def migration_delete_sources(*, run_id: int) -> None:
         return
     items = list(run.items.filter(state=State.VERIFIED).select_related("environment_object"))
     try:
-        with open_metadata_db(run.deployment) as db:
+        with open_run_metadata_db(run) as db:
             for chunk in _chunks(items, settings.ENVMANAGER_MIGRATION_CHUNK_SIZE):
                 _delete_chunk(run, db, chunk)
                 _renew(run)
@@ -630,6 +622,10 @@ def migration_undo(*, user: User, run: MigrationRun) -> MigrationRun:
     require_workspace_perm(
         user, WorkspacePermission.MIGRATE_FROM_AIRFLOW, run.workspace, "undo a migration"
     )
+    # Undo writes rows back only into the database the run read: refuse before anything
+    # changes when the Deployment's URL names another one now.
+    with open_run_metadata_db(run):
+        pass
     with transaction.atomic():
         run = MigrationRun.objects.select_for_update().get(pk=run.pk)
         if run.status not in (Status.SUCCEEDED, Status.PARTIAL, Status.FAILED):
@@ -656,8 +652,6 @@ def migration_undo(*, user: User, run: MigrationRun) -> MigrationRun:
 
 
 def migration_undo_apply(*, run_id: int) -> None:
-    from deployments.airflow_metadata import MetadataDbError
-
     run = _claim(run_id, (Status.UNDOING,), Status.UNDOING)
     if run is None:
         return
@@ -667,7 +661,7 @@ def migration_undo_apply(*, run_id: int) -> None:
         )
     )
     try:
-        with open_metadata_db(run.deployment) as db:
+        with open_run_metadata_db(run) as db:
             for chunk in _chunks(items, settings.ENVMANAGER_MIGRATION_CHUNK_SIZE):
                 _undo_chunk(run, db, chunk)
                 _renew(run)

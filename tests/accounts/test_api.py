@@ -3,6 +3,7 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from accounts.services import api_token_create
+from deployments.models import Deployment
 
 
 def bearer(token: str) -> APIClient:
@@ -103,24 +104,26 @@ def test_adding_an_unknown_email_or_role_is_a_clear_error(api, team):
 def test_deployment_create_by_role(api, team, role, status):
     response = api.as_user(team.user(role)).post(
         f"/api/v1/workspaces/{team.workspace.pk}/deployments",
-        {
-            "name": "new-one",
-            "kind": "STANDARD",
-            "metadataDbUrl": "sqlite:////tmp/af.db",
-            "fernetKey": "",
-        },
+        {"name": "new-one", "kind": "STANDARD"},
         format="json",
     )
     assert response.status_code == status
 
 
-def test_deployment_secrets_are_write_only(api, team):
-    from cryptography.fernet import Fernet
+def test_only_owners_give_a_new_deployment_a_metadata_database(api, team, airflow_sqlite):
+    url, key = airflow_sqlite()
+    payload = {"name": "new-one", "metadataDbUrl": url, "fernetKey": key}
+    path = f"/api/v1/workspaces/{team.workspace.pk}/deployments"
+    assert api.as_user(team.operator).post(path, payload, format="json").status_code == 403
+    assert not Deployment.objects.filter(name="new-one").exists()
+    assert api.as_user(team.owner).post(path, payload, format="json").status_code == 201
 
-    key = Fernet.generate_key().decode()
+
+def test_deployment_secrets_are_write_only(api, team, airflow_sqlite):
+    url, key = airflow_sqlite("hunter2-airflow.db")
     response = api.as_user(team.owner).post(
         f"/api/v1/workspaces/{team.workspace.pk}/deployments",
-        {"name": "secretive", "metadataDbUrl": "postgresql://u:hunter2@db/af", "fernetKey": key},
+        {"name": "secretive", "metadataDbUrl": url, "fernetKey": key},
         format="json",
     )
     assert response.status_code == 201

@@ -8,7 +8,7 @@ from cryptography.fernet import Fernet
 
 from deployments.airflow_metadata import (
     AirflowMetadataDb,
-    MetadataDbUnreachable,
+    MetadataDbUnusable,
     WrongFernetKey,
     create_airflow_shaped_sqlite,
 )
@@ -76,10 +76,10 @@ def test_a_wrong_key_is_refused_without_naming_it(url):
 
 
 def test_unreachable_databases_are_reported():
-    with pytest.raises(MetadataDbUnreachable) as error:
+    with pytest.raises(MetadataDbUnusable) as error:
         AirflowMetadataDb("postgresql://airflow:hunter22@127.0.0.1:1/af", KEY)
     assert "hunter22" not in str(error.value)
-    with pytest.raises(MetadataDbUnreachable):
+    with pytest.raises(MetadataDbUnusable):
         AirflowMetadataDb("sqlite:////nonexistent/airflow.db", KEY)
 
 

@@ -2,6 +2,7 @@
 PostgreSQL), run in the embedded default (eager Celery) unless a test says otherwise."""
 
 import json
+import os
 import sqlite3
 
 import psycopg
@@ -9,7 +10,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.utils import timezone
 
-from deployments.airflow_metadata import AirflowMetadataDb
+from deployments.airflow_metadata import AirflowMetadataDb, MetadataDbUnusable, WrongFernetKey
 from deployments.models import Deployment
 from deployments.services import deployment_create, deployment_update
 from envmanager.errors import Conflict, InvalidInput, NotPermitted
@@ -199,20 +200,26 @@ def test_a_key_the_deployment_owns_is_a_conflict_and_left_in_airflow(
         assert [c.conn_id for c in db.connections()] == ["big_extra", "unicode_conn", "warehouse"]
 
 
-def test_a_wrong_fernet_key_is_reported_before_anything_changes(team, metadata):
-    deployment_update(
-        user=team.owner, deployment=team.deployment, fernet_key=Fernet.generate_key().decode()
-    )
-    with pytest.raises(InvalidInput) as error:
+def test_a_wrong_fernet_key_is_refused_when_saved_and_before_anything_changes(team, metadata):
+    wrong = Fernet.generate_key().decode()
+    with pytest.raises(WrongFernetKey):
+        deployment_update(user=team.owner, deployment=team.deployment, fernet_key=wrong)
+    team.deployment.refresh_from_db()
+    assert team.deployment.fernet_key == NEW_KEY
+    # Airflow's key changed after it was saved here: the run refuses before anything changes.
+    Deployment.objects.filter(pk=team.deployment.pk).update(fernet_key=wrong)
+    team.deployment.refresh_from_db()
+    with pytest.raises(WrongFernetKey) as error:
         migration_start(
             user=team.owner,
             deployment=team.deployment,
             object_type="CONNECTION",
             object_keys=["warehouse"],
         )
-    assert "Fernet" in error.value.message or "key" in error.value.message
+    assert "Fernet key" in error.value.message
     assert not MigrationRun.objects.exists() and not EnvironmentObject.objects.exists()
-    deployment_update(user=team.owner, deployment=team.deployment, fernet_key=NEW_KEY)
+    Deployment.objects.filter(pk=team.deployment.pk).update(fernet_key=NEW_KEY)
+    team.deployment.refresh_from_db()
     with source(team.deployment) as db:
         assert db.count_connections() == len(CONNECTIONS)
 
@@ -232,14 +239,14 @@ def test_a_rotated_key_pair_reads_rows_written_with_the_old_key(
     assert resolved(team.deployment, "CONNECTION")["warehouse"]["password"] == "p:a/s@s?w#o%rd"
 
 
-def test_an_unreachable_database_changes_nothing(team):
+def test_a_database_gone_since_it_was_saved_changes_nothing(team, tmp_path):
+    url = make_metadata_db(tmp_path, backend="sqlite", fernet_key=NEW_KEY, connections=CONNECTIONS)
     deployment_update(
-        user=team.owner,
-        deployment=team.deployment,
-        metadata_db_url="postgresql://postgres@127.0.0.1:1/none",
-        fernet_key=NEW_KEY,
+        user=team.owner, deployment=team.deployment, metadata_db_url=url, fernet_key=NEW_KEY
     )
-    with pytest.raises(InvalidInput):
+    team.deployment.refresh_from_db()
+    os.remove(url.removeprefix("sqlite:///"))
+    with pytest.raises(MetadataDbUnusable):
         migration_start(
             user=team.owner,
             deployment=team.deployment,
@@ -247,6 +254,7 @@ def test_an_unreachable_database_changes_nothing(team):
             object_keys=["warehouse"],
         )
     assert not MigrationRun.objects.exists()
+    assert not os.path.exists(url.removeprefix("sqlite:///"))  # nothing was created there
 
 
 @pytest.mark.parametrize("role", ["OPERATOR", "AUTHOR", "MEMBER"])
@@ -262,13 +270,14 @@ def test_only_owners_migrate(team, metadata, role):
 
 def test_remote_execution_deployments_are_refused(team, metadata):
     remote = deployment_create(
-        user=team.owner,
-        workspace=team.workspace,
-        name="remote",
-        kind="REMOTE_EXECUTION",
-        metadata_db_url=metadata,
-        fernet_key=NEW_KEY,
+        user=team.owner, workspace=team.workspace, name="remote", kind="REMOTE_EXECUTION"
     )
+    # A database has one Deployment: the Remote Execution one takes this one over.
+    deployment_update(user=team.owner, deployment=team.deployment, metadata_db_url="")
+    deployment_update(
+        user=team.owner, deployment=remote, metadata_db_url=metadata, fernet_key=NEW_KEY
+    )
+    remote.refresh_from_db()
     with pytest.raises(InvalidInput):
         migration_start(
             user=team.owner, deployment=remote, object_type="CONNECTION", object_keys=["warehouse"]
@@ -342,7 +351,7 @@ def test_two_runs_on_one_deployment_never_overlap(
 
 
 def test_a_failed_run_can_be_retried_and_resumes(
-    team, metadata, django_capture_on_commit_callbacks
+    team, metadata, backend, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False):
         run = migration_start(
@@ -351,14 +360,21 @@ def test_a_failed_run_can_be_retried_and_resumes(
             object_type="CONNECTION",
             object_keys=list(CONNECTIONS),
         )
-    deployment_update(
-        user=team.owner, deployment=team.deployment, metadata_db_url="sqlite:////nonexistent/af.db"
-    )
+    path = metadata.removeprefix("sqlite:///") if backend == "sqlite" else None
+    if path:
+        os.rename(path, path + ".away")  # the database is gone for a while
+    else:
+        Deployment.objects.filter(pk=team.deployment.pk).update(
+            fernet_key=Fernet.generate_key().decode()
+        )
     migration_copy(run_id=run.pk)
     run.refresh_from_db()
     assert run.status == MigrationRun.Status.FAILED and run.error
     assert not EnvironmentObject.objects.exists()
-    deployment_update(user=team.owner, deployment=team.deployment, metadata_db_url=metadata)
+    if path:
+        os.rename(path + ".away", path)
+    else:
+        Deployment.objects.filter(pk=team.deployment.pk).update(fernet_key=NEW_KEY)
     with django_capture_on_commit_callbacks(execute=True):
         migration_retry(user=team.owner, run=run)
     run.refresh_from_db()

@@ -331,33 +331,66 @@ def settings_url(team) -> str:
     return f"/deployments/{team.deployment.pk}/settings/"
 
 
-def test_deployment_settings_keep_stored_secrets_when_left_empty(team):
-    client = browser(team.operator)
+def test_deployment_settings_keep_stored_secrets_when_left_empty(team, airflow_sqlite):
+    url, key = airflow_sqlite(f"{SECRET}.db")
+    client = browser(team.owner)
     base = {"name": "production", "kind": "STANDARD", "description": ""}
-    client.post(settings_url(team), {**base, "metadata_db_url": DB_URL, "fernet_key": FERNET})
+    client.post(settings_url(team), {**base, "metadata_db_url": url, "fernet_key": key})
     client.post(settings_url(team), {**base, "name": "prod", "description": "main"})
     deployment = Deployment.objects.get(pk=team.deployment.pk)
     assert (deployment.name, deployment.description) == ("prod", "main")
-    assert (deployment.metadata_db_url, deployment.fernet_key) == (DB_URL, FERNET)
+    assert (deployment.metadata_db_url, deployment.fernet_key) == (url, key)
     page = client.get(settings_url(team)).content.decode()
-    assert SECRET not in page and FERNET not in page and "(unchanged)" in page
+    assert SECRET not in page and key not in page and "(unchanged)" in page
+
+
+def test_the_settings_page_clears_the_url_and_the_keys(team, airflow_sqlite):
+    url, key = airflow_sqlite()
+    client = browser(team.owner)
+    base = {"name": "production", "kind": "STANDARD", "description": ""}
+    client.post(settings_url(team), {**base, "metadata_db_url": url, "fernet_key": key})
+    page = client.get(settings_url(team)).content.decode()
+    assert 'name="clear_metadata_db_url"' in page and 'name="clear_fernet_key"' in page
+    client.post(
+        settings_url(team), {**base, "clear_metadata_db_url": "on", "clear_fernet_key": "on"}
+    )
+    deployment = Deployment.objects.get(pk=team.deployment.pk)
+    assert (deployment.metadata_db_url, deployment.fernet_key) == ("", "")
+    assert deployment.metadata_db_fingerprint is None
+
+
+def test_an_operator_updates_a_deployment_but_not_its_metadata_database(team, airflow_sqlite):
+    url, key = airflow_sqlite()
+    client = browser(team.operator)
+    page = client.get(settings_url(team)).content.decode()
+    assert 'name="metadata_db_url"' not in page and 'name="fernet_key"' not in page
+    assert "Owners" in page
+    client.post(
+        settings_url(team),
+        {"name": "prod", "kind": "STANDARD", "metadata_db_url": url, "fernet_key": key},
+    )
+    deployment = Deployment.objects.get(pk=team.deployment.pk)
+    assert deployment.name == "prod"
+    assert (deployment.metadata_db_url, deployment.fernet_key) == ("", "")
 
 
 @pytest.mark.parametrize(
     ("data", "message"),
     [
         ({"fernet_key": "not-a-key"}, "32 url-safe base64 bytes"),
-        ({"metadata_db_url": "mysql://x"}, "SQLAlchemy-style URL"),
+        ({"metadata_db_url": "mysql://x"}, "postgresql://user:password@host"),
+        ({"metadata_db_url": "sqlite:////etc/passwd"}, "cannot be used"),
         ({"name": "staging"}, "already exists"),
         ({"name": ""}, "This field is required"),
     ],
 )
 def test_bad_deployment_settings_are_shown_next_to_the_field(team, data, message):
     base = {"name": "production", "kind": "STANDARD"}
-    response = browser(team.operator).post(settings_url(team), {**base, **data})
+    response = browser(team.owner).post(settings_url(team), {**base, **data})
     assert response.status_code == 200
     assert message in response.content.decode()
-    assert Deployment.objects.get(pk=team.deployment.pk).name == "production"
+    deployment = Deployment.objects.get(pk=team.deployment.pk)
+    assert (deployment.name, deployment.metadata_db_url) == ("production", "")
 
 
 def test_an_author_sees_settings_read_only_and_cannot_change_them(team):
@@ -383,15 +416,32 @@ def test_an_operator_creates_a_deployment_and_an_ide_project(team):
             "action": "create_deployment",
             "deployment-name": "dev",
             "deployment-kind": "REMOTE_EXECUTION",
-            "deployment-fernet_key": FERNET,
+            "deployment-fernet_key": FERNET,  # not offered to Operators: ignored
         },
     )
     dev = Deployment.objects.get(workspace=team.workspace, name="dev")
-    assert (dev.kind, dev.fernet_key) == ("REMOTE_EXECUTION", FERNET)
+    assert (dev.kind, dev.fernet_key) == ("REMOTE_EXECUTION", "")
     client.post(url, {"action": "create_ide_project", "project-name": "notebooks"})
     assert IdeProject.objects.filter(workspace=team.workspace, name="notebooks").exists()
     page = client.get(url).content.decode()
-    assert "dev" in page and "notebooks" in page and FERNET not in page
+    assert "dev" in page and "notebooks" in page and 'name="deployment-fernet_key"' not in page
+
+
+def test_an_owner_creates_a_deployment_with_its_metadata_database(team, airflow_sqlite):
+    db_url, key = airflow_sqlite()
+    browser(team.owner).post(
+        f"/workspaces/{team.workspace.pk}/",
+        {
+            "action": "create_deployment",
+            "deployment-name": "dev",
+            "deployment-kind": "STANDARD",
+            "deployment-metadata_db_url": db_url,
+            "deployment-fernet_key": key,
+        },
+    )
+    dev = Deployment.objects.get(workspace=team.workspace, name="dev")
+    assert (dev.metadata_db_url, dev.fernet_key) == (db_url, key)
+    assert dev.metadata_db_fingerprint
 
 
 def test_a_duplicate_deployment_name_is_shown_next_to_the_field(team):

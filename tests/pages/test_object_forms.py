@@ -111,7 +111,7 @@ def test_override_and_deployment_secret_boxes_are_never_autofilled(team):
     assert 'autocomplete="new-password"' in tags[f"link{link.pk}-password"]
     assert 'autocomplete="off"' in tags[f"link{link.pk}-login"]
     settings = f"/deployments/{team.deployment.pk}/settings/"
-    tags = inputs(browser(team.operator).get(settings).content.decode())
+    tags = inputs(browser(team.owner).get(settings).content.decode())
     for name in ("metadata_db_url", "fernet_key"):
         assert 'autocomplete="new-password"' in tags[name]
 

@@ -65,8 +65,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         if Workspace.objects.filter(name=DEMO_WORKSPACE).exists():
+            self._relocate_old_demo_db()
             self.stdout.write("The demo Workspace exists already.")
             return
+        # The demo's metadata DB lives in the one folder the default allowlist admits; it
+        # exists before its Deployment, which tests the connection when it is saved.
+        fernet_key = Fernet.generate_key().decode()
+        airflow_db = settings.ENVMANAGER_DEMO_METADATA_DIR / "production.sqlite3"
+        self._airflow_db(airflow_db, fernet_key)
         with transaction.atomic():
             users = {
                 role: User.objects.filter(email=email).first()
@@ -80,8 +86,6 @@ class Command(BaseCommand):
             for role, user in users.items():
                 if role != Role.OWNER:
                     membership_set(actor=owner, workspace=workspace, email=user.email, role=role)
-            fernet_key = Fernet.generate_key().decode()
-            airflow_db = settings.DATA_DIR / "demo-airflow-production.sqlite3"
             production = deployment_create(
                 user=owner,
                 workspace=workspace,
@@ -99,7 +103,6 @@ class Command(BaseCommand):
             )
             ide_project_create(user=owner, workspace=workspace, name="analytics-notebooks")
             self._objects(owner, workspace, production, staging)
-        self._airflow_db(airflow_db, fernet_key)
         self.stdout.write(self.style.SUCCESS(f"Created {DEMO_WORKSPACE}."))
 
     def _objects(self, owner, workspace, production, staging):
@@ -178,9 +181,30 @@ class Command(BaseCommand):
             values={"value": "https://key@sentry.example.com/1", "is_secret": True},
         )
 
+    def _relocate_old_demo_db(self) -> None:
+        """A demo seeded before the allowlist kept its metadata DB in the data folder itself,
+        which no URL may reach now: move it into the demo folder and point the URL there."""
+        from deployments.metadata_db_target import metadata_db_target
+
+        old = settings.DATA_DIR / "demo-airflow-production.sqlite3"
+        new = settings.ENVMANAGER_DEMO_METADATA_DIR / "production.sqlite3"
+        deployment = Deployment.objects.filter(
+            workspace__name=DEMO_WORKSPACE, name="production"
+        ).first()
+        if deployment is None or not old.exists() or new.exists():
+            return
+        new.parent.mkdir(parents=True, exist_ok=True)
+        old.rename(new)
+        url = f"sqlite:///{new}"
+        deployment.metadata_db_url = url
+        deployment.metadata_db_fingerprint = metadata_db_target(url).fingerprint
+        deployment.save(update_fields=["metadata_db_url", "metadata_db_fingerprint"])
+        self.stdout.write(f"Moved the demo's metadata DB to {new}.")
+
     def _airflow_db(self, path, fernet_key: str) -> None:
         from deployments.airflow_metadata import create_airflow_shaped_sqlite
 
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.unlink(missing_ok=True)
         create_airflow_shaped_sqlite(
             path, fernet_key, DEMO_AIRFLOW_CONNECTIONS, DEMO_AIRFLOW_VARIABLES
