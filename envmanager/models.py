@@ -153,9 +153,10 @@ class MigrationRun(models.Model):
     """One "Migrate from Airflow" of some connections or variables of one Deployment.
 
     The run moves through copy + verify, then waits out the propagation window, then deletes
-    the source rows by compare-and-delete. At most one run per Deployment is active at a time
-    (a database constraint). A worker holds a lease while it works on the run, so a retry never
-    overlaps a live worker.
+    the source rows by compare-and-delete. At most one run per Deployment and object type is
+    active at a time (a database constraint): a connections run and a variables run of one
+    Deployment go on together, and two runs that could touch the same key never overlap. A
+    worker holds a lease while it works on the run, so a retry never overlaps a live worker.
     """
 
     class Status(models.TextChoices):
@@ -195,9 +196,9 @@ class MigrationRun(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["deployment"],
+                fields=["deployment", "object_type"],
                 condition=Q(status__in=["PENDING", "COPYING", "WAITING", "DELETING", "UNDOING"]),
-                name="one_active_migration_per_deployment",
+                name="one_active_migration_per_deployment_type",
             )
         ]
 

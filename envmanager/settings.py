@@ -74,7 +74,9 @@ ENVMANAGER_PROPAGATION_SECONDS = env_int("ENVMANAGER_PROPAGATION_SECONDS", 60)
 # A migration works in chunks of this many objects, one transaction each; a worker holds a
 # lease on its run for this long (renewed every chunk) so a retry never overlaps it.
 ENVMANAGER_MIGRATION_CHUNK_SIZE = env_int("ENVMANAGER_MIGRATION_CHUNK_SIZE", 500)
-ENVMANAGER_MIGRATION_LEASE_SECONDS = env_int("ENVMANAGER_MIGRATION_LEASE_SECONDS", 120)
+ENVMANAGER_MIGRATION_LEASE_SECONDS = env_int("ENVMANAGER_MIGRATION_LEASE_SECONDS", 30)
+# How often Celery beat looks for runs whose worker died (they go on within a lease plus this).
+ENVMANAGER_MIGRATION_RESUME_SECONDS = env_int("ENVMANAGER_MIGRATION_RESUME_SECONDS", 10)
 # Lookups run as PostgreSQL prepared statements (planned once per connection). Turn off behind
 # a connection pooler in transaction mode that does not keep prepared statements.
 ENVMANAGER_LOOKUP_PREPARED_STATEMENTS = env_bool("ENVMANAGER_LOOKUP_PREPARED_STATEMENTS", True)
@@ -192,6 +194,10 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 600)}
 # `celery -A envmanager beat` (or `worker --beat`) runs these.
 CELERY_BEAT_SCHEDULE = {
+    "resume-migration-runs": {
+        "task": "envmanager.tasks.migration_runs_resume",
+        "schedule": ENVMANAGER_MIGRATION_RESUME_SECONDS,
+    },
     "purge-deleted-objects": {
         "task": "envmanager.tasks.deleted_objects_purge",
         "schedule": 6 * 3600,

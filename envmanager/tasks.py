@@ -28,6 +28,13 @@ def migration_undo(run_id: int) -> None:
 
 
 @shared_task
+def migration_runs_resume() -> int:
+    """Run by Celery beat every ENVMANAGER_MIGRATION_RESUME_SECONDS: runs whose worker died go
+    on with nobody watching."""
+    return migration.migration_runs_resume_due()
+
+
+@shared_task
 def deleted_objects_purge() -> int:
     """Run by Celery beat (CELERY_BEAT_SCHEDULE); the command purge_deleted_objects does the
     same by hand or from cron."""

@@ -273,3 +273,33 @@ def airflow_sqlite(tmp_path):
         return f"sqlite:///{path}", key
 
     return make
+
+
+@pytest.fixture
+def celery_beat(celery_worker, tmp_path):
+    """Celery beat beside the test's worker, with the worker's settings, looking for due
+    migration runs every second. Stopped (killed) after the test."""
+    env = {**celery_worker.env, "ENVMANAGER_MIGRATION_RESUME_SECONDS": "1"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "envmanager",
+            "beat",
+            "--loglevel=WARNING",
+            "-s",
+            str(tmp_path / "beat-schedule"),
+            "--pidfile=",
+        ],
+        env=env,
+        cwd=settings_module_dir(),
+        stdout=subprocess.DEVNULL,
+        stderr=open(os.environ.get("ENVMANAGER_WORKER_LOG", os.devnull), "ab"),  # noqa: SIM115
+    )
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()

@@ -195,12 +195,17 @@ def migration_start(
             )
             transaction.on_commit(lambda: _enqueue("copy", run.pk))
     except IntegrityError:
-        raise Conflict(
-            "A migration of this Deployment is already under way; wait for it to "
-            "finish or retry it."
-        ) from None
+        raise Conflict(_busy(object_type)) from None
     logger.info("migration run %s started: %s %s objects", run.pk, len(keys), object_type)
     return run
+
+
+def _busy(object_type: str) -> str:
+    return (
+        f"Another migration of this Deployment's {object_types.type_name(object_type)}s is "
+        "under way; wait for it to finish or retry it. (Runs of the other type go on at the "
+        "same time.)"
+    )
 
 
 def migration_retry(*, user: User, run: MigrationRun) -> MigrationRun:
@@ -242,7 +247,7 @@ def migration_retry(*, user: User, run: MigrationRun) -> MigrationRun:
             with transaction.atomic():
                 run.save()
         except IntegrityError:
-            raise Conflict("Another migration of this Deployment is under way.") from None
+            raise Conflict(_busy(run.object_type)) from None
         transaction.on_commit(lambda: _enqueue(step, run.pk))
     return run
 
@@ -289,6 +294,18 @@ def migration_run_resume_due(*, run: MigrationRun) -> bool:
         return False  # just queued: give the worker its time before queueing it again
     _enqueue(step, run.pk)
     return True
+
+
+def migration_runs_resume_due() -> int:
+    """Resume every active run that is due (its worker died, or its delete step is due and
+    nobody took it): run by Celery beat every `ENVMANAGER_MIGRATION_RESUME_SECONDS`, so a run
+    goes on within about a lease plus that interval with nobody watching. Returns how many
+    runs were queued again."""
+    now = timezone.now()
+    due = MigrationRun.objects.filter(status__in=MigrationRun.ACTIVE).filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    )
+    return sum(migration_run_resume_due(run=run) for run in due)
 
 
 def _claim(run_id: int, statuses: tuple, status: str) -> MigrationRun | None:
@@ -638,7 +655,7 @@ def migration_undo(*, user: User, run: MigrationRun) -> MigrationRun:
             with transaction.atomic():
                 run.save(update_fields=["status", "updated_at", "error"])
         except IntegrityError:
-            raise Conflict("Another migration of this Deployment is under way.") from None
+            raise Conflict(_busy(run.object_type)) from None
         audit_record(
             workspace=run.workspace_id,
             actor=user,

@@ -336,18 +336,26 @@ def test_a_row_changed_in_airflow_meanwhile_is_kept_and_reported(
     assert "no_password" not in rows
 
 
-def test_two_runs_on_one_deployment_never_overlap(
+def test_connections_and_variables_migrate_at_the_same_time(
     team, metadata, settings, django_capture_on_commit_callbacks
 ):
     settings.ENVMANAGER_PROPAGATION_SECONDS = 3600
-    run_migration(team, "CONNECTION", ["warehouse"], django_capture_on_commit_callbacks)
-    with pytest.raises(Conflict):
+    connections = run_migration(
+        team, "CONNECTION", ["warehouse"], django_capture_on_commit_callbacks
+    )
+    assert connections.status == MigrationRun.Status.WAITING
+    variables = run_migration(team, "AIRFLOW_VARIABLE", ["env"], django_capture_on_commit_callbacks)
+    assert variables.status == MigrationRun.Status.WAITING
+    # Two runs that could touch the same key never overlap.
+    with pytest.raises(Conflict) as error:
         migration_start(
             user=team.owner,
             deployment=team.deployment,
-            object_type="AIRFLOW_VARIABLE",
-            object_keys=["env"],
+            object_type="CONNECTION",
+            object_keys=["unicode_conn"],
         )
+    assert "connections is under way" in error.value.message
+    assert MigrationRun.objects.count() == 2
 
 
 def test_a_failed_run_can_be_retried_and_resumes(
