@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 
 from deployments.selectors import deployment_for_user
 from envmanager.errors import EnvManagerError
+from envmanager.models import MigrationRun
 from envmanager.object_types import ObjectType
 from envmanager.page_context import workspace_page
 from envmanager.selectors import (
@@ -81,7 +82,16 @@ def migration_run(request: HttpRequest, run_id: int) -> HttpResponse:
     progress = migration_run_progress(run)
     total = progress["total"] or 1
     done = sum(
-        progress.get(s, 0) for s in ("DELETED", "KEPT_CHANGED", "CONFLICT", "FAILED", "UNDONE")
+        progress.get(s, 0)
+        for s in ("DELETED", "KEPT_CHANGED", "CONFLICT", "FAILED", "UNDONE", "LEFT_MIGRATED")
+    )
+    undoable = run.status in (
+        MigrationRun.Status.SUCCEEDED,
+        MigrationRun.Status.PARTIAL,
+        MigrationRun.Status.FAILED,
+    )
+    changed_since = (
+        [p for p in migration.migration_undo_plan(run=run) if p.later_work] if undoable else []
     )
     return render(
         request,
@@ -94,6 +104,8 @@ def migration_run(request: HttpRequest, run_id: int) -> HttpResponse:
             progress=progress,
             percent=int(100 * (done + 0.5 * progress.get("VERIFIED", 0)) / total),
             items=run.items.all(),
+            undoable=undoable,
+            changed_since=changed_since,
             type_slug=next(slug for slug, t in TYPE_SLUGS.items() if t == run.object_type),
             environment_tab=SLUG_OF[run.object_type],
         ),
@@ -107,8 +119,16 @@ def migration_run_action(request: HttpRequest, run_id: int, action: str) -> Http
     service = {"undo": migration.migration_undo, "retry": migration.migration_retry}.get(action)
     if service is None:
         raise Http404
+    kwargs = {}
+    if action == "undo":
+        # "choice-KEY": "undo" or "keep", for each object changed since the run.
+        kwargs["choices"] = {
+            name.removeprefix("choice-"): value
+            for name, value in request.POST.items()
+            if name.startswith("choice-")
+        }
     try:
-        service(user=request.user, run=run)
+        service(user=request.user, run=run, **kwargs)
     except EnvManagerError as exc:
         messages.error(request, exc.message)
     return redirect("migration-run", run_id=run.pk)

@@ -221,6 +221,9 @@ class MigrationItem(models.Model):
         CONFLICT = "CONFLICT", "Conflict: the Deployment already resolves this key"
         FAILED = "FAILED", "Failed"
         UNDONE = "UNDONE", "Undone"
+        # The user chose, when undoing the run, to leave this one migrated (work done on it
+        # since the run would have been undone with it).
+        LEFT_MIGRATED = "LEFT_MIGRATED", "Left migrated at undo"
 
     class Action(models.TextChoices):
         NONE = "", "—"

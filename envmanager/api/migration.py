@@ -25,6 +25,7 @@ STATE_NAMES = {
     "CONFLICT": "conflict",
     "FAILED": "failed",
     "UNDONE": "undone",
+    "LEFT_MIGRATED": "leftMigrated",
 }
 
 
@@ -94,6 +95,24 @@ class MigrationStartSerializer(serializers.Serializer):
     objectType = serializers.ChoiceField(choices=["CONNECTION", "AIRFLOW_VARIABLE"])
     objectKeys = serializers.ListField(
         child=serializers.CharField(max_length=255), allow_empty=False, max_length=100_000
+    )
+
+
+class UndoPlanItemSerializer(serializers.Serializer):
+    objectKey = serializers.CharField(source="key")
+    action = serializers.CharField()
+    laterWork = serializers.ListField(child=serializers.CharField(), source="later_work")
+
+
+class UndoPlanSerializer(serializers.Serializer):
+    items = UndoPlanItemSerializer(many=True)
+
+
+class MigrationUndoSerializer(serializers.Serializer):
+    choices = serializers.DictField(
+        child=serializers.ChoiceField(choices=[migration.UNDO, migration.KEEP]),
+        required=False,
+        help_text='For each object changed since the run (see GET): "undo" or "keep".',
     )
 
 
@@ -192,12 +211,28 @@ class MigrationRunView(APIView):
 
 class MigrationRunUndoView(APIView):
     @extend_schema(
-        request=None,
+        operation_id="migrations_undo_plan",
+        responses={200: UndoPlanSerializer, **error_responses(401, 403, 404)},
+    )
+    def get(self, request, run_id: int):
+        """What an undo would take back, and which objects were changed since the run."""
+        run = migration_run_for_user(request.user, run_id)
+        require_workspace_perm(
+            request.user, WorkspacePermission.MIGRATE_FROM_AIRFLOW, run.workspace, "undo it"
+        )
+        return Response(UndoPlanSerializer({"items": migration.migration_undo_plan(run=run)}).data)
+
+    @extend_schema(
+        request=MigrationUndoSerializer,
         responses={202: MigrationRunSerializer, **error_responses(400, 401, 403, 404, 409)},
     )
     def post(self, request, run_id: int):
+        data = MigrationUndoSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
         run = migration.migration_undo(
-            user=request.user, run=migration_run_for_user(request.user, run_id)
+            user=request.user,
+            run=migration_run_for_user(request.user, run_id),
+            choices=data.validated_data.get("choices"),
         )
         run.refresh_from_db()
         return Response(MigrationRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

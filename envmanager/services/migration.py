@@ -21,6 +21,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -518,23 +519,60 @@ def _verify(run: MigrationRun, items: list[MigrationItem], expected: dict[str, d
 
 
 def _withdraw_copy(item: MigrationItem, deployment_id: int) -> None:
-    """Take back what the run created for one item, so the Deployment resolves as before."""
+    """Take back what the run created for one item, so the Deployment resolves as before. What
+    happened to it since the run (`later_work`) is never taken back with it: an object edited,
+    linked elsewhere or given an override since stays, with that work, and only this
+    Deployment's part of it (its link, or the override the run made) is withdrawn."""
     obj = item.environment_object
     if obj is None:
         return
-    if item.action == MigrationItem.Action.CREATED:
+    obj = EnvironmentObject.objects.select_for_update().filter(pk=obj.pk).first()
+    if obj is None:
+        item.environment_object, item.link_created = None, False
+        return
+    link = (
+        Link.objects.select_for_update()
+        .filter(environment_object=obj, deployment=deployment_id)
+        .first()
+    )
+    if item.action == MigrationItem.Action.CREATED and not later_work(item, obj, link):
         EnvironmentObject.objects.filter(pk=obj.pk).delete()
-    elif item.link_created:
-        Link.objects.filter(environment_object=obj, deployment=deployment_id).delete()
-    else:
-        # Runs recorded before a linked key became a conflict replaced that link's override.
-        link = Link.objects.filter(environment_object=obj, deployment=deployment_id).first()
+    elif item.action == MigrationItem.Action.CREATED or item.link_created:
         if link is not None:
-            link.overrides = item.previous_overrides or {}
-            link.updated_at = timezone.now()
-            link.save(update_fields=["overrides", "updated_at"])
+            link.delete()
+    elif link is not None:
+        link.overrides = item.previous_overrides or {}
+        link.updated_at = timezone.now()
+        link.save(update_fields=["overrides", "updated_at"])
     item.environment_object = None
     item.link_created = False
+
+
+def later_work(item: MigrationItem, obj: EnvironmentObject | None, link: Link | None) -> list[str]:
+    """What happened since the run to the object it made or overrode (`obj`, None when it was
+    deleted) and to its link to the run's Deployment: the work an undo must not take back
+    without the user saying so. Empty when it is as the run left it."""
+    if not item.action or item.state not in (State.VERIFIED, State.DELETED):
+        return []
+    if obj is None:
+        return ["It was deleted since the migration."]
+    since = item.verified_at or item.run.created_at
+    reasons = []
+    if item.action == MigrationItem.Action.CREATED:
+        if obj.updated_at > since:
+            reasons.append("It was edited since the migration.")
+        others = obj.links.exclude(deployment_id=item.run.deployment_id).count()
+        if others or obj.auto_link_deployments:
+            reasons.append("It is linked to other Deployments or IDE projects now.")
+        if link is None:
+            reasons.append("It was unlinked from this Deployment since.")
+        elif link.overrides:
+            reasons.append("It was given an override on this Deployment since.")
+    elif link is None:
+        reasons.append("Its link to this Deployment was removed since.")
+    elif link.updated_at > since:
+        reasons.append("Its override on this Deployment was changed since.")
+    return reasons
 
 
 def _after_copy(run: MigrationRun) -> None:
@@ -633,12 +671,63 @@ def _finish(run: MigrationRun) -> None:
 # Undo
 
 
-def migration_undo(*, user: User, run: MigrationRun) -> MigrationRun:
+@dataclass(frozen=True)
+class UndoPlanItem:
+    key: str
+    action: str
+    # What was done since the run to what it made (empty: undo removes it cleanly).
+    later_work: list[str]
+
+
+def migration_undo_plan(*, run: MigrationRun) -> list[UndoPlanItem]:
+    """What an undo would take back, object by object, and where it would meet work done
+    since the run: shown before anything changes, so the user chooses for those."""
+    items = run.items.filter(state__in=[State.VERIFIED, State.DELETED]).select_related(
+        "environment_object", "run"
+    )
+    links = {
+        link.environment_object_id: link
+        for link in Link.objects.filter(
+            deployment_id=run.deployment_id,
+            environment_object__in=[i.environment_object_id for i in items if i.action],
+        )
+    }
+    return [
+        UndoPlanItem(
+            key=item.object_key,
+            action=item.action,
+            later_work=later_work(
+                item, item.environment_object, links.get(item.environment_object_id)
+            ),
+        )
+        for item in items
+    ]
+
+
+UNDO = "undo"
+KEEP = "keep"
+
+
+def migration_undo(
+    *, user: User, run: MigrationRun, choices: dict[str, str] | None = None
+) -> MigrationRun:
     """Start undoing a finished run: the deleted rows go back into the metadata DB, then the
-    objects and overrides the run created are removed (in that order, so no lookup misses)."""
+    objects and overrides the run created are removed (in that order, so no lookup misses).
+
+    Work done since the run is not taken back silently: for each object with `later_work`
+    (see `migration_undo_plan`) the caller chooses `choices[key]`: "undo" (its row goes back
+    and this Deployment's link or override is withdrawn; the object and its edits stay for
+    everyone else) or "keep" (it stays migrated, its row is not written back). Without a
+    choice for each of them nothing changes and the answer lists them."""
     require_workspace_perm(
         user, WorkspacePermission.MIGRATE_FROM_AIRFLOW, run.workspace, "undo a migration"
     )
+    choices = dict(choices or {})
+    bad = {k: v for k, v in choices.items() if v not in (UNDO, KEEP)}
+    if bad:
+        raise InvalidInput(
+            'Each choice is "undo" or "keep".', {k: 'Choose "undo" or "keep".' for k in bad}
+        )
     # Undo writes rows back only into the database the run read: refuse before anything
     # changes when the Deployment's URL names another one now.
     with open_run_metadata_db(run):
@@ -650,6 +739,24 @@ def migration_undo(*, user: User, run: MigrationRun) -> MigrationRun:
                 f"Only a finished run can be undone; this one is "
                 f"{run.get_status_display().lower()}."
             )
+        unanswered = {
+            p.key: " ".join(p.later_work)
+            for p in migration_undo_plan(run=run)
+            if p.later_work and p.key not in choices
+        }
+        if unanswered:
+            shown = ", ".join(list(unanswered)[:5]) + (" …" if len(unanswered) > 5 else "")
+            raise Conflict(
+                f"{len(unanswered)} of the objects this run moved were changed since: {shown}. "
+                "Choose for each whether to undo it anyway (its row goes back to Airflow and "
+                "this Deployment's link or override is withdrawn; the object and its changes "
+                "stay for everyone else) or to leave it migrated. Nothing was changed.",
+                unanswered,
+            )
+        kept = [k for k, v in choices.items() if v == KEEP]
+        run.items.filter(object_key__in=kept, state__in=[State.VERIFIED, State.DELETED]).update(
+            state=State.LEFT_MIGRATED, reason="Left migrated when the run was undone (chosen)."
+        )
         run.status, run.updated_at, run.error = Status.UNDOING, timezone.now(), ""
         try:
             with transaction.atomic():
@@ -662,7 +769,7 @@ def migration_undo(*, user: User, run: MigrationRun) -> MigrationRun:
             action="migration.undo",
             object_type=run.object_type,
             deployment_id=run.deployment_id,
-            detail={"runId": run.pk},
+            detail={"runId": run.pk, "leftMigrated": sorted(kept)},
         )
         transaction.on_commit(lambda: _enqueue("undo", run.pk))
     return run
@@ -674,7 +781,7 @@ def migration_undo_apply(*, run_id: int) -> None:
         return
     items = list(
         run.items.filter(state__in=[State.DELETED, State.VERIFIED]).select_related(
-            "environment_object"
+            "environment_object", "run"
         )
     )
     try:
