@@ -32,6 +32,13 @@ def fernet() -> MultiFernet:
     return _fernet_for(tuple(settings.ENVMANAGER_ENCRYPTION_KEYS))
 
 
+# Never include the token: a caller may log this message.
+_UNREADABLE = (
+    "A stored secret cannot be decrypted with ENVMANAGER_ENCRYPTION_KEYS; "
+    "was a key removed before rotation finished?"
+)
+
+
 def encrypt(plaintext: str) -> str:
     return fernet().encrypt(plaintext.encode()).decode()
 
@@ -40,11 +47,7 @@ def decrypt(token: str) -> str:
     try:
         return fernet().decrypt(token.encode()).decode()
     except InvalidToken:
-        # Never include the token: a caller may log this message.
-        raise ImproperlyConfigured(
-            "A stored secret cannot be decrypted with ENVMANAGER_ENCRYPTION_KEYS; "
-            "was a key removed before rotation finished?"
-        ) from None
+        raise ImproperlyConfigured(_UNREADABLE) from None
 
 
 class SealBroken(ValueError):
@@ -76,8 +79,70 @@ def unseal(token: str, *, purpose: str, max_age: int) -> bytes:
 
 
 def rotate(token: str) -> str:
-    """Re-encrypt a stored token with the newest key."""
-    return fernet().rotate(token.encode()).decode()
+    """Re-encrypt a stored token with the newest key. Works on the token alone
+    (MultiFernet.rotate): the plaintext never leaves this module."""
+    try:
+        return fernet().rotate(token.encode()).decode()
+    except InvalidToken:
+        raise ImproperlyConfigured(_UNREADABLE) from None
+
+
+def is_current(token: str | None) -> bool:
+    """Whether a stored value needs no rotation: under the newest key already, or empty (NULL
+    and "" are stored as they are)."""
+    if token is None or token == "":
+        return True
+    newest = _fernet_for((settings.ENVMANAGER_ENCRYPTION_KEYS[0],))
+    try:
+        newest.decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True
+
+
+def _with_stored_tokens(model: type[models.Model], names: list[str]) -> models.QuerySet:
+    # The columns as plain text: an encrypted field's own converters would decrypt them.
+    return model._base_manager.annotate(
+        **{
+            f"_stored_{name}": models.ExpressionWrapper(
+                models.F(name), output_field=models.TextField()
+            )
+            for name in names
+        }
+    )
+
+
+def stored_tokens(model: type[models.Model], names: list[str]) -> models.QuerySet:
+    """Rows of `model` as tuples `(pk, token, …)`: the encrypted columns `names` as the Fernet
+    tokens they store, not decrypted (for key rotation, which needs no plaintext)."""
+    return _with_stored_tokens(model, names).values_list(
+        "pk", *(f"_stored_{name}" for name in names)
+    )
+
+
+def replace_stored_tokens(
+    model: type[models.Model], pk: Any, old: dict[str, str | None], new: dict[str, str]
+) -> bool:
+    """Compare-and-swap of one row's tokens: write `new` (column → token) only if every
+    column of `old` still holds the token read (None: NULL). False if the row changed or is
+    gone meanwhile; nothing is written then."""
+    expected = {}
+    for name, token in old.items():
+        if token is None:
+            expected[f"_stored_{name}__isnull"] = True
+        else:
+            expected[f"_stored_{name}"] = token
+    updated = (
+        _with_stored_tokens(model, list(old))
+        .filter(pk=pk, **expected)
+        .update(
+            **{
+                name: models.Value(token, output_field=models.TextField())
+                for name, token in new.items()
+            }
+        )
+    )
+    return updated == 1
 
 
 class EncryptedTextField(models.TextField):
