@@ -13,7 +13,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import models
+from django.db import connection, models
 
 
 @cache
@@ -121,28 +121,41 @@ def stored_tokens(model: type[models.Model], names: list[str]) -> models.QuerySe
 
 
 def replace_stored_tokens(
-    model: type[models.Model], pk: Any, old: dict[str, str | None], new: dict[str, str]
-) -> bool:
-    """Compare-and-swap of one row's tokens: write `new` (column → token) only if every
-    column of `old` still holds the token read (None: NULL). False if the row changed or is
-    gone meanwhile; nothing is written then."""
-    expected = {}
-    for name, token in old.items():
-        if token is None:
-            expected[f"_stored_{name}__isnull"] = True
-        else:
-            expected[f"_stored_{name}"] = token
-    updated = (
-        _with_stored_tokens(model, list(old))
-        .filter(pk=pk, **expected)
-        .update(
-            **{
-                name: models.Value(token, output_field=models.TextField())
-                for name, token in new.items()
-            }
-        )
+    model: type[models.Model],
+    names: list[str],
+    rows: list[tuple[Any, tuple[str | None, ...], tuple[str | None, ...]]],
+) -> set:
+    """Compare-and-swap of rows' tokens, in one statement: each `(pk, old, new)` (tokens of
+    the columns `names`, None for NULL) writes `new` only if the row still holds `old`.
+    Returns the pks written; a row that changed or went meanwhile is left as it is. (UPDATE …
+    FROM … RETURNING: PostgreSQL, and SQLite from 3.35.)"""
+    if not rows:
+        return set()
+    quote = connection.ops.quote_name
+    table, pk_column = quote(model._meta.db_table), quote(model._meta.pk.column)
+    columns = [quote(model._meta.get_field(name).column) for name in names]
+    n = range(len(columns))
+    # Only quoted names from the model's own metadata go into the text; tokens are parameters.
+    values_columns = ", ".join(["pk", *(f"o{i}, n{i}" for i in n)])
+    row = "(" + ", ".join(["%s"] * (1 + 2 * len(columns))) + ")"
+    assignments = ", ".join(f"{columns[i]} = v.n{i}" for i in n)
+    unchanged = " AND ".join(
+        f"({table}.{columns[i]} = v.o{i} OR ({table}.{columns[i]} IS NULL AND v.o{i} IS NULL))"
+        for i in n
     )
-    return updated == 1
+    sql = (
+        f"WITH v({values_columns}) AS (VALUES {', '.join([row] * len(rows))}) "  # noqa: S608
+        f"UPDATE {table} SET {assignments} FROM v "
+        f"WHERE {table}.{pk_column} = v.pk AND {unchanged} RETURNING {pk_column}"
+    )
+    params = []
+    for pk, old, new in rows:
+        params.append(pk)
+        for before, after in zip(old, new, strict=True):
+            params += [before, after]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {pk for (pk,) in cursor.fetchall()}
 
 
 class EncryptedTextField(models.TextField):

@@ -121,13 +121,14 @@ def _rewrite(
         if missing:
             # Locked by a writer (retry) or deleted meanwhile (nothing left to rotate).
             retry += list(model._base_manager.filter(pk__in=missing).values_list("pk", flat=True))
+        rewrites = []
         for pk, *tokens in locked:
-            old = dict(zip(names, tokens, strict=True))
-            new = {name: rotate(token) for name, token in old.items() if not is_current(token)}
-            if not new:
+            if all(map(is_current, tokens)):
                 counts.current += 1  # rewritten meanwhile, with the newest key
-            elif replace_stored_tokens(model, pk, old=old, new=new):
-                counts.rewritten += 1
             else:
-                retry.append(pk)
+                new = tuple(token if is_current(token) else rotate(token) for token in tokens)
+                rewrites.append((pk, tuple(tokens), new))
+        written = replace_stored_tokens(model, names, rewrites)
+        counts.rewritten += len(written)
+        retry += [pk for pk, _old, _new in rewrites if pk not in written]
     return retry

@@ -13,9 +13,10 @@ from django.core.management import CommandError, call_command
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
+from deployments.models import Deployment
 from envmanager.encryption import encrypted_fields, is_current, stored_tokens
 from envmanager.errors import NotFound
-from envmanager.models import EnvironmentObject, ObjectVersion
+from envmanager.models import EnvironmentObject, MigrationItem, MigrationRun, ObjectVersion
 from envmanager.object_types import ObjectType, Scope
 from envmanager.services import (
     encryption_keys_rotate,
@@ -73,8 +74,8 @@ def assert_everything_readable_with_only(settings, key: str) -> None:
 
 
 def in_thread(target, *args):
-    """Run `target` in a thread with its own database session; `.result` / `.error` after
-    `.join()`."""
+    """Run `target` in a thread with its own database session; `.result`, `.error` and
+    `.finished_at` (monotonic) after `.join()`."""
 
     def run():
         try:
@@ -82,6 +83,7 @@ def in_thread(target, *args):
         except BaseException as error:  # noqa: BLE001 - handed to the test
             thread.error = error
         finally:
+            thread.finished_at = time.monotonic()
             connections.close_all()
 
     thread = threading.Thread(target=run)
@@ -95,21 +97,20 @@ def in_thread(target, *args):
 def test_rotation_keeps_every_update_committed_while_it_runs(team, settings):
     objects = seed_connections(team, CONNECTIONS)
     new_key = new_key_first(settings)
-    # Rows the rotation reaches late, so each update lands before its row's turn comes.
+    # Rows the rotation reaches late, so an update can land before its row's turn comes.
     targets = [objects[i] for i in (1500, 1800, 2100, 2400, 2700, CONNECTIONS - 1)]
     started = time.monotonic()
     rotation = in_thread(encryption_keys_rotate)
     committed_at = []
     for obj in targets:
-        time.sleep(0.15)
+        time.sleep(0.03)
         environment_object_update(
             user=team.operator, obj=obj, values={"password": f"new-password-{obj.key}"}
         )
         committed_at.append(time.monotonic())
     rotation.join(timeout=120)
     assert rotation.error is None
-    finished = time.monotonic()
-    during = [t for t in committed_at if started < t < finished]
+    during = [t for t in committed_at if started < t < rotation.finished_at]
     assert len(during) >= 3, "the updates must overlap the rotation for this test to mean much"
 
     lost = [
@@ -127,10 +128,22 @@ def test_rotation_keeps_every_update_committed_while_it_runs(team, settings):
 @pytest.mark.django_db
 def test_a_second_rotation_rewrites_nothing(team, settings):
     seed_connections(team, 50)
+    # Columns that hold NULL or "" beside a token: a migration item without previous
+    # overrides, a Deployment with a URL and no Fernet key, one with neither.
+    run = MigrationRun.objects.create(
+        workspace=team.workspace, deployment=team.deployment, object_type="CONNECTION"
+    )
+    MigrationItem.objects.create(run=run, object_key="c", source_row={"password": "x-secret"})
+    Deployment.objects.filter(pk=team.deployment.pk).update(
+        metadata_db_url="postgresql://airflow:db-secret@db/airflow"
+    )
     new_key = new_key_first(settings)
     first = encryption_keys_rotate(chunk_size=20)
     objects = first.by_model["envmanager.EnvironmentObject"]
     assert (objects.rewritten, objects.current, objects.retries, objects.left) == (50, 0, 0, 0)
+    assert first.by_model["envmanager.MigrationItem"].rewritten == 1
+    deployments = first.by_model["deployments.Deployment"]
+    assert (deployments.rewritten, deployments.current) == (1, 1)
     before = {
         model: list(stored_tokens(model, names).order_by("pk"))
         for model, names in encrypted_fields()
@@ -172,15 +185,17 @@ def test_rotation_finishes_around_a_row_that_stays_locked_and_says_so(team, sett
             "SELECT id FROM envmanager_environmentobject WHERE id = %s FOR UPDATE", [held.pk]
         )
         out = io.StringIO()
-        started = time.monotonic()
-        with pytest.raises(CommandError, match="1 rows kept changing"):
-            call_command("rotate_encryption_keys", stdout=out)
-        took = time.monotonic() - started
+        rotation = in_thread(lambda: call_command("rotate_encryption_keys", stdout=out))
+        rotation.join(timeout=30)
+        finished_while_held = not rotation.is_alive()
+    rotation.join(timeout=60)  # the writer is done: a rotation that waited for it goes on
+    assert finished_while_held, "the rotation waited for the writer"
+    assert isinstance(rotation.error, CommandError)
+    assert "1 rows kept changing" in str(rotation.error)
     assert (
         f"envmanager.EnvironmentObject: 1199 rows re-encrypted, 0 already current, "
         f"{len(RETRY_PAUSES)} retries, 1 left under an old key" in out.getvalue()
     )
-    assert took < 30
     # Once the writer is done, the next run rewrites only that row.
     again = encryption_keys_rotate()
     counts = again.by_model["envmanager.EnvironmentObject"]
