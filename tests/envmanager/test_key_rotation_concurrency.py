@@ -259,3 +259,15 @@ def test_purge_keeps_the_history_of_an_object_restored_meanwhile(team):
     assert EnvironmentObject.objects.filter(pk=version.environment_object_id).exists()
     assert ObjectVersion.objects.filter(pk=version.pk).exists()
     assert purging.result == 0
+
+
+@pytest.mark.django_db
+def test_the_celery_task_rotates_and_returns_counts_only(team, settings):
+    from envmanager import tasks
+
+    seed_connections(team, 3)
+    new_key = new_key_first(settings)
+    counts = tasks.encryption_keys_rotate.apply().get()
+    assert counts["rewritten"] == 3 and counts["left"] == 0
+    assert set(counts) == {"rewritten", "current", "retries", "left"}
+    assert_everything_readable_with_only(settings, new_key)
