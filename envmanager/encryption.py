@@ -13,7 +13,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import models
+from django.db import connection, models
 
 
 @cache
@@ -32,6 +32,13 @@ def fernet() -> MultiFernet:
     return _fernet_for(tuple(settings.ENVMANAGER_ENCRYPTION_KEYS))
 
 
+# Never include the token: a caller may log this message.
+_UNREADABLE = (
+    "A stored secret cannot be decrypted with ENVMANAGER_ENCRYPTION_KEYS; "
+    "was a key removed before rotation finished?"
+)
+
+
 def encrypt(plaintext: str) -> str:
     return fernet().encrypt(plaintext.encode()).decode()
 
@@ -40,11 +47,7 @@ def decrypt(token: str) -> str:
     try:
         return fernet().decrypt(token.encode()).decode()
     except InvalidToken:
-        # Never include the token: a caller may log this message.
-        raise ImproperlyConfigured(
-            "A stored secret cannot be decrypted with ENVMANAGER_ENCRYPTION_KEYS; "
-            "was a key removed before rotation finished?"
-        ) from None
+        raise ImproperlyConfigured(_UNREADABLE) from None
 
 
 class SealBroken(ValueError):
@@ -76,8 +79,83 @@ def unseal(token: str, *, purpose: str, max_age: int) -> bytes:
 
 
 def rotate(token: str) -> str:
-    """Re-encrypt a stored token with the newest key."""
-    return fernet().rotate(token.encode()).decode()
+    """Re-encrypt a stored token with the newest key. Works on the token alone
+    (MultiFernet.rotate): the plaintext never leaves this module."""
+    try:
+        return fernet().rotate(token.encode()).decode()
+    except InvalidToken:
+        raise ImproperlyConfigured(_UNREADABLE) from None
+
+
+def is_current(token: str | None) -> bool:
+    """Whether a stored value needs no rotation: under the newest key already, or empty (NULL
+    and "" are stored as they are)."""
+    if token is None or token == "":
+        return True
+    newest = _fernet_for((settings.ENVMANAGER_ENCRYPTION_KEYS[0],))
+    try:
+        newest.decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True
+
+
+def _with_stored_tokens(model: type[models.Model], names: list[str]) -> models.QuerySet:
+    # The columns as plain text: an encrypted field's own converters would decrypt them.
+    return model._base_manager.annotate(
+        **{
+            f"_stored_{name}": models.ExpressionWrapper(
+                models.F(name), output_field=models.TextField()
+            )
+            for name in names
+        }
+    )
+
+
+def stored_tokens(model: type[models.Model], names: list[str]) -> models.QuerySet:
+    """Rows of `model` as tuples `(pk, token, …)`: the encrypted columns `names` as the Fernet
+    tokens they store, not decrypted (for key rotation, which needs no plaintext)."""
+    return _with_stored_tokens(model, names).values_list(
+        "pk", *(f"_stored_{name}" for name in names)
+    )
+
+
+def replace_stored_tokens(
+    model: type[models.Model],
+    names: list[str],
+    rows: list[tuple[Any, tuple[str | None, ...], tuple[str | None, ...]]],
+) -> set:
+    """Compare-and-swap of rows' tokens, in one statement: each `(pk, old, new)` (tokens of
+    the columns `names`, None for NULL) writes `new` only if the row still holds `old`.
+    Returns the pks written; a row that changed or went meanwhile is left as it is. (UPDATE …
+    FROM … RETURNING: PostgreSQL, and SQLite from 3.35.)"""
+    if not rows:
+        return set()
+    quote = connection.ops.quote_name
+    table, pk_column = quote(model._meta.db_table), quote(model._meta.pk.column)
+    columns = [quote(model._meta.get_field(name).column) for name in names]
+    n = range(len(columns))
+    # Only quoted names from the model's own metadata go into the text; tokens are parameters.
+    values_columns = ", ".join(["pk", *(f"o{i}, n{i}" for i in n)])
+    row = "(" + ", ".join(["%s"] * (1 + 2 * len(columns))) + ")"
+    assignments = ", ".join(f"{columns[i]} = v.n{i}" for i in n)
+    unchanged = " AND ".join(
+        f"({table}.{columns[i]} = v.o{i} OR ({table}.{columns[i]} IS NULL AND v.o{i} IS NULL))"
+        for i in n
+    )
+    sql = (
+        f"WITH v({values_columns}) AS (VALUES {', '.join([row] * len(rows))}) "  # noqa: S608
+        f"UPDATE {table} SET {assignments} FROM v "
+        f"WHERE {table}.{pk_column} = v.pk AND {unchanged} RETURNING {pk_column}"
+    )
+    params = []
+    for pk, old, new in rows:
+        params.append(pk)
+        for before, after in zip(old, new, strict=True):
+            params += [before, after]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {pk for (pk,) in cursor.fetchall()}
 
 
 class EncryptedTextField(models.TextField):

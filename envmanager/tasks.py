@@ -3,7 +3,7 @@ whose worker dies is delivered again; the services resume where the run stopped.
 
 from celery import shared_task
 
-from envmanager.services import migration, versions
+from envmanager.services import encryption_keys, migration, versions
 
 
 @shared_task
@@ -39,3 +39,10 @@ def deleted_objects_purge() -> int:
     """Run by Celery beat (CELERY_BEAT_SCHEDULE); the command purge_deleted_objects does the
     same by hand or from cron."""
     return versions.deleted_objects_purge()
+
+
+@shared_task
+def encryption_keys_rotate() -> dict[str, int]:
+    """Key rotation in a worker (the command rotate_encryption_keys does the same by hand);
+    returns the counts, never a secret."""
+    return encryption_keys.encryption_keys_rotate().total.as_dict()

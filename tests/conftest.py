@@ -303,3 +303,23 @@ def celery_beat(celery_worker, tmp_path):
     finally:
         process.kill()
         process.wait()
+
+
+def require_postgresql() -> None:
+    """For a test that needs PostgreSQL (row locks, sessions that wait on each other): a skip
+    on SQLite at a developer's desk, a failure under CI (CI or ENVMANAGER_CI set), where a
+    skip would hide that it never ran. Tests marked `postgresql` get it before they start;
+    CI's SQLite pass deselects them (`-m "not postgresql"`) and its PostgreSQL pass runs them."""
+    if connection.vendor == "postgresql":
+        return
+    if any(os.environ.get(name, "").lower() not in ("", "0", "false") for name in _CI_VARIABLES):
+        pytest.fail("This test needs PostgreSQL (DATABASE_URL=postgresql://…) and CI is set.")
+    pytest.skip("needs PostgreSQL")
+
+
+_CI_VARIABLES = ("CI", "ENVMANAGER_CI")
+
+
+def pytest_runtest_setup(item) -> None:
+    if item.get_closest_marker("postgresql"):
+        require_postgresql()

@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.models import User, WorkspacePermission
 from accounts.permissions import require_workspace_perm
 from deployments.models import Deployment, IdeProject
-from envmanager.errors import Conflict, InvalidInput
+from envmanager.errors import Conflict, InvalidInput, NotFound
 from envmanager.models import EnvironmentObject, Link, ObjectVersion
 from envmanager.object_types import SPECS
 from envmanager.services.audit import audit_record
@@ -81,8 +81,13 @@ def environment_object_restore_version(*, user: User, version: ObjectVersion) ->
         version.workspace,
         "restore environment objects",
     )
-    snap = version.snapshot
     with transaction.atomic():
+        # The version as it is now, locked: a purge that removed it meanwhile wins (nothing
+        # comes back from a version that was forgotten), and one that is about to waits.
+        version = ObjectVersion.objects.select_for_update().filter(pk=version.pk).first()
+        if version is None:
+            raise NotFound("That version no longer exists: it was purged.")
+        snap = version.snapshot
         obj = (
             EnvironmentObject.objects.select_for_update()
             .filter(pk=version.environment_object_id)
@@ -205,35 +210,69 @@ def _restore_deleted(user: User, version: ObjectVersion, snap: dict) -> Environm
     return obj
 
 
-def deleted_objects_purge(*, now: datetime | None = None) -> int:
+PURGE_CHUNK_SIZE = 200
+
+
+def deleted_objects_purge(
+    *, now: datetime | None = None, chunk_size: int = PURGE_CHUNK_SIZE
+) -> int:
     """Forget deleted objects for good once they can no longer be restored: every version of
     an object that is gone (deleted, or merged into a Workspace object by promotion) and was
     last changed more than 30 days ago (its secrets with it). Audited in each Workspace that
-    lost any. Returns how many versions were removed."""
+    lost any. Returns how many versions were removed.
+
+    Runs while the app serves: `chunk_size` objects per short transaction, each of which locks
+    the objects' versions and checks the rule again under the lock, so an object restored
+    meanwhile keeps its history (a restore locks the version it restores)."""
     cutoff = (now or timezone.now()) - timedelta(days=RESTORE_DELETED_DAYS)
+    candidates = sorted(
+        row["environment_object_id"]
+        for row in _expired_versions(ObjectVersion.objects.all(), cutoff)
+    )
+    removed = 0
+    for start in range(0, len(candidates), chunk_size):
+        removed += _purge_chunk(candidates[start : start + chunk_size], cutoff)
+    return removed
+
+
+def _expired_versions(versions, cutoff: datetime):
+    """(workspace_id, environment_object_id) of the objects among `versions` that are gone
+    and were last changed before `cutoff`."""
+    return (
+        versions.exclude(environment_object_id__in=EnvironmentObject.objects.values("pk"))
+        .order_by()  # the model's ordering would join the GROUP BY
+        .values("workspace_id", "environment_object_id")
+        .annotate(last=Max("created_at"))
+        .filter(last__lt=cutoff)
+    )
+
+
+def _purge_chunk(object_ids: list[int], cutoff: datetime) -> int:
     with transaction.atomic():
-        expired = (
-            ObjectVersion.objects.exclude(
-                environment_object_id__in=EnvironmentObject.objects.values("pk")
-            )
-            .order_by()  # the model's ordering would join the GROUP BY
-            .values("workspace_id", "environment_object_id")
-            .annotate(last=Max("created_at"))
-            .filter(last__lt=cutoff)
+        # Lock every version of these objects (in one order, so two purges never deadlock),
+        # then decide again: a restore that committed before we got the lock shows here.
+        list(
+            ObjectVersion.objects.filter(environment_object_id__in=object_ids)
+            .order_by("pk")
+            .select_for_update()
+            .values_list("pk", flat=True)
         )
         by_workspace: dict[int, list[int]] = {}
+        expired = _expired_versions(
+            ObjectVersion.objects.filter(environment_object_id__in=object_ids), cutoff
+        )
         for row in expired:
             by_workspace.setdefault(row["workspace_id"], []).append(row["environment_object_id"])
         removed = 0
-        for workspace_id, object_ids in by_workspace.items():
+        for workspace_id, ids in by_workspace.items():
             count, _ = ObjectVersion.objects.filter(
-                workspace_id=workspace_id, environment_object_id__in=object_ids
+                workspace_id=workspace_id, environment_object_id__in=ids
             ).delete()
             removed += count
             audit_record(
                 workspace=workspace_id,
                 actor=None,
                 action="environment_object.purge",
-                detail={"objects": len(object_ids), "versions": count},
+                detail={"objects": len(ids), "versions": count},
             )
     return removed
