@@ -13,6 +13,8 @@ from urllib.parse import urlparse
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from envmanager.json_limits import TOO_DEEP, nests_too_deep, parse_json
+
 MAX_VALUE_BYTES = 1024 * 1024  # one object's values, serialised
 
 
@@ -231,12 +233,15 @@ def _json_object(errors: dict, name: str, value: Any) -> dict:
         return {}
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = parse_json(value)
         except ValueError as exc:
             errors[name] = f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
             return {}
     if not isinstance(value, dict):
         errors[name] = 'Must be a JSON object, like {"key": "value"}.'
+        return {}
+    if nests_too_deep(value):
+        errors[name] = f"{TOO_DEEP}."
         return {}
     return value
 
@@ -327,6 +332,8 @@ def clean_overrides(object_type: str, overrides: dict[str, Any]) -> dict[str, An
     cleaned: dict[str, Any] = {}
     for name, value in overrides.items():
         if object_type == ObjectType.CONNECTION and name.startswith("extra.") and len(name) > 6:
+            if nests_too_deep(value, levels_above=1):  # one key of extra, one level down
+                errors[name] = f"{TOO_DEEP}."
             cleaned[name] = value
             continue
         if name not in spec.overridable:
