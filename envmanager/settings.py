@@ -132,8 +132,12 @@ if _POSTGRESQL and ENVMANAGER_LOOKUP_PREPARED_STATEMENTS:
     # never prepared either way; this lets the lookup's statement be (see envmanager.lookups).
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Wait for a writer instead of failing with "database is locked".
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Writers wait their turn (up to 20 s) instead of failing with "database is locked": a
+    # transaction takes the write lock when it begins (BEGIN IMMEDIATE). One that took it only
+    # at its first write, after reading, could not wait for it (SQLite refuses at once).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    )
     # A file, not memory, so a Celery worker process in the tests can open the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-envmanager.sqlite3")}
 
