@@ -134,8 +134,6 @@ def object_history(request: HttpRequest, workspace_id: int, object_id: int) -> H
         raise Http404
     versions = object_versions(object_id, workspace)
     current = workspace.env_objects.filter(pk=object_id).first()
-    if current is None and not versions.exists():
-        raise Http404("No such object.")
     return render(
         request,
         "envmanager/object_history.html",
