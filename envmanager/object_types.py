@@ -69,6 +69,61 @@ def type_with_article(object_type: str, *, start: bool = False) -> str:
     return f"{article.capitalize() if start else article} {label}"
 
 
+# Environment variables a Deployment may not set, and why: Airflow settings the platform owns
+# (with the `_CMD` and `_SECRET` forms Airflow reads them from too), and variables that take
+# over the process that loads the environment (which programs, libraries and Python code it
+# runs). Matched whatever the case. The README's table lists them.
+_PLATFORM_AIRFLOW_SETTINGS = {
+    "AIRFLOW__CORE__FERNET_KEY": "the Deployment's Fernet key is set in its settings",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "the metadata database is set in the Deployment's "
+    "settings",
+    "AIRFLOW__CORE__SQL_ALCHEMY_CONN": "the metadata database is set in the Deployment's settings",
+    "AIRFLOW__SECRETS__BACKEND": "the secrets backend is how Airflow reads its connections "
+    "and variables from envmanager",
+    "AIRFLOW__SECRETS__BACKEND_KWARGS": "the secrets backend is how Airflow reads its "
+    "connections and variables from envmanager",
+    "AIRFLOW__CORE__EXECUTOR": "the executor is the platform's to choose",
+    "AIRFLOW__CORE__INTERNAL_API_SECRET_KEY": "a secret Airflow's components share is the "
+    "platform's to set",
+    "AIRFLOW__API__SECRET_KEY": "a secret Airflow's components share is the platform's to set",
+    "AIRFLOW__API_AUTH__JWT_SECRET": "a secret Airflow's components share is the platform's to set",
+    "AIRFLOW__WEBSERVER__SECRET_KEY": "a secret Airflow's components share is the platform's "
+    "to set",
+}
+_PROCESS_TAKEOVER = {
+    "AIRFLOW_HOME": "it decides where Airflow reads its configuration",
+    "AIRFLOW_CONFIG": "it decides where Airflow reads its configuration",
+    "PATH": "it decides which programs the process runs",
+    "LD_PRELOAD": "it loads a library into every program the process runs",
+    "LD_LIBRARY_PATH": "it decides which libraries the process loads",
+    "PYTHONPATH": "it decides which Python code the process imports",
+    "PYTHONHOME": "it decides which Python the process runs",
+    "PYTHONSTARTUP": "it runs a file of Python code at start-up",
+}
+RESERVED_ENVIRONMENT_VARIABLES: dict[str, str] = {
+    **{
+        f"{name}{form}": reason
+        for name, reason in _PLATFORM_AIRFLOW_SETTINGS.items()
+        for form in ("", "_CMD", "_SECRET")
+    },
+    **_PROCESS_TAKEOVER,
+}
+RESERVED_ENVIRONMENT_VARIABLE_PREFIXES = {
+    "ENVMANAGER_": "envmanager's own settings (its server and its launcher read them)",
+}
+
+
+def reserved_environment_variable(key: str) -> str | None:
+    """Why an environment variable may not have this key, or None if it may."""
+    name = key.upper()
+    if name in RESERVED_ENVIRONMENT_VARIABLES:
+        return RESERVED_ENVIRONMENT_VARIABLES[name]
+    for prefix, reason in RESERVED_ENVIRONMENT_VARIABLE_PREFIXES.items():
+        if name.startswith(prefix):
+            return f"{prefix}* are {reason}"
+    return None
+
+
 def validate_key(object_type: str, key: str) -> None:
     pattern, max_length, allowed = _KEY_RULES[object_type]
     thing = type_with_article(object_type, start=True)
@@ -80,6 +135,11 @@ def validate_key(object_type: str, key: str) -> None:
         )
     if not pattern.fullmatch(key):
         raise ValidationError({"key": f"{thing} key may contain only {allowed}."}, code="invalid")
+    reason = object_type == ObjectType.ENVIRONMENT_VARIABLE and reserved_environment_variable(key)
+    if reason:
+        raise ValidationError(
+            {"key": f"{key} cannot be set as an environment variable: {reason}."}, code="reserved"
+        )
 
 
 @dataclass(frozen=True)
