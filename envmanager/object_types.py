@@ -313,6 +313,36 @@ def _string_map(errors: dict, name: str, value: Any) -> dict[str, str]:
     return mapping
 
 
+_EXPANDS_IN_DOUBLE_QUOTES = ("$", "`")
+
+
+def dotenv_value(value: str) -> str:
+    r"""An environment variable's value as the served dotenv writes it, read back the very same
+    by a POSIX shell (`set -a; . file`: nothing expanded, no command run) and by python-dotenv
+    (with `interpolate=False`; its default interpolation expands a `${…}` itself).
+
+    Single quotes where both read them alike: no `'` (a shell cannot escape one inside), no
+    `\` and no trailing `\` (python-dotenv reads `\` as `\` and `'` as `'`). Else double
+    quotes, escaping only `\` and `"`, which both read alike; a shell would expand a `$` or a
+    backtick in them. A value neither can hold is a ValueError saying why (never the value)."""
+    if "\0" in value:
+        raise ValueError("An environment variable cannot hold a NUL character")
+    if "\r" in value:
+        raise ValueError(
+            "An environment variable's value cannot hold a carriage return: a dotenv file "
+            "read as text turns it into a line break"
+        )
+    if "'" not in value and "\\\\" not in value and not value.endswith("\\"):
+        return f"'{value}'"
+    if not any(char in value for char in _EXPANDS_IN_DOUBLE_QUOTES):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    raise ValueError(
+        "A value with $ or ` cannot also hold ', two backslashes in a row or a trailing "
+        "backslash: no dotenv quoting keeps it unchanged for both a shell and python-dotenv"
+    )
+
+
 def _port(errors: dict, value: Any) -> int | None:
     if value in (None, ""):
         return None
@@ -345,6 +375,13 @@ def _clean_field(object_type: str, name: str, value: Any, errors: dict) -> Any:
             errors[name] = "The exporter type must be PROMETHEUS (Prometheus remote write)."
         if name == "auth_type" and text not in MetricsAuth.values:
             errors[name] = "The auth type must be BASIC, AUTH_TOKEN or SIGV4."
+        return text
+    if object_type == ObjectType.ENVIRONMENT_VARIABLE and name == "value":
+        text = _string(errors, name, value)
+        try:
+            dotenv_value(text)
+        except ValueError as exc:
+            errors[name] = f"{exc}."
         return text
     if name == "is_secret":
         if not isinstance(value, bool):

@@ -206,7 +206,7 @@ def test_environment_document_and_etag(setup):
     assert body["connections"]["warehouse"]["password"] == "prod-pw"
     assert body["variables"] == {"mode": "prod"}
     assert body["environmentVariables"] == {"GREETING": 'say "hi"\nbye'}
-    assert body["dotenv"] == 'GREETING="say \\"hi\\"\\nbye"\n'
+    assert body["dotenv"] == "GREETING='say \"hi\"\nbye'\n"
     assert get("/api/v1/lookup/environment", setup.plain, if_none_match=etag).status_code == 304
 
 
@@ -214,7 +214,7 @@ def test_the_dotenv_reads_back_exactly_with_python_dotenv(setup):
     awkward = {
         "QUOTES": 'say "hi" and it\'s',
         "BACKSLASH": "C:\\path\\n-not-a-newline",
-        "LINES": "one\r\ntwo\nthree",
+        "LINES": "one\ntwo\nthree\n",
         "DOLLAR": "pa$$word ${HOME} $USER",
         "UNICODE": "ünïcødé €",
         "EMPTY": "",
