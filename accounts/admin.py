@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from guardian.admin import GuardedModelAdmin
 
+from accounts.forms import ThrottledAdminAuthenticationForm
 from accounts.models import ApiToken, Membership, User, Workspace
 
 
@@ -37,3 +38,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ["name", "user", "hint", "created_at", "last_used_at", "revoked_at"]
     readonly_fields = ["token_hash", "hint", "created_at", "last_used_at"]
     search_fields = ["name", "user__email"]
+
+
+# Staff accounts are the most valuable to guess: the admin's login counts failures as ours does.
+admin.site.login_form = ThrottledAdminAuthenticationForm

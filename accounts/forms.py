@@ -1,3 +1,4 @@
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -6,10 +7,11 @@ from django.core.exceptions import ValidationError
 # email is refused until the window passes (whoever tries it); one address gets 50 failures, so
 # that many people behind one proxy or NAT are not locked out by one of them. Counts live in the
 # shared cache (Redis in production; files in the data folder for the embedded default, so
-# every worker process counts together).
+# every worker process counts together). The app's login and the admin's count together.
 MAX_FAILED_LOGINS = 5
 MAX_FAILED_LOGINS_PER_ADDRESS = 50
 FAILED_LOGIN_WINDOW_SECONDS = 15 * 60
+THROTTLED_MESSAGE = "Too many failed attempts. Wait 15 minutes and try again."
 
 
 def _limits(request, email: str) -> dict[str, int]:
@@ -20,19 +22,14 @@ def _limits(request, email: str) -> dict[str, int]:
     }
 
 
-class ThrottledAuthenticationForm(AuthenticationForm):
-    """Django's login form, refusing further attempts after repeated failures."""
-
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "throttled": "Too many failed attempts. Wait 15 minutes and try again.",
-    }
+class LoginThrottle:
+    """On a login form: refuse further attempts after repeated failures."""
 
     def clean(self):
         email = self.cleaned_data.get("username") or ""
         limits = _limits(self.request, email)
         if any((cache.get(key) or 0) >= limit for key, limit in limits.items()):
-            raise ValidationError(self.error_messages["throttled"], code="throttled")
+            raise ValidationError(THROTTLED_MESSAGE, code="throttled")
         try:
             return super().clean()
         except ValidationError:
@@ -43,3 +40,11 @@ class ThrottledAuthenticationForm(AuthenticationForm):
                 except ValueError:  # expired between add and incr
                     cache.set(key, 1, FAILED_LOGIN_WINDOW_SECONDS)
             raise
+
+
+class ThrottledAuthenticationForm(LoginThrottle, AuthenticationForm):
+    """Django's login form (`/login/`), throttled."""
+
+
+class ThrottledAdminAuthenticationForm(LoginThrottle, AdminAuthenticationForm):
+    """The admin's login form (`/admin/login/`), throttled by the same counts."""

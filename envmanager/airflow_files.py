@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 import yaml
 
 from envmanager.connection_uri import EXTRA_KEY
+from envmanager.json_limits import TOO_DEEP, JSONTooDeep, nests_too_deep, parse_json
 from envmanager.object_types import ObjectType
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -88,7 +89,7 @@ def _parse_mapping(text: str, fmt: str) -> dict[str, Any]:
         return _parse_env(text)
     if fmt == "json":
         try:
-            data = json.loads(text)
+            data = parse_json(text)
         except ValueError as exc:
             raise FileFormatError(f"Not valid JSON: {exc.msg} (line {exc.lineno}).") from None
     else:
@@ -98,6 +99,10 @@ def _parse_mapping(text: str, fmt: str) -> dict[str, Any]:
             mark = getattr(exc, "problem_mark", None)
             where = f" (line {mark.line + 1})" if mark else ""
             raise FileFormatError(f"Not valid YAML{where}.") from None
+        except RecursionError:  # PyYAML recurses once per level as it builds the document
+            raise FileFormatError(f"Not valid YAML: {TOO_DEEP.lower()}.") from None
+        if nests_too_deep(data):
+            raise FileFormatError(f"Not valid YAML: {TOO_DEEP.lower()}.")
     if not isinstance(data, dict):
         raise FileFormatError("The file must hold one object, keyed by connection id or key.")
     return {str(k): v for k, v in data.items()}
@@ -115,7 +120,9 @@ def _connection_from_dict(conn_id: str, value: dict) -> dict[str, Any]:
     extra = value.get("extra_dejson", value.get("extra"))
     if isinstance(extra, str):
         try:
-            extra = json.loads(extra) if extra.strip() else {}
+            extra = parse_json(extra) if extra.strip() else {}
+        except JSONTooDeep:
+            raise ValueError(f"Its extra is not valid JSON: {TOO_DEEP.lower()}.") from None
         except ValueError:
             raise ValueError("Its extra is not valid JSON.") from None
     values = {name: value.get(name) for name in CONNECTION_FIELDS if name != "extra"}
@@ -136,7 +143,7 @@ def parse_connections(filename: str, content: bytes) -> list[ParsedObject]:
     for conn_id, value in _parse_mapping(_text(content), fmt).items():
         try:
             if isinstance(value, str) and value.lstrip().startswith("{"):
-                value = json.loads(value)  # a JSON line of `--serialization-format json`
+                value = parse_json(value)  # a JSON line of `--serialization-format json`
             if isinstance(value, str):
                 values = _connection_from_uri(value)
             elif isinstance(value, dict):
@@ -200,7 +207,9 @@ def _flattens(extra: dict[str, Any]) -> bool:
         return False
     for value in extra.values():
         try:
-            json.loads(value)
+            parse_json(value)
+        except JSONTooDeep:
+            return False  # JSON still, to Airflow
         except ValueError:
             continue
         return False
@@ -267,7 +276,7 @@ def _variable_file_value(value: str) -> Any:
     written parsed only where that gives back the very same text; any other text (compact JSON,
     "3.10") is written as text and stored unchanged."""
     try:
-        decoded = json.loads(value)
+        decoded = parse_json(value)
     except ValueError:
         return value
     if isinstance(decoded, str) or json.dumps(decoded, indent=2, sort_keys=True) != value:

@@ -74,7 +74,20 @@ def _owner_workspace(request: HttpRequest, workspace_id: int):
     return workspace
 
 
+# A spreadsheet reads a cell beginning with one of these as a formula (OWASP "CSV injection"):
+# such a cell is written with a ' first, which the spreadsheet shows as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: object) -> str:
+    text = str(cell)
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
 def csv_rows(events):
+    """The audit log as CSV rows, every cell safe to open in a spreadsheet (an email, a
+    token's name or an object's key may begin with `=`, `+`, `-` or `@`)."""
+
     class Echo:
         def write(self, value):
             return value
@@ -83,7 +96,8 @@ def csv_rows(events):
     yield writer.writerow(CSV_COLUMNS)
     for event in events.iterator(chunk_size=1000):
         yield writer.writerow(
-            [
+            spreadsheet_safe(cell)
+            for cell in [
                 event.created_at.isoformat(),
                 event.actor_label,
                 event.action,
@@ -134,8 +148,6 @@ def object_history(request: HttpRequest, workspace_id: int, object_id: int) -> H
         raise Http404
     versions = object_versions(object_id, workspace)
     current = workspace.env_objects.filter(pk=object_id).first()
-    if current is None and not versions.exists():
-        raise Http404("No such object.")
     return render(
         request,
         "envmanager/object_history.html",

@@ -1,9 +1,10 @@
 """Airflow connection URIs (`postgres://user:pa%2Fss@host:5432/db?sslmode=require`), parsed as
 Airflow's `Connection(uri=…)` does. `airflow_files.connection_to_uri` writes them."""
 
-import json
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from envmanager.json_limits import parse_json
 
 EXTRA_KEY = "__extra__"
 
@@ -46,7 +47,7 @@ def parse_connection_uri(uri: str) -> dict[str, Any]:
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         if EXTRA_KEY in query:
             try:
-                extra = json.loads(query[EXTRA_KEY])
+                extra = parse_json(query[EXTRA_KEY])
             except ValueError:
                 raise ValueError("The URI's __extra__ is not valid JSON.") from None
             if not isinstance(extra, dict):
@@ -54,7 +55,7 @@ def parse_connection_uri(uri: str) -> dict[str, Any]:
         else:
             for key, value in query.items():
                 try:
-                    extra[key] = json.loads(value) if value else value
+                    extra[key] = parse_json(value) if value else value
                 except ValueError:
                     extra[key] = value
     return {

@@ -11,6 +11,7 @@ from django.forms.utils import pretty_name
 
 from deployments.models import Deployment
 from envmanager.connection_uri import parse_connection_uri
+from envmanager.json_limits import parse_json
 from envmanager.object_types import SPECS, MetricsAuth, ObjectType, secret_fields
 
 # The fields each connection type uses, with Airflow's own labels for them. "generic" and any
@@ -148,7 +149,7 @@ OVERRIDE_LABELS = {
 def _parse_json_object(form: forms.Form, name: str, text: str) -> dict | None:
     """The JSON object typed into a field, or None with the reason added next to the field."""
     try:
-        parsed = json.loads(text)
+        parsed = parse_json(text)
     except ValueError as exc:
         form.add_error(name, f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).")
         return None

@@ -181,13 +181,12 @@ def environment_version(deployment_id: int) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
-def _dotenv_value(value: str) -> str:
-    # Double quotes with backslash escapes (a raw line break would end the line), read back
-    # exactly by python-dotenv with interpolate=False; a `$` is written as it is.
-    escaped = (
-        value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
-    )
-    return f'"{escaped}"'
+def _dotenv_line(key: str, value: str) -> str:
+    try:
+        return f"{key}={object_types.dotenv_value(value)}\n"
+    except ValueError:
+        # Stored before such values were refused: left out rather than written unsafely.
+        return f"# {key} is left out: its value cannot be written safely in a dotenv file.\n"
 
 
 METRICS_FIELDS = {
@@ -216,7 +215,7 @@ def environment_document(deployment_id: int) -> dict[str, Any]:
             k: r.values["value"] for k, r in resolved[ObjectType.AIRFLOW_VARIABLE].items()
         },
         "environmentVariables": env_vars,
-        "dotenv": "".join(f"{k}={_dotenv_value(v)}\n" for k, v in env_vars.items()),
+        "dotenv": "".join(_dotenv_line(k, v) for k, v in env_vars.items()),
         "metricsExports": {
             k: {METRICS_FIELDS[f]: v for f, v in r.values.items() if f in METRICS_FIELDS}
             for k, r in resolved[ObjectType.METRICS_EXPORT].items()

@@ -13,6 +13,8 @@ from urllib.parse import urlparse
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from envmanager.json_limits import TOO_DEEP, nests_too_deep, parse_json
+
 MAX_VALUE_BYTES = 1024 * 1024  # one object's values, serialised
 
 
@@ -67,6 +69,61 @@ def type_with_article(object_type: str, *, start: bool = False) -> str:
     return f"{article.capitalize() if start else article} {label}"
 
 
+# Environment variables a Deployment may not set, and why: Airflow settings the platform owns
+# (with the `_CMD` and `_SECRET` forms Airflow reads them from too), and variables that take
+# over the process that loads the environment (which programs, libraries and Python code it
+# runs). Matched whatever the case. The README's table lists them.
+_PLATFORM_AIRFLOW_SETTINGS = {
+    "AIRFLOW__CORE__FERNET_KEY": "the Deployment's Fernet key is set in its settings",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "the metadata database is set in the Deployment's "
+    "settings",
+    "AIRFLOW__CORE__SQL_ALCHEMY_CONN": "the metadata database is set in the Deployment's settings",
+    "AIRFLOW__SECRETS__BACKEND": "the secrets backend is how Airflow reads its connections "
+    "and variables from envmanager",
+    "AIRFLOW__SECRETS__BACKEND_KWARGS": "the secrets backend is how Airflow reads its "
+    "connections and variables from envmanager",
+    "AIRFLOW__CORE__EXECUTOR": "the executor is the platform's to choose",
+    "AIRFLOW__CORE__INTERNAL_API_SECRET_KEY": "a secret Airflow's components share is the "
+    "platform's to set",
+    "AIRFLOW__API__SECRET_KEY": "a secret Airflow's components share is the platform's to set",
+    "AIRFLOW__API_AUTH__JWT_SECRET": "a secret Airflow's components share is the platform's to set",
+    "AIRFLOW__WEBSERVER__SECRET_KEY": "a secret Airflow's components share is the platform's "
+    "to set",
+}
+_PROCESS_TAKEOVER = {
+    "AIRFLOW_HOME": "it decides where Airflow reads its configuration",
+    "AIRFLOW_CONFIG": "it decides where Airflow reads its configuration",
+    "PATH": "it decides which programs the process runs",
+    "LD_PRELOAD": "it loads a library into every program the process runs",
+    "LD_LIBRARY_PATH": "it decides which libraries the process loads",
+    "PYTHONPATH": "it decides which Python code the process imports",
+    "PYTHONHOME": "it decides which Python the process runs",
+    "PYTHONSTARTUP": "it runs a file of Python code at start-up",
+}
+RESERVED_ENVIRONMENT_VARIABLES: dict[str, str] = {
+    **{
+        f"{name}{form}": reason
+        for name, reason in _PLATFORM_AIRFLOW_SETTINGS.items()
+        for form in ("", "_CMD", "_SECRET")
+    },
+    **_PROCESS_TAKEOVER,
+}
+RESERVED_ENVIRONMENT_VARIABLE_PREFIXES = {
+    "ENVMANAGER_": "envmanager's own settings (its server and its launcher read them)",
+}
+
+
+def reserved_environment_variable(key: str) -> str | None:
+    """Why an environment variable may not have this key, or None if it may."""
+    name = key.upper()
+    if name in RESERVED_ENVIRONMENT_VARIABLES:
+        return RESERVED_ENVIRONMENT_VARIABLES[name]
+    for prefix, reason in RESERVED_ENVIRONMENT_VARIABLE_PREFIXES.items():
+        if name.startswith(prefix):
+            return f"{prefix}* are {reason}"
+    return None
+
+
 def validate_key(object_type: str, key: str) -> None:
     pattern, max_length, allowed = _KEY_RULES[object_type]
     thing = type_with_article(object_type, start=True)
@@ -78,6 +135,11 @@ def validate_key(object_type: str, key: str) -> None:
         )
     if not pattern.fullmatch(key):
         raise ValidationError({"key": f"{thing} key may contain only {allowed}."}, code="invalid")
+    reason = object_type == ObjectType.ENVIRONMENT_VARIABLE and reserved_environment_variable(key)
+    if reason:
+        raise ValidationError(
+            {"key": f"{key} cannot be set as an environment variable: {reason}."}, code="reserved"
+        )
 
 
 @dataclass(frozen=True)
@@ -231,12 +293,15 @@ def _json_object(errors: dict, name: str, value: Any) -> dict:
         return {}
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = parse_json(value)
         except ValueError as exc:
             errors[name] = f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
             return {}
     if not isinstance(value, dict):
         errors[name] = 'Must be a JSON object, like {"key": "value"}.'
+        return {}
+    if nests_too_deep(value):
+        errors[name] = f"{TOO_DEEP}."
         return {}
     return value
 
@@ -246,6 +311,36 @@ def _string_map(errors: dict, name: str, value: Any) -> dict[str, str]:
     if name not in errors and not all(isinstance(v, str) for v in mapping.values()):
         errors[name] = "Every value must be text."
     return mapping
+
+
+_EXPANDS_IN_DOUBLE_QUOTES = ("$", "`")
+
+
+def dotenv_value(value: str) -> str:
+    r"""An environment variable's value as the served dotenv writes it, read back the very same
+    by a POSIX shell (`set -a; . file`: nothing expanded, no command run) and by python-dotenv
+    (with `interpolate=False`; its default interpolation expands a `${…}` itself).
+
+    Single quotes where both read them alike: no `'` (a shell cannot escape one inside), no
+    `\` and no trailing `\` (python-dotenv reads `\` as `\` and `'` as `'`). Else double
+    quotes, escaping only `\` and `"`, which both read alike; a shell would expand a `$` or a
+    backtick in them. A value neither can hold is a ValueError saying why (never the value)."""
+    if "\0" in value:
+        raise ValueError("An environment variable cannot hold a NUL character")
+    if "\r" in value:
+        raise ValueError(
+            "An environment variable's value cannot hold a carriage return: a dotenv file "
+            "read as text turns it into a line break"
+        )
+    if "'" not in value and "\\\\" not in value and not value.endswith("\\"):
+        return f"'{value}'"
+    if not any(char in value for char in _EXPANDS_IN_DOUBLE_QUOTES):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    raise ValueError(
+        "A value with $ or ` cannot also hold ', two backslashes in a row or a trailing "
+        "backslash: no dotenv quoting keeps it unchanged for both a shell and python-dotenv"
+    )
 
 
 def _port(errors: dict, value: Any) -> int | None:
@@ -280,6 +375,13 @@ def _clean_field(object_type: str, name: str, value: Any, errors: dict) -> Any:
             errors[name] = "The exporter type must be PROMETHEUS (Prometheus remote write)."
         if name == "auth_type" and text not in MetricsAuth.values:
             errors[name] = "The auth type must be BASIC, AUTH_TOKEN or SIGV4."
+        return text
+    if object_type == ObjectType.ENVIRONMENT_VARIABLE and name == "value":
+        text = _string(errors, name, value)
+        try:
+            dotenv_value(text)
+        except ValueError as exc:
+            errors[name] = f"{exc}."
         return text
     if name == "is_secret":
         if not isinstance(value, bool):
@@ -327,6 +429,8 @@ def clean_overrides(object_type: str, overrides: dict[str, Any]) -> dict[str, An
     cleaned: dict[str, Any] = {}
     for name, value in overrides.items():
         if object_type == ObjectType.CONNECTION and name.startswith("extra.") and len(name) > 6:
+            if nests_too_deep(value, levels_above=1):  # one key of extra, one level down
+                errors[name] = f"{TOO_DEEP}."
             cleaned[name] = value
             continue
         if name not in spec.overridable:

@@ -186,11 +186,19 @@ def audit_events(workspace, filters: dict[str, str]):
 
 
 def object_versions(obj_id: int, workspace):
+    """The saved versions of one object of this Workspace, also of one deleted since (its
+    history stays until it is purged). An id the Workspace neither holds nor held (missing, or
+    another tenant's) is a 404, as the object's own page and GET answer."""
+    from django.http import Http404
+
     from envmanager.models import ObjectVersion
 
-    return ObjectVersion.objects.filter(
+    versions = ObjectVersion.objects.filter(
         workspace=workspace, environment_object_id=obj_id
     ).select_related("created_by")
+    if not versions.exists() and not workspace.env_objects.filter(pk=obj_id).exists():
+        raise Http404("No such environment object.")
+    return versions
 
 
 def deleted_object_versions(workspace):

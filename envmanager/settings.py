@@ -143,8 +143,12 @@ if _POSTGRESQL and ENVMANAGER_LOOKUP_PREPARED_STATEMENTS:
     # never prepared either way; this lets the lookup's statement be (see envmanager.lookups).
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Wait for a writer instead of failing with "database is locked".
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Writers wait their turn (up to 20 s) instead of failing with "database is locked": a
+    # transaction takes the write lock when it begins (BEGIN IMMEDIATE). One that took it only
+    # at its first write, after reading, could not wait for it (SQLite refuses at once).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    )
     # A file, not memory, so a Celery worker process in the tests can open the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-envmanager.sqlite3")}
 
@@ -228,6 +232,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "envmanager.api.parsers.JSONParser",  # nesting capped: deep JSON is a 400, not a 500
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "envmanager.api.errors.exception_handler",
 }

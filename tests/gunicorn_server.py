@@ -89,17 +89,22 @@ class AppDatabase:
             c.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
     def migrate_and_seed(self, env: dict[str, str]) -> Seeded:
-        result = subprocess.run(
-            [sys.executable, "-m", "tests.gunicorn_server", "seed"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if result.returncode:
-            raise RuntimeError(f"Seeding failed:\n{result.stderr[-3000:]}")
-        return Seeded(**json.loads(result.stdout.splitlines()[-1]))
+        return migrate_and_seed(env)
+
+
+def migrate_and_seed(env: dict[str, str]) -> Seeded:
+    """Migrate and seed the database `env` names (PostgreSQL, or a SQLite file)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.gunicorn_server", "seed"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if result.returncode:
+        raise RuntimeError(f"Seeding failed:\n{result.stderr[-3000:]}")
+    return Seeded(**json.loads(result.stdout.splitlines()[-1]))
 
 
 def server_env(database_url: str, data_dir: Path) -> dict[str, str]:
@@ -119,12 +124,14 @@ def server_env(database_url: str, data_dir: Path) -> dict[str, str]:
 
 
 class GunicornServer:
-    """`gunicorn envmanager.wsgi` with two sync workers; everything it writes (access log,
-    errors, the app's own log) goes to `log_path`."""
+    """`gunicorn envmanager.wsgi` with sync workers (two unless told), from the interpreter
+    running the tests; everything it writes (access log, errors, the app's own log) goes to
+    `log_path`."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, workers: int = 2) -> None:
         self.env = env
         self.log_path = log_path
+        self.workers = workers
         self.port = free_port()
         self.process: subprocess.Popen | None = None
 
@@ -132,12 +139,14 @@ class GunicornServer:
         log = open(self.log_path, "ab")  # noqa: SIM115 - a file, not a pipe nobody reads
         self.process = subprocess.Popen(
             [
-                str(ROOT / ".venv/bin/gunicorn"),
+                sys.executable,
+                "-m",
+                "gunicorn",
                 "envmanager.wsgi",
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--workers",
-                "2",
+                str(self.workers),
                 "--access-logfile",
                 "-",
             ],

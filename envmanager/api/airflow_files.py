@@ -14,7 +14,7 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,6 +23,7 @@ from accounts.selectors import workspace_for_user
 from deployments.selectors import deployment_for_user
 from envmanager.airflow_file_views import EXPORT_FORMATS, TYPES, airflow_file_response
 from envmanager.airflow_files import MAX_FILE_BYTES
+from envmanager.api.parsers import JSONParser
 from envmanager.api.serializers import TextField, error_responses
 from envmanager.errors import InvalidInput
 from envmanager.services.airflow_files import (

@@ -1,5 +1,7 @@
-"""Every API error as `{"message", "statusCode", "requestId", "fieldErrors": [...]}`."""
+"""Every API error as `{"message", "statusCode", "requestId", "fieldErrors": [...]}`, its
+field names as the API spells them (camelCase)."""
 
+import re
 import uuid
 
 from django.core.exceptions import PermissionDenied
@@ -9,6 +11,38 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from envmanager.errors import EnvManagerError
+
+_SNAKE_CASE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+")
+# Fields whose keys are the user's own (a connection's extra, a metrics export's headers and
+# labels): a path below one of them is kept as it is.
+FREE_FORM_FIELDS = frozenset({"extra", "headers", "labels"})
+# The code of an error about a field the client sent that we do not know: its name is the
+# client's, kept as sent (`is_secret` for `isSecret`, say, and the client sees its mistake).
+UNKNOWN_FIELD = "unknown"
+
+
+def api_field_name(path: str) -> str:
+    """A field path as the API names it: each snake_case part in camelCase (`metadata_db_url`
+    → `metadataDbUrl`, `links[0].unset_fields` → `links[0].unsetFields`), up to a free-form
+    field, below which the keys are the user's."""
+    parts = path.split(".")
+    named = []
+    for index, part in enumerate(parts):
+        name, bracket, rest = part.partition("[")
+        if _SNAKE_CASE.fullmatch(name):
+            first, *others = name.split("_")
+            name = first + "".join(word.capitalize() for word in others)
+        named.append(name + bracket + rest)
+        if name in FREE_FORM_FIELDS:
+            named.extend(parts[index + 1 :])
+            break
+    return ".".join(named)
+
+
+def _field_named_for_api(error: dict[str, str]) -> dict[str, str]:
+    if error["code"] == UNKNOWN_FIELD:
+        return error
+    return {**error, "field": api_field_name(error["field"])}
 
 
 def _flatten(detail, prefix: str = "") -> list[dict[str, str]]:
@@ -46,10 +80,15 @@ def error_body(message: str, status_code: int, field_errors: list | None = None)
 def exception_handler(exc, context):
     if isinstance(exc, EnvManagerError):
         fields = [
-            {"field": name, "code": exc.code, "message": message}
+            {"field": api_field_name(name), "code": exc.code, "message": message}
             for name, message in exc.field_errors.items()
         ]
-        return Response(error_body(exc.message, exc.status_code, fields), status=exc.status_code)
+        message = exc.message
+        if fields and message == "; ".join(f"{k}: {v}" for k, v in exc.field_errors.items()):
+            # A message made of the field errors (InvalidInput.from_validation_error) names
+            # the fields as they are named here.
+            message = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+        return Response(error_body(message, exc.status_code, fields), status=exc.status_code)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, PermissionDenied):
@@ -58,7 +97,7 @@ def exception_handler(exc, context):
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        fields = _flatten(exc.detail)
+        fields = [_field_named_for_api(f) for f in _flatten(exc.detail)]
         message = "; ".join(
             f"{f['field']}: {f['message']}" if f["field"] else f["message"] for f in fields
         )

@@ -3,13 +3,14 @@
 A lookup of one connection or variable is the hot path of every task. `answer` decides what a
 lookup returns; it is served two ways with the same result:
 
-- `LookupFastPath`, the WSGI entry gunicorn runs (`envmanager.wsgi`), answers
-  `GET /api/v1/lookup/{connections,variables}/<key>` without Django's middleware, URL
+- `LookupFastPath`, the WSGI entry gunicorn runs (`envmanager.wsgi`), answers GET and HEAD
+  of `/api/v1/lookup/{connections,variables}/<key>` without Django's middleware, URL
   resolution and per-request connection check, which cost more than the lookup itself;
 - the plain Django views below, for everything else that reaches Django (the test client,
   `runserver`, the whole-environment document).
 """
 
+import functools
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -22,7 +23,8 @@ from django.core.signals import request_finished, request_started
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
 from django.http.request import split_domain_port, validate_host
-from django.views.decorators.http import require_GET
+from django.utils.http import parse_etags
+from django.views.decorators.csrf import csrf_exempt
 
 from accounts.api.authentication import bearer_scheme_token
 from envmanager import database_outage, lookups
@@ -39,6 +41,9 @@ KINDS: dict[str, tuple[str, str, Callable[[dict[str, Any]], dict[str, Any]]]] = 
 }
 # Secrets must not stay in any cache between Airflow and us.
 HEADERS = [("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff")]
+# HEAD answers as GET does, without the body; any other method is a 405.
+METHODS = ("GET", "HEAD")
+ALLOW = ", ".join(METHODS)
 
 
 @dataclass(frozen=True)
@@ -77,24 +82,56 @@ def _response(result: Answer) -> JsonResponse:
     return response
 
 
-@require_GET
+def lookup_endpoint(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
+    """A lookup view: GET; HEAD as GET (status and headers, Content-Length included) without
+    the body; any other method a 405 in our error shape with Allow. No CSRF check: a
+    Deployment token signs these requests, never a session cookie."""
+
+    @csrf_exempt
+    @functools.wraps(view)
+    def endpoint(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        if request.method not in METHODS:
+            message = f"Lookups answer {' and '.join(METHODS)} only."
+            response = JsonResponse(error_body(message, 405), status=405)
+            response["Allow"] = ALLOW
+            return response
+        response = view(request, *args, **kwargs)
+        if request.method == "HEAD":
+            response["Content-Length"] = str(len(response.content))
+            response.content = b""
+        return response
+
+    return endpoint
+
+
+def if_none_match(header: str, etag: str) -> bool:
+    """Whether an If-None-Match header matches the current representation's ETag, compared
+    weakly as RFC 9110 (13.1.2) says: `W/"x"` matches `"x"`, a list matches if any of its
+    tags does, and `*` matches whatever exists."""
+    tags = parse_etags(header)
+    if tags == ["*"]:
+        return True
+    return any(tag.removeprefix("W/") == etag.removeprefix("W/") for tag in tags)
+
+
+@lookup_endpoint
 def connection(request: HttpRequest, conn_id: str) -> JsonResponse:
     return _response(answer("connections", conn_id, request.META.get("HTTP_AUTHORIZATION")))
 
 
-@require_GET
+@lookup_endpoint
 def variable(request: HttpRequest, key: str) -> JsonResponse:
     return _response(answer("variables", key, request.META.get("HTTP_AUTHORIZATION")))
 
 
-@require_GET
+@lookup_endpoint
 def environment(request: HttpRequest) -> JsonResponse:
     token = lookups.token_for(bearer_scheme_token(request.META.get("HTTP_AUTHORIZATION", "")))
     if token is None:
         return _response(Answer(401, error_body("A valid Deployment token is required.", 401)))
     version = lookups.environment_version(token.deployment_id)
     etag = f'"{version}"'
-    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+    if if_none_match(request.headers.get("If-None-Match", ""), etag):
         response = JsonResponse({}, status=304)
         response.content = b""
     else:
@@ -133,11 +170,12 @@ class LookupFastPath:
         target = self._target(environ)
         if target is None:
             return self.django(environ, start_response)
+        method = environ["REQUEST_METHOD"]
         request_started.send(sender=LookupFastPath, environ=environ)
         try:
             result = answer(*target, environ.get("HTTP_AUTHORIZATION"))
         except (OperationalError, InterfaceError) as exc:
-            log_unavailable("GET", environ.get("PATH_INFO", ""), exc)
+            log_unavailable(method, environ.get("PATH_INFO", ""), exc)
             result = Answer(503, error_body(database_outage.MESSAGE, 503))
         except Exception:
             log.exception("Lookup failed")
@@ -148,11 +186,11 @@ class LookupFastPath:
         if self._secure(environ) and settings.SECURE_HSTS_SECONDS:
             headers.append(("Strict-Transport-Security", self._hsts()))
         start_response(STATUS_LINES[result.status], headers)
-        return _Body([body])
+        return _Body([b"" if method == "HEAD" else body])
 
     def _target(self, environ: dict[str, Any]) -> tuple[str, str] | None:
         path = environ.get("PATH_INFO", "")
-        if environ.get("REQUEST_METHOD") != "GET" or not path.startswith(PREFIX):
+        if environ.get("REQUEST_METHOD") not in METHODS or not path.startswith(PREFIX):
             return None
         kind, _, key = path[len(PREFIX) :].partition("/")
         if kind not in KINDS or not key:

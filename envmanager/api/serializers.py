@@ -11,8 +11,10 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 
 from envmanager import object_types
+from envmanager.api.errors import UNKNOWN_FIELD
 from envmanager.models import EnvironmentObject, Link
 from envmanager.object_types import MetricsAuth, ObjectType, Scope
 
@@ -161,7 +163,7 @@ class ClosedSerializer(serializers.Serializer):
             unknown = sorted(set(data) - set(self.fields) - set(self.ignored_fields))
             if unknown:
                 raise serializers.ValidationError(
-                    {name: ["Unknown field."] for name in unknown}, code="unknown"
+                    {name: ["Unknown field."] for name in unknown}, code=UNKNOWN_FIELD
                 )
         return super().to_internal_value(data)
 
@@ -239,7 +241,8 @@ def parse_overrides(object_type: str, overrides: Mapping[str, Any], path: str) -
     for name, value in overrides.items():
         snake = to_snake(object_type, name)
         if snake is None:
-            errors[f"{path}.{name}"] = [f"Unknown field for a {object_type}."]
+            unknown = ErrorDetail(f"Unknown field for a {object_type}.", code=UNKNOWN_FIELD)
+            errors[f"{path}.{name}"] = [unknown]
         elif snake.startswith("extra."):
             cleaned[snake] = value
         else:

@@ -137,8 +137,8 @@ def test_deployment_secrets_are_write_only(api, team, airflow_sqlite):
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
-        ({"name": "x", "metadataDbUrl": "mysql://db/af"}, "metadata_db_url"),
-        ({"name": "x", "fernetKey": "not-a-key"}, "fernet_key"),
+        ({"name": "x", "metadataDbUrl": "mysql://db/af"}, "metadataDbUrl"),
+        ({"name": "x", "fernetKey": "not-a-key"}, "fernetKey"),
         ({"name": "x", "kind": "HYBRID"}, "kind"),
         ({"name": "production"}, "name"),
     ],

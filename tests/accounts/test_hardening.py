@@ -38,6 +38,43 @@ def test_repeated_failed_logins_are_throttled_even_with_the_right_password(team)
     assert b"Too many failed attempts" in response.content
 
 
+def admin_login(client: Client, email: str, password: str):
+    return client.post(
+        "/admin/login/?next=/admin/", {"username": email, "password": password, "next": "/admin/"}
+    )
+
+
+@pytest.fixture
+def staff(team):
+    team.owner.is_staff = True
+    team.owner.is_superuser = True
+    team.owner.save()
+    return team.owner
+
+
+def test_admin_login_works_with_the_right_password(staff):
+    response = admin_login(Client(), staff.email, "pw-for-tests-123")
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+
+
+def test_repeated_failed_admin_logins_are_throttled_even_with_the_right_password(staff):
+    client = Client()
+    for _ in range(MAX_FAILED_LOGINS):
+        response = admin_login(client, staff.email, "wrong")
+        assert response.status_code == 200
+        assert b"Too many failed attempts" not in response.content
+    response = admin_login(client, staff.email, "pw-for-tests-123")
+    assert response.status_code == 200
+    assert b"Too many failed attempts" in response.content
+    assert "_auth_user_id" not in client.session
+
+
+def test_admin_and_app_logins_count_the_same_failures(staff):
+    for _ in range(MAX_FAILED_LOGINS):
+        admin_login(Client(), staff.email, "wrong")
+    assert b"Too many failed attempts" in login(Client(), staff.email, "pw-for-tests-123").content
+
+
 def test_failures_for_one_email_do_not_lock_out_others_at_the_same_address(team):
     client = Client()
     for _ in range(MAX_FAILED_LOGINS + 3):

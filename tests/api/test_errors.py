@@ -190,3 +190,115 @@ def test_an_audit_log_deployment_filter_finds_by_id(api, team):
     assert found["totalCount"] >= 1
     assert {e["deploymentId"] for e in found["auditEvents"]} == {team.deployment.pk}
     assert client.get(url, {"deploymentId": "9" * 25}).json()["totalCount"] == 0
+
+
+# Field names in errors are the API's (camelCase), wherever the error was raised.
+
+
+def deployments_url(team) -> str:
+    return f"/api/v1/workspaces/{team.workspace.pk}/deployments"
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"name": "etl", "metadataDbUrl": "mysql://db/airflow"}, "metadataDbUrl"),
+        ({"name": "etl", "fernetKey": "not-a-fernet-key"}, "fernetKey"),
+    ],
+)
+def test_a_services_field_error_is_named_in_camel_case(api, team, data, field):
+    client = api.as_user(team.owner)
+    created = client.post(deployments_url(team), data, format="json")
+    assert created.status_code == 400, created.content
+    assert field_names(created) == [field]
+    changed = client.patch(
+        f"{deployments_url(team)}/{team.deployment.pk}",
+        {k: v for k, v in data.items() if k != "name"},
+        format="json",
+    )
+    assert changed.status_code == 400
+    assert field_names(changed) == [field]
+    assert "_" not in "".join(field_names(changed))
+
+
+def test_a_models_field_error_and_its_message_are_named_in_camel_case(api, team):
+    response = api.as_user(team.owner).post(
+        deployments_url(team), {"name": "x" * 101}, format="json"
+    )
+    assert response.status_code == 400
+    assert field_names(response) == ["name"]
+    deployment = api.as_user(team.owner).post(
+        deployments_url(team), {"name": "etl", "metadataDbUrl": "ftp://x"}, format="json"
+    )
+    assert "metadata_db_url" not in deployment.content.decode()
+
+
+def test_unsetting_a_field_that_cannot_be_overridden_names_unset_fields(api, team, create):
+    data = create()
+    link = {"scope": "DEPLOYMENT", "scopeEntityId": team.deployment.pk}
+    client = api.as_user(team.operator)
+    linked = client.patch(object_url(team, data["id"]), {"links": [link]}, format="json")
+    assert linked.status_code == 200, linked.content
+    response = client.patch(
+        object_url(team, data["id"]),
+        {"links": [{**link, "unsetFields": ["description"]}]},
+        format="json",
+    )
+    assert response.status_code == 400, response.content
+    assert field_names(response) == ["links[0].unsetFields"]
+    assert "unset_fields" not in response.content.decode()
+
+
+def test_a_field_the_client_misspelt_is_named_as_sent(api, team):
+    response = _post(
+        api,
+        team,
+        body("AIRFLOW_VARIABLE", airflowVariable={"value": "x", "is_secret": True}),
+    )
+    assert response.status_code == 400
+    assert field_names(response) == ["airflowVariable.is_secret"]
+
+
+def test_the_users_own_keys_are_kept_as_sent(api, team):
+    response = _post(
+        api,
+        team,
+        body(
+            "METRICS_EXPORT",
+            metricsExport={"endpoint": "https://x", "labels": {"team_name": 1}},
+        ),
+    )
+    assert response.status_code == 400
+    assert field_names(response) == ["metricsExport.labels.team_name"]
+
+
+@pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        ("metadata_db_url", "metadataDbUrl"),
+        ("is_secret", "isSecret"),
+        ("sig_v4_assume_arn", "sigV4AssumeArn"),
+        ("links[0].unset_fields[2]", "links[0].unsetFields[2]"),
+        ("objectKey", "objectKey"),
+        ("connection.extra.ssl_mode", "connection.extra.ssl_mode"),
+        ("links[0].overrides.extra.my_key", "links[0].overrides.extra.my_key"),
+        ("metricsExport.headers.X_Org_Id", "metricsExport.headers.X_Org_Id"),
+        ("", ""),
+    ],
+)
+def test_api_field_name(path, named):
+    from envmanager.api.errors import api_field_name
+
+    assert api_field_name(path) == named
+
+
+def test_overriding_a_field_that_cannot_be_overridden_names_it_in_camel_case(api, team, create):
+    data = create("AIRFLOW_VARIABLE")
+    link = {"scope": "DEPLOYMENT", "scopeEntityId": team.deployment.pk}
+    response = api.as_user(team.operator).patch(
+        object_url(team, data["id"]),
+        {"links": [{**link, "overrides": {"isSecret": False}}]},
+        format="json",
+    )
+    assert response.status_code == 400, response.content
+    assert field_names(response) == ["links[0].overrides.isSecret"]

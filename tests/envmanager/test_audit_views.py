@@ -99,6 +99,55 @@ def test_versions_api_and_restore(api, team, history):
     assert api.as_user(team.owner).post(f"{base}/{versions[0]['id']}/restore").status_code == 200
 
 
+def versions_url(workspace, object_id: int) -> str:
+    return f"/api/v1/workspaces/{workspace.pk}/environment-objects/{object_id}/versions"
+
+
+def test_versions_of_another_tenants_object_are_a_404_as_its_get(api, team, history, other_team):
+    theirs = environment_object_create(
+        user=other_team.operator,
+        workspace=other_team.workspace,
+        object_type="AIRFLOW_VARIABLE",
+        key="theirs",
+        values={"value": "x"},
+    )
+    environment_object_update(user=other_team.operator, obj=theirs, values={"value": "y"})
+    assert ObjectVersion.objects.filter(environment_object_id=theirs.pk).exists()
+    client = api.as_user(team.owner)
+    objects = f"/api/v1/workspaces/{team.workspace.pk}/environment-objects"
+    assert client.get(f"{objects}/{theirs.pk}").status_code == 404
+    response = client.get(versions_url(team.workspace, theirs.pk))
+    assert response.status_code == 404
+    assert set(response.json()) == {"message", "statusCode", "requestId", "fieldErrors"}
+    assert response.json()["statusCode"] == 404
+
+
+def test_versions_of_a_missing_object_are_a_404(api, team, history):
+    response = api.as_user(team.owner).get(versions_url(team.workspace, history.pk + 1000))
+    assert response.status_code == 404
+    assert response.json()["statusCode"] == 404
+
+
+def test_an_object_without_versions_yet_has_an_empty_history(api, team):
+    fresh = environment_object_create(
+        user=team.operator,
+        workspace=team.workspace,
+        object_type="AIRFLOW_VARIABLE",
+        key="fresh",
+        values={"value": "x"},
+    )
+    response = api.as_user(team.author).get(versions_url(team.workspace, fresh.pk))
+    assert response.status_code == 200 and response.json() == {"versions": []}
+
+
+def test_a_deleted_objects_versions_stay_listed_until_purged(api, team, history):
+    object_id = history.pk
+    environment_object_delete(user=team.operator, obj=history)
+    response = api.as_user(team.author).get(versions_url(team.workspace, object_id))
+    assert response.status_code == 200
+    assert [v["reason"] for v in response.json()["versions"]][0] == "DELETE"
+
+
 def test_deleted_objects_are_listed_in_the_api_and_restored_from_there(
     api, team, history, other_team
 ):
@@ -159,3 +208,47 @@ def test_an_object_never_changed_has_an_empty_history_not_a_404(team):
     assert response.status_code == 200
     assert "No changes yet" in response.content.decode()
     assert browser(team.author).get(f"{base}/999999/history/").status_code == 404
+
+
+def export_rows(api, team) -> list[dict]:
+    response = api.as_user(team.owner).get(
+        f"/api/v1/workspaces/{team.workspace.pk}/audit-log/export"
+    )
+    assert response.status_code == 200
+    content = b"".join(response.streaming_content).decode()
+    return list(csv.DictReader(io.StringIO(content, newline="")))
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_the_csv_export_writes_formula_like_cells_as_text(api, team, start):
+    from envmanager.services.audit import audit_record
+
+    key = f'{start}HYPERLINK("https://evil.example","x")'
+    audit_record(workspace=team.workspace, actor=None, action="test.event", object_key=key)
+    (row,) = [r for r in export_rows(api, team) if r["action"] == "test.event"]
+    assert row["object_key"] == "'" + key
+
+
+def test_an_email_beginning_with_a_formula_sign_is_exported_as_text(api, team):
+    from accounts.models import Role
+    from accounts.services import membership_set
+    from tests.conftest import make_user
+
+    user = make_user("=1+2@example.com")
+    membership_set(actor=team.owner, workspace=team.workspace, email=user.email, role=Role.OPERATOR)
+    environment_object_create(
+        user=user,
+        workspace=team.workspace,
+        object_type="CONNECTION",
+        key="-2.5",
+        values={"conn_type": "http"},
+    )
+    (row,) = [r for r in export_rows(api, team) if r["action"] == "environment_object.create"]
+    assert (row["actor_label"], row["object_key"]) == ("'=1+2@example.com", "'-2.5")
+
+
+def test_ordinary_cells_are_exported_as_they_are(api, team, history):
+    rows = export_rows(api, team)
+    assert {r["object_key"] for r in rows if r["object_type"]} == {"retries"}
+    assert all(not r["created_at"].startswith("'") for r in rows)
+    assert {r["actor_label"] for r in rows if r["object_key"]} == {team.operator.email}

@@ -206,7 +206,7 @@ def test_environment_document_and_etag(setup):
     assert body["connections"]["warehouse"]["password"] == "prod-pw"
     assert body["variables"] == {"mode": "prod"}
     assert body["environmentVariables"] == {"GREETING": 'say "hi"\nbye'}
-    assert body["dotenv"] == 'GREETING="say \\"hi\\"\\nbye"\n'
+    assert body["dotenv"] == "GREETING='say \"hi\"\nbye'\n"
     assert get("/api/v1/lookup/environment", setup.plain, if_none_match=etag).status_code == 304
 
 
@@ -214,7 +214,7 @@ def test_the_dotenv_reads_back_exactly_with_python_dotenv(setup):
     awkward = {
         "QUOTES": 'say "hi" and it\'s',
         "BACKSLASH": "C:\\path\\n-not-a-newline",
-        "LINES": "one\r\ntwo\nthree",
+        "LINES": "one\ntwo\nthree\n",
         "DOLLAR": "pa$$word ${HOME} $USER",
         "UNICODE": "ünïcødé €",
         "EMPTY": "",
@@ -258,8 +258,65 @@ def test_environment_serves_metrics_exports_and_empty_types(setup):
 
 
 def test_a_stale_or_foreign_etag_gets_the_full_document(setup):
-    assert get("/api/v1/lookup/environment", setup.plain, if_none_match='"x"').status_code == 200
-    assert get("/api/v1/lookup/environment", setup.plain, if_none_match="*").status_code == 200
+    for tags in ('"x"', 'W/"x"', '"x", W/"y"', "", "garbage"):
+        response = get("/api/v1/lookup/environment", setup.plain, if_none_match=tags)
+        assert response.status_code == 200, tags
+
+
+def test_if_none_match_compares_weakly_and_takes_lists_and_star(setup):
+    etag = get("/api/v1/lookup/environment", setup.plain)["ETag"]
+    for tags in (etag, f"W/{etag}", f'"a", W/{etag}', f'W/"a",{etag} , "b"', "*", " * "):
+        response = get("/api/v1/lookup/environment", setup.plain, if_none_match=tags)
+        assert response.status_code == 304, tags
+        assert response["ETag"] == etag and response.content == b""
+
+
+def test_star_matches_nothing_without_a_valid_token(setup):
+    assert get("/api/v1/lookup/environment", "emd_nope", if_none_match="*").status_code == 401
+
+
+def send(method: str, path: str, token: str | None, **headers):
+    """Through the WSGI entry (fast path first) or straight to Django, CSRF checks as in
+    production (the test client skips them)."""
+    sent = {"Authorization": f"Bearer {token}"} if token else {}
+    sent.update({k.replace("_", "-"): v for k, v in headers.items()})
+    return wsgi_request(method, path, sent, django=SERVED_BY["server"] == "django")
+
+
+LOOKUP_PATHS = [
+    "/api/v1/lookup/connections/warehouse",
+    "/api/v1/lookup/variables/mode",
+    "/api/v1/lookup/connections/nope",
+    "/api/v1/lookup/environment",
+]
+
+
+@pytest.mark.parametrize("path", LOOKUP_PATHS)
+@pytest.mark.parametrize("token", ["valid", None])
+def test_head_answers_as_get_without_a_body(setup, path, token):
+    token = setup.plain if token else None
+    got = send("GET", path, token)
+    head = send("HEAD", path, token)
+    assert got.content and head.content == b""
+    assert head.status_code == got.status_code
+    assert head.headers == got.headers
+    assert int(head["Content-Length"]) == len(got.content)
+    if path.endswith("environment") and token:
+        assert head["ETag"] == got["ETag"]
+        again = send("HEAD", path, token, if_none_match=f"W/{got['ETag']}")
+        assert again.status_code == 304 and again.content == b""
+
+
+@pytest.mark.parametrize("path", LOOKUP_PATHS)
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_other_methods_are_a_405_in_our_error_shape(setup, path, method):
+    response = send(method, path, setup.plain)
+    assert response.status_code == 405, response.content[:200]
+    assert response["Allow"] == "GET, HEAD"
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"message", "statusCode", "requestId", "fieldErrors"}
+    assert body["statusCode"] == 405
 
 
 def test_etag_changes_when_an_object_appears_for_the_deployment(setup):

@@ -9,7 +9,7 @@ from urllib.parse import unquote_to_bytes
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 
-from envmanager.wsgi import application
+from envmanager.wsgi import application, django_application
 
 
 @dataclass
@@ -25,8 +25,11 @@ class WsgiResponse:
         return self.headers[name.lower()]
 
 
-def wsgi_request(method: str, path: str, headers: dict[str, str] | None = None, **environ):
-    """`headers` as HTTP names (`Authorization`), `environ` as WSGI keys (`wsgi.url_scheme`)."""
+def wsgi_request(
+    method: str, path: str, headers: dict[str, str] | None = None, *, django=False, **environ
+):
+    """`headers` as HTTP names (`Authorization`), `environ` as WSGI keys (`wsgi.url_scheme`).
+    With `django`, straight to Django's WSGI handler, past the lookup fast path."""
     base = {
         "REQUEST_METHOD": method,
         # As a server hands it over: percent-decoded bytes as latin-1 text.
@@ -53,7 +56,7 @@ def wsgi_request(method: str, path: str, headers: dict[str, str] | None = None, 
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     try:
-        body = application(base, start_response)
+        body = (django_application if django else application)(base, start_response)
         try:
             content = b"".join(body)
         finally:
