@@ -52,6 +52,7 @@ def migration_select(request: HttpRequest, deployment_id: int, type_slug: str) -
     else:
         try:
             context["candidates"] = migration_candidates(deployment, object_type)
+            context["removable"] = [c for c in context["candidates"] if c.removable]
         except MetadataDbError as exc:
             context["error"] = str(exc)
     return render(request, "envmanager/migration_select.html", context)
@@ -68,6 +69,7 @@ def migration_start(request: HttpRequest, deployment_id: int, type_slug: str) ->
             deployment=deployment,
             object_type=object_type,
             object_keys=request.POST.getlist("keys"),
+            mode=request.POST.get("mode", MigrationRun.Mode.MOVE),
         )
     except EnvManagerError as exc:
         messages.error(request, exc.message)

@@ -170,6 +170,12 @@ class MigrationRun(models.Model):
         FAILED = "FAILED", "Failed"
         UNDONE = "UNDONE", "Undone"
 
+    class Mode(models.TextChoices):
+        MOVE = "MOVE", "Migrate from Airflow"
+        # Rows the Deployment already resolves with the very same values: removed from the
+        # metadata DB (verified, after the window, compare-and-delete), nothing copied.
+        REMOVE_SHADOWED = "REMOVE_SHADOWED", "Remove shadowed rows from Airflow"
+
     ACTIVE = (Status.PENDING, Status.COPYING, Status.WAITING, Status.DELETING, Status.UNDOING)
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
@@ -177,6 +183,7 @@ class MigrationRun(models.Model):
         Deployment, on_delete=models.CASCADE, related_name="migration_runs"
     )
     object_type = models.CharField(max_length=24, choices=ObjectType.choices)
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.MOVE)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     # A message for the user when the run failed as a whole (never a secret).
     error = models.TextField(blank=True)
@@ -229,6 +236,7 @@ class MigrationItem(models.Model):
         NONE = "", "—"
         CREATED = "CREATED", "New Workspace object"
         OVERRIDDEN = "OVERRIDDEN", "Override on an existing Workspace object"
+        SHADOWED = "SHADOWED", "Shadowed row, identical to what the Deployment resolves"
 
     run = models.ForeignKey(MigrationRun, on_delete=models.CASCADE, related_name="items")
     object_key = models.CharField(max_length=255)

@@ -83,6 +83,10 @@ class MigrationCandidate:
     description: str
     # What migrating it would do, or (for a conflict) why it is left in Airflow.
     reason: str = ""
+    # A conflict whose row is identical to what the Deployment resolves can be removed from
+    # Airflow ("Remove from Airflow"); otherwise `difference` names the fields that differ.
+    removable: bool = False
+    difference: str = ""
 
 
 def migration_source_counts(deployment: Deployment) -> dict[str, int]:
@@ -104,7 +108,11 @@ def migration_candidates(deployment: Deployment, object_type: str) -> list[Migra
     linked Workspace object). Decrypts every row, so a wrong Fernet key is reported here,
     before anything changes (raises MetadataDbError)."""
     from deployments.airflow_metadata import open_deployment_metadata_db
-    from envmanager.services.migration import migration_conflicts, read_source_rows
+    from envmanager.services.migration import (
+        migration_conflicts,
+        read_source_rows,
+        shadow_differences,
+    )
 
     with open_deployment_metadata_db(deployment) as db:
         rows = read_source_rows(db, object_type)
@@ -117,6 +125,9 @@ def migration_candidates(deployment: Deployment, object_type: str) -> list[Migra
         ).values_list("key", flat=True)
     )
     conflicts = migration_conflicts(deployment=deployment, object_type=object_type, keys=rows)
+    differences = shadow_differences(
+        deployment, object_type, {k: rows[k] for k in conflicts if k in rows}
+    )
     candidates = []
     for key in sorted(rows):
         row = rows[key]
@@ -132,7 +143,18 @@ def migration_candidates(deployment: Deployment, object_type: str) -> list[Migra
             summary = " ".join(p for p in (row.conn_type, row.host or "") if p)
         else:
             summary = ""
-        candidates.append(MigrationCandidate(key, status, summary, row.description or "", reason))
+        difference = differences.get(key, "")
+        candidates.append(
+            MigrationCandidate(
+                key,
+                status,
+                summary,
+                row.description or "",
+                reason,
+                removable=key in conflicts and not difference,
+                difference=difference,
+            )
+        )
     return candidates
 
 

@@ -64,6 +64,7 @@ class MigrationRunSerializer(serializers.ModelSerializer):
             "workspaceId",
             "deploymentId",
             "objectType",
+            "mode",
             "status",
             "error",
             "createdAt",
@@ -93,6 +94,12 @@ class MigrationRunListSerializer(serializers.Serializer):
 
 class MigrationStartSerializer(serializers.Serializer):
     objectType = serializers.ChoiceField(choices=["CONNECTION", "AIRFLOW_VARIABLE"])
+    mode = serializers.ChoiceField(
+        choices=MigrationRun.Mode.values,
+        default=MigrationRun.Mode.MOVE,
+        help_text="MOVE (migrate into envmanager) or REMOVE_SHADOWED (remove CONFLICT rows "
+        "identical to what the Deployment resolves from Airflow; nothing is copied).",
+    )
     objectKeys = serializers.ListField(
         child=serializers.CharField(max_length=255), allow_empty=False, max_length=100_000
     )
@@ -129,6 +136,13 @@ class CandidateSerializer(serializers.Serializer):
     reason = serializers.CharField(help_text="What migrating it does, or why it cannot be.")
     summary = serializers.CharField()
     description = serializers.CharField()
+    removable = serializers.BooleanField(
+        help_text="A CONFLICT row identical to what the Deployment resolves: it can be removed "
+        "from Airflow (POST …/migrations with mode REMOVE_SHADOWED) and nothing changes."
+    )
+    difference = serializers.CharField(
+        help_text="For a CONFLICT row that differs: which fields (names only)."
+    )
 
 
 class CandidateListSerializer(serializers.Serializer):
@@ -196,6 +210,7 @@ class DeploymentMigrationsView(APIView):
             deployment=deployment,
             object_type=data.validated_data["objectType"],
             object_keys=data.validated_data["objectKeys"],
+            mode=data.validated_data["mode"],
         )
         run.refresh_from_db()
         return Response(MigrationRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

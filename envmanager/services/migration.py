@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 Status = MigrationRun.Status
 State = MigrationItem.State
+Action = MigrationItem.Action
 MIGRATABLE_TYPES = (ObjectType.CONNECTION, ObjectType.AIRFLOW_VARIABLE)
 
 # The fields Airflow reads from a connection or variable: what verification compares.
@@ -141,6 +142,60 @@ def migration_conflicts(
     return conflicts
 
 
+# What a Dag sees of each type: a shadowed row may leave only when all of these are equal.
+SHADOW_FIELDS = {
+    ObjectType.CONNECTION: (*VERIFIED_FIELDS[ObjectType.CONNECTION], "description"),
+    ObjectType.AIRFLOW_VARIABLE: ("value",),
+}
+NOT_SHADOWED = "The Deployment does not resolve this key; migrate it instead."
+
+
+def resolved_values(deployment_id: int, object_type: str, keys: Iterable[str]) -> dict[str, dict]:
+    """What the Deployment resolves for each key (the object's values with its link's
+    overrides), read from the database afresh."""
+    return {
+        link.object_key: object_types.apply_overrides(
+            link.environment_object.values, link.overrides
+        )
+        for link in Link.objects.filter(
+            deployment=deployment_id, object_type=object_type, object_key__in=list(keys)
+        ).select_related("environment_object")
+    }
+
+
+def shadow_differences(deployment: Deployment, object_type: str, rows: dict) -> dict[str, str]:
+    """For each metadata-DB row the Deployment already resolves: "" when what Dags see of it is
+    the same either way (the row can leave Airflow and nothing changes), else which fields
+    differ (names only, never values). Keys it does not resolve are left out."""
+    have = resolved_values(deployment.pk, object_type, rows)
+    out = {}
+    for key, values in have.items():
+        try:
+            want = object_types.clean_values(object_type, source_values(object_type, rows[key]))
+        except (ItemRefused, ValidationError):
+            out[key] = "Its row cannot be read as an object of this type."
+            continue
+        differing = [f for f in SHADOW_FIELDS[object_type] if values.get(f) != want.get(f)]
+        out[key] = f"Differs in {', '.join(differing)}." if differing else ""
+    return out
+
+
+def migration_remove_shadowed(
+    *, user: User, deployment: Deployment, object_type: str, object_keys: Iterable[str]
+) -> MigrationRun:
+    """ "Remove from Airflow": rows the Deployment already resolves (a Conflict) with the very
+    same values leave the metadata DB, nothing is copied. The run checks each again, waits out
+    the propagation window, compare-and-deletes, records every row and can be undone (the rows
+    go back). A row that differs is refused before anything changes, with the fields named."""
+    return migration_start(
+        user=user,
+        deployment=deployment,
+        object_type=object_type,
+        object_keys=object_keys,
+        mode=MigrationRun.Mode.REMOVE_SHADOWED,
+    )
+
+
 def _chunks(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -150,14 +205,22 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 
 
 def migration_start(
-    *, user: User, deployment: Deployment, object_type: str, object_keys: Iterable[str]
+    *,
+    user: User,
+    deployment: Deployment,
+    object_type: str,
+    object_keys: Iterable[str],
+    mode: str = MigrationRun.Mode.MOVE,
 ) -> MigrationRun:
     """Start a run for the selected keys. Owner only; refused for remote-execution Deployments,
     while another run of the Deployment is active, and (before anything changes) when the
-    metadata DB is unreachable, the Fernet key is wrong or a key is not in the metadata DB."""
+    metadata DB is unreachable, the Fernet key is wrong or a key is not in the metadata DB.
+    `mode=REMOVE_SHADOWED`: see `migration_remove_shadowed`."""
     require_workspace_perm(
         user, WorkspacePermission.MIGRATE_FROM_AIRFLOW, deployment.workspace, "migrate from Airflow"
     )
+    if mode not in MigrationRun.Mode.values:
+        raise InvalidInput("Unknown mode.", {"mode": "MOVE or REMOVE_SHADOWED."})
     if deployment.is_remote_execution:
         raise InvalidInput("Migration is not available for remote-execution Deployments.")
     if object_type not in MIGRATABLE_TYPES:
@@ -174,12 +237,24 @@ def migration_start(
     if missing:
         shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
         raise InvalidInput(f"Not in the metadata database: {shown}.", {"objectKeys": "Unknown."})
+    if mode == MigrationRun.Mode.REMOVE_SHADOWED:
+        differing = shadow_differences(deployment, object_type, found)
+        refused = {k: differing.get(k, NOT_SHADOWED) for k in keys}
+        refused = {k: why for k, why in refused.items() if why}
+        if refused:
+            shown = "; ".join(f"{k}: {why}" for k, why in list(refused.items())[:5])
+            raise InvalidInput(
+                "Only rows identical to what the Deployment resolves can be removed from "
+                f"Airflow. {shown}{' …' if len(refused) > 5 else ''}",
+                refused,
+            )
     try:
         with transaction.atomic():
             run = MigrationRun.objects.create(
                 workspace=deployment.workspace,
                 deployment=deployment,
                 object_type=object_type,
+                mode=mode,
                 created_by=user,
                 metadata_db_fingerprint=deployment.metadata_db_fingerprint,
             )
@@ -381,7 +456,30 @@ def migration_copy(*, run_id: int) -> None:
     _after_copy(run)
 
 
+def _check_shadowed_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict) -> None:
+    """A removal run's "copy": each row is checked again, in this chunk's transaction, to be
+    identical to what the Deployment resolves; nothing is written but the items."""
+    rows = {i.object_key: sources[i.object_key] for i in items if i.object_key in sources}
+    differing = shadow_differences(run.deployment, run.object_type, rows)
+    now = timezone.now()
+    for item in items:
+        why = differing.get(item.object_key, NOT_SHADOWED)
+        if item.object_key not in rows:
+            item.state, item.reason = State.FAILED, "It is no longer in the metadata database."
+        elif why:
+            item.state, item.reason = State.FAILED, why
+        else:
+            item.state, item.action, item.verified_at = State.VERIFIED, Action.SHADOWED, now
+            item.source_row, item.reason = rows[item.object_key].row, ""
+    MigrationItem.objects.bulk_update(
+        items, ["state", "action", "reason", "source_row", "verified_at"]
+    )
+
+
 def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict) -> None:
+    if run.mode == MigrationRun.Mode.REMOVE_SHADOWED:
+        _check_shadowed_chunk(run, items, sources)
+        return
     deployment, object_type = run.deployment, run.object_type
     keys = [i.object_key for i in items]
     existing = {
@@ -493,16 +591,7 @@ def _overrides_to_reach(object_type: str, workspace_values: dict, wanted: dict) 
 def _verify(run: MigrationRun, items: list[MigrationItem], expected: dict[str, dict]) -> None:
     """Read our stored copies back from the database (decrypting them afresh) and compare them
     field by field with the decrypted source. A mismatch withdraws that copy and fails it."""
-    stored = {
-        link.object_key: object_types.apply_overrides(
-            link.environment_object.values, link.overrides
-        )
-        for link in Link.objects.filter(
-            deployment=run.deployment,
-            object_type=run.object_type,
-            object_key__in=list(expected),
-        ).select_related("environment_object")
-    }
+    stored = resolved_values(run.deployment_id, run.object_type, expected)
     now = timezone.now()
     for item in items:
         if item.object_key not in expected or item.state != State.SELECTED:
@@ -552,7 +641,10 @@ def later_work(item: MigrationItem, obj: EnvironmentObject | None, link: Link | 
     """What happened since the run to the object it made or overrode (`obj`, None when it was
     deleted) and to its link to the run's Deployment: the work an undo must not take back
     without the user saying so. Empty when it is as the run left it."""
-    if not item.action or item.state not in (State.VERIFIED, State.DELETED):
+    if item.action not in (Action.CREATED, Action.OVERRIDDEN) or item.state not in (
+        State.VERIFIED,
+        State.DELETED,
+    ):
         return []
     if obj is None:
         return ["It was deleted since the migration."]
