@@ -256,6 +256,7 @@ SPECTACULAR_SETTINGS = {
         "DeploymentScopeEnum": ["DEPLOYMENT"],
         "MigrationCandidateStatusEnum": "envmanager.selectors.MigrationCandidate.STATUSES",
         "MigrationRunStatusEnum": "envmanager.models.MigrationRun.Status",
+        "MigrationRunModeEnum": "envmanager.models.MigrationRun.Mode",
     },
 }
 

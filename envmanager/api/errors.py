@@ -15,7 +15,8 @@ from envmanager.errors import EnvManagerError
 _SNAKE_CASE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+")
 # Fields whose keys are the user's own (a connection's extra, a metrics export's headers and
 # labels): a path below one of them is kept as it is.
-FREE_FORM_FIELDS = frozenset({"extra", "headers", "labels"})
+# Below these the keys are the user's (an extra's keys; `choices` of an undo: object keys).
+FREE_FORM_FIELDS = frozenset({"extra", "headers", "labels", "choices"})
 # The code of an error about a field the client sent that we do not know: its name is the
 # client's, kept as sent (`is_secret` for `isSecret`, say, and the client sees its mistake).
 UNKNOWN_FIELD = "unknown"

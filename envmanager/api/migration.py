@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 from accounts.models import WorkspacePermission
 from accounts.permissions import require_workspace_perm
 from deployments.selectors import deployment_for_user
+from envmanager.api.parsers import JSONParser
 from envmanager.api.serializers import error_responses
 from envmanager.errors import InvalidInput
 from envmanager.models import MigrationItem, MigrationRun
@@ -225,6 +226,8 @@ class MigrationRunView(APIView):
 
 
 class MigrationRunUndoView(APIView):
+    parser_classes = [JSONParser]
+
     @extend_schema(
         operation_id="migrations_undo_plan",
         responses={200: UndoPlanSerializer, **error_responses(401, 403, 404)},

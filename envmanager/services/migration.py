@@ -818,7 +818,8 @@ def migration_undo(
     bad = {k: v for k, v in choices.items() if v not in (UNDO, KEEP)}
     if bad:
         raise InvalidInput(
-            'Each choice is "undo" or "keep".', {k: 'Choose "undo" or "keep".' for k in bad}
+            'Each choice is "undo" or "keep".',
+            {f"choices.{k}": 'Choose "undo" or "keep".' for k in bad},
         )
     # Undo writes rows back only into the database the run read: refuse before anything
     # changes when the Deployment's URL names another one now.
@@ -832,12 +833,13 @@ def migration_undo(
                 f"{run.get_status_display().lower()}."
             )
         unanswered = {
-            p.key: " ".join(p.later_work)
+            f"choices.{p.key}": " ".join(p.later_work)
             for p in migration_undo_plan(run=run)
             if p.later_work and p.key not in choices
         }
         if unanswered:
-            shown = ", ".join(list(unanswered)[:5]) + (" …" if len(unanswered) > 5 else "")
+            keys = [k.removeprefix("choices.") for k in unanswered]
+            shown = ", ".join(keys[:5]) + (" …" if len(keys) > 5 else "")
             raise Conflict(
                 f"{len(unanswered)} of the objects this run moved were changed since: {shown}. "
                 "Choose for each whether to undo it anyway (its row goes back to Airflow and "

@@ -157,7 +157,7 @@ def test_the_api_shows_the_plan_and_takes_choices(migrated, api):
     }
     response = client.post(path, {}, format="json")
     assert response.status_code == 409
-    assert [f["field"] for f in response.json()["fieldErrors"]] == ["legacy_ftp"]
+    assert [f["field"] for f in response.json()["fieldErrors"]] == ["choices.legacy_ftp"]
     bad = client.post(path, {"choices": {"legacy_ftp": "maybe"}}, format="json")
     assert bad.status_code == 400
     assert MigrationRun.objects.get(pk=migrated.run.pk).status == MigrationRun.Status.SUCCEEDED
