@@ -117,6 +117,14 @@ def _link(
         raise _taken_on_ide_project(ide_project, obj.object_type, obj.key) from None
 
 
+def lock_workspace_auto_links(workspace_id: int) -> None:
+    """Auto-links are a Workspace-wide rule: an auto-linked object links to every Deployment of
+    its Workspace, including one created at the same moment. Creating a Deployment, and
+    creating, renaming or auto-linking an object, lock the Workspace row before they read the
+    other side, so one of them always sees what the other committed."""
+    list(Workspace.objects.select_for_update().filter(pk=workspace_id).values_list("pk"))
+
+
 def _auto_link_targets(obj: EnvironmentObject):
     excluded = obj.auto_link_excluded.values_list("pk", flat=True)
     return (
@@ -184,6 +192,8 @@ def environment_object_create(
         updated_by=user,
     )
     with transaction.atomic():
+        if auto_link_deployments:
+            lock_workspace_auto_links(workspace.pk)
         try:
             with transaction.atomic():
                 obj.save()
@@ -233,6 +243,10 @@ def environment_object_update(
         WorkspacePermission.UPDATE_ENV_OBJECTS,
     )
     with transaction.atomic():
+        if key is not None or auto_link_deployments is not None:
+            # A rename or an auto-link change meets Deployments being created: see
+            # `lock_workspace_auto_links`.
+            lock_workspace_auto_links(obj.workspace_id)
         # Merge into the row as it is now, not as the caller read it: a change made meanwhile
         # to another field stays.
         obj = _locked(obj)
@@ -475,7 +489,9 @@ def auto_link_exclude(*, user: User, obj: EnvironmentObject, deployment: Deploym
 
 def auto_link_new_deployment(*, deployment: Deployment) -> None:
     """Link every auto-linked Workspace object to a Deployment that was just created (called
-    inside `deployment_create`'s transaction)."""
+    inside `deployment_create`'s transaction). Under the Workspace's auto-link lock, so an
+    object auto-linked, created or renamed at the same moment is seen as it is after."""
+    lock_workspace_auto_links(deployment.workspace_id)
     objects = EnvironmentObject.objects.filter(
         workspace=deployment.workspace_id, scope=Scope.WORKSPACE, auto_link_deployments=True
     )

@@ -1,0 +1,117 @@
+"""Auto-links against Deployments created at the same moment, raced on PostgreSQL from two
+threads (two database sessions) released together, many rounds: the new Deployment always
+ends linked, under the object's current key."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from deployments.models import Deployment
+from deployments.services import deployment_create
+from envmanager.models import EnvironmentObject, Link
+from envmanager.services import environment_object_create, environment_object_update
+
+pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
+ROUNDS = 25
+
+
+def race(first, second) -> None:
+    """Run both at once, each in its own thread and database session."""
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def run(fn):
+        try:
+            barrier.wait()
+            fn()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(fn,)) for fn in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
+def linked(obj_pk: int, deployment: Deployment) -> list[str]:
+    return list(
+        Link.objects.filter(environment_object=obj_pk, deployment=deployment).values_list(
+            "object_key", flat=True
+        )
+    )
+
+
+def new_deployment(team, name):
+    made = {}
+
+    def create():
+        made["d"] = deployment_create(user=team.owner, workspace=team.workspace, name=name)
+
+    return made, create
+
+
+def test_auto_link_switched_on_while_a_deployment_is_created(team):
+    obj = environment_object_create(
+        user=team.owner,
+        workspace=team.workspace,
+        object_type="CONNECTION",
+        key="shared",
+        values={"conn_type": "http"},
+    )
+    for round_ in range(ROUNDS):
+        made, create = new_deployment(team, f"d{round_}")
+
+        def switch_on():
+            environment_object_update(user=team.owner, obj=obj, auto_link_deployments=True)
+
+        race(create, switch_on)
+        assert linked(obj.pk, made["d"]) == ["shared"], f"round {round_}"
+        environment_object_update(user=team.owner, obj=obj, auto_link_deployments=False)
+
+
+def test_an_auto_linked_object_created_while_a_deployment_is_created(team):
+    for round_ in range(ROUNDS):
+        made, create = new_deployment(team, f"d{round_}")
+        key = f"auto_{round_}"
+
+        def create_object():
+            environment_object_create(
+                user=team.owner,
+                workspace=team.workspace,
+                object_type="CONNECTION",
+                key=key,
+                values={"conn_type": "http"},
+                auto_link_deployments=True,
+            )
+
+        race(create, create_object)
+        obj = EnvironmentObject.objects.get(key=key)
+        assert linked(obj.pk, made["d"]) == [key], f"round {round_}"
+
+
+def test_renaming_an_auto_linked_object_while_a_deployment_is_created(team):
+    obj = environment_object_create(
+        user=team.owner,
+        workspace=team.workspace,
+        object_type="CONNECTION",
+        key="k0",
+        values={"conn_type": "http"},
+        auto_link_deployments=True,
+    )
+    for round_ in range(ROUNDS):
+        made, create = new_deployment(team, f"d{round_}")
+        new_key = f"k{round_ + 1}"
+
+        def rename():
+            environment_object_update(user=team.owner, obj=obj, key=new_key)
+
+        race(create, rename)
+        assert linked(obj.pk, made["d"]) == [new_key], f"round {round_}"
+        assert set(
+            Link.objects.filter(environment_object=obj).values_list("object_key", flat=True)
+        ) == {new_key}
