@@ -102,7 +102,12 @@ def _plan(
             current = item
             have = item.values if item else None
         if object_type == ObjectType.AIRFLOW_VARIABLE:
-            values["is_secret"] = _imported_variable_is_secret(entry.key, have)
+            # Raise the flag, never lower it: left out, the stored flag (read under the row's
+            # lock when the change is applied) stays, whatever changed it since this read.
+            if _imported_variable_is_secret(entry.key, have):
+                values["is_secret"] = True
+            elif have is not None:
+                values.pop("is_secret", None)
         if have is None:
             plan.append((ImportRow(entry.key, ImportRow.CREATE), values, None))
         elif _unchanged(have, values):

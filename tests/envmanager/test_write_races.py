@@ -1,6 +1,7 @@
-"""Auto-links against Deployments created at the same moment, raced on PostgreSQL from two
-threads (two database sessions) released together, many rounds: the new Deployment always
-ends linked, under the object's current key."""
+"""Writes raced on PostgreSQL from two threads (two database sessions) released together, many
+rounds, the end state checked every round: auto-links against Deployments created at the same
+moment (the new Deployment always ends linked, under the object's current key), and an
+Airflow-file import against a change of the secret flag (never lowered)."""
 
 import threading
 
@@ -115,3 +116,35 @@ def test_renaming_an_auto_linked_object_while_a_deployment_is_created(team):
         assert set(
             Link.objects.filter(environment_object=obj).values_list("object_key", flat=True)
         ) == {new_key}
+
+
+def test_an_import_never_lowers_a_secret_flag_it_races_with(team):
+    from envmanager.services.airflow_files import airflow_file_import
+
+    obj = environment_object_create(
+        user=team.owner,
+        workspace=team.workspace,
+        object_type="AIRFLOW_VARIABLE",
+        key="report_target",
+        values={"value": "a", "is_secret": False},
+    )
+    for round_ in range(ROUNDS):
+
+        def import_file():
+            airflow_file_import(
+                user=team.owner,
+                workspace=team.workspace,
+                object_type="AIRFLOW_VARIABLE",
+                filename="variables.json",
+                content=f'{{"report_target": "value-{round_}"}}'.encode(),
+                overwrite=True,
+            )
+
+        def make_secret():
+            environment_object_update(user=team.owner, obj=obj, values={"is_secret": True})
+
+        race(import_file, make_secret)
+        stored = EnvironmentObject.objects.get(pk=obj.pk).values
+        assert stored["is_secret"] is True, f"round {round_}"
+        assert stored["value"] == f"value-{round_}"
+        environment_object_update(user=team.owner, obj=obj, values={"is_secret": False})
