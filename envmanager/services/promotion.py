@@ -1,17 +1,50 @@
 """Promote to Workspace Environment: a Deployment-scoped object becomes a Workspace object
 linked to its Deployment, which goes on resolving exactly the same values."""
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import DeploymentPermission, User, WorkspacePermission
 from accounts.permissions import has_deployment_perm, has_workspace_perm
 from envmanager import object_types
-from envmanager.errors import InvalidInput, NotPermitted
+from envmanager.errors import InvalidInput, NotFound, NotPermitted
 from envmanager.models import EnvironmentObject, Link, ObjectVersion
 from envmanager.object_types import ObjectType, Scope
 from envmanager.services.audit import audit_record
 from envmanager.services.versions import version_record
+
+
+def _workspace_object(obj: EnvironmentObject) -> EnvironmentObject | None:
+    """The Workspace object with this object's type and key, locked, if there is one."""
+    return (
+        EnvironmentObject.objects.select_for_update()
+        .filter(
+            workspace=obj.workspace_id,
+            scope=Scope.WORKSPACE,
+            object_type=obj.object_type,
+            key=obj.key,
+        )
+        .first()
+    )
+
+
+def _promote_in_place(user: User, obj: EnvironmentObject, deployment) -> EnvironmentObject:
+    """No Workspace object has the key: this object becomes it (raises IntegrityError when
+    another one took the key meanwhile)."""
+    version_record(obj=obj, reason=ObjectVersion.Reason.UPDATE, user=user, changed_fields=["scope"])
+    obj.scope, obj.deployment = Scope.WORKSPACE, None
+    obj.updated_at, obj.updated_by = timezone.now(), user
+    obj.save(update_fields=["scope", "deployment", "updated_at", "updated_by"])
+    obj.links.filter(deployment=deployment).update(is_home=False)
+    audit_record(
+        workspace=obj.workspace_id,
+        actor=user,
+        action="environment_object.promote",
+        obj=obj,
+        deployment_id=deployment.pk,
+        detail={"overrideCreated": False},
+    )
+    return obj
 
 
 def environment_object_promote(
@@ -51,34 +84,21 @@ def environment_object_promote(
             {"confirmKey": f"Type {obj.key} to confirm."},
         )
     with transaction.atomic():
-        obj = EnvironmentObject.objects.select_for_update().get(pk=obj.pk)
-        existing = (
-            EnvironmentObject.objects.select_for_update()
-            .filter(
-                workspace=obj.workspace_id,
-                scope=Scope.WORKSPACE,
-                object_type=obj.object_type,
-                key=obj.key,
-            )
-            .first()
-        )
+        obj = EnvironmentObject.objects.select_for_update().filter(pk=obj.pk).first()
+        if obj is None or obj.scope != Scope.DEPLOYMENT:
+            raise NotFound("It was deleted or promoted meanwhile.")
+        existing = _workspace_object(obj)
         if existing is None:
-            version_record(
-                obj=obj, reason=ObjectVersion.Reason.UPDATE, user=user, changed_fields=["scope"]
-            )
-            obj.scope, obj.deployment = Scope.WORKSPACE, None
-            obj.updated_at, obj.updated_by = timezone.now(), user
-            obj.save(update_fields=["scope", "deployment", "updated_at", "updated_by"])
-            obj.links.filter(deployment=deployment).update(is_home=False)
-            audit_record(
-                workspace=obj.workspace_id,
-                actor=user,
-                action="environment_object.promote",
-                obj=obj,
-                deployment_id=deployment.pk,
-                detail={"overrideCreated": False},
-            )
-            return obj, False
+            try:
+                with transaction.atomic():
+                    return _promote_in_place(user, obj, deployment), False
+            except IntegrityError:
+                # Another promotion of this key (from another Deployment) made the Workspace
+                # object first: this one becomes an override on it, as if it had been there.
+                obj = EnvironmentObject.objects.get(pk=obj.pk)
+                existing = _workspace_object(obj)
+                if existing is None:
+                    raise
         overrides = {
             name: obj.values.get(name)
             for name in object_types.SPECS[obj.object_type].overridable

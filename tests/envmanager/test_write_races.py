@@ -148,3 +148,63 @@ def test_an_import_never_lowers_a_secret_flag_it_races_with(team):
         assert stored["is_secret"] is True, f"round {round_}"
         assert stored["value"] == f"value-{round_}"
         environment_object_update(user=team.owner, obj=obj, values={"is_secret": False})
+
+
+def _own(team, deployment, key, host):
+    return environment_object_create(
+        user=team.owner,
+        workspace=team.workspace,
+        object_type="CONNECTION",
+        key=key,
+        values={"conn_type": "http", "host": host},
+        scope="DEPLOYMENT",
+        deployment=deployment,
+    )
+
+
+def test_two_promotes_of_one_key_from_two_deployments(team):
+    from envmanager.selectors import deployment_resolved_environment
+    from envmanager.services import environment_object_promote
+
+    for round_ in range(ROUNDS):
+        key = f"promoted_{round_}"
+        mine = _own(team, team.deployment, key, "prod-host")
+        theirs = _own(team, team.other_deployment, key, "staging-host")
+        race(
+            lambda m=mine: environment_object_promote(user=team.owner, obj=m),
+            lambda t=theirs: environment_object_promote(user=team.owner, obj=t),
+        )
+        # One Workspace object; each Deployment resolves what it did before.
+        assert EnvironmentObject.objects.filter(key=key, scope="WORKSPACE").count() == 1
+        for deployment, host in (
+            (team.deployment, "prod-host"),
+            (team.other_deployment, "staging-host"),
+        ):
+            env = deployment_resolved_environment(deployment)["CONNECTION"]
+            assert env[key].values["host"] == host, f"round {round_}"
+
+
+def test_promote_against_delete_is_a_404_never_a_500(team):
+    from envmanager.errors import NotFound
+    from envmanager.services import environment_object_delete, environment_object_promote
+
+    for round_ in range(ROUNDS):
+        obj = _own(team, team.deployment, f"gone_{round_}", "h")
+        outcome = {}
+
+        def promote(o=obj):
+            try:
+                environment_object_promote(user=team.owner, obj=o)
+                outcome["promote"] = "ok"
+            except NotFound:
+                outcome["promote"] = "404"
+
+        def delete(o=obj):
+            try:
+                environment_object_delete(user=team.owner, obj=o)
+                outcome["delete"] = "ok"
+            except NotFound:
+                outcome["delete"] = "404"
+
+        race(promote, delete)
+        assert set(outcome) == {"promote", "delete"}, f"round {round_}"
