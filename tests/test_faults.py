@@ -36,10 +36,9 @@ def test_login_works_with_redis_down(team, settings):
     assert response.status_code == 302
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_a_dropped_postgresql_connection_is_replaced_at_the_next_request(team):
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL only")
     assert User.objects.count() == 4
     # Another session kills ours, as a PostgreSQL restart or failover would.
     with psycopg.connect(_database_url_for_subprocess(), autocommit=True) as admin:

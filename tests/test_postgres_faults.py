@@ -289,6 +289,8 @@ def test_postgresql_connections_cut_mid_request_lose_nothing_and_answer_503(tmp_
     try:
         database.create()
     except psycopg.OperationalError as exc:
+        if os.environ.get("CI") or os.environ.get("ENVMANAGER_CI"):
+            pytest.fail(f"PostgreSQL is unreachable at {database.server_url} under CI: {exc}")
         pytest.skip(f"PostgreSQL is unreachable at {database.server_url}: {exc}")
     server = None
     clients = None

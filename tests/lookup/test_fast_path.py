@@ -102,10 +102,9 @@ def test_https_only_leaves_plain_http_to_django_and_sends_hsts(token, settings):
     assert "content-security-policy" in proxy_says_http.headers
 
 
+@pytest.mark.postgresql  # PostgreSQL ends a session from the server side; SQLite has none
 @pytest.mark.django_db(transaction=True)
 def test_a_connection_the_database_dropped_is_replaced_within_the_lookup(token):
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL ends a session from the server side; SQLite has none")
     assert lookup(token).status_code == 200
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
