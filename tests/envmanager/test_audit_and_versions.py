@@ -174,6 +174,7 @@ def test_purge_runs_from_the_command_and_on_celery_beats_schedule(team, settings
     assert not ObjectVersion.objects.exists()
     _age_versions(_delete(team, create(team)), 45)
     celery_app.loader.import_default_modules()  # what a worker does when it starts
-    (entry,) = settings.CELERY_BEAT_SCHEDULE.values()
+    entry = settings.CELERY_BEAT_SCHEDULE["purge-deleted-objects"]
+    assert entry["task"] == "envmanager.tasks.deleted_objects_purge"
     assert celery_app.tasks[entry["task"]].apply().get() == 1
     assert not ObjectVersion.objects.exists()
