@@ -120,14 +120,17 @@ def _connection_from_dict(conn_id: str, value: dict) -> dict[str, Any]:
     extra = value.get("extra_dejson", value.get("extra"))
     if isinstance(extra, str):
         try:
-            extra = parse_json(extra) if extra.strip() else {}
+            # Empty text: no extra, as Airflow reads an empty extra from a secrets backend.
+            extra = parse_json(extra) if extra.strip() else None
         except JSONTooDeep:
             raise ValueError(f"Its extra is not valid JSON: {TOO_DEEP.lower()}.") from None
         except ValueError:
             raise ValueError("Its extra is not valid JSON.") from None
+    # As `airflow connections import`: a field left out is unset (NULL), empty text stays
+    # empty text.
     values = {name: value.get(name) for name in CONNECTION_FIELDS if name != "extra"}
-    values["extra"] = extra if extra is not None else {}
-    return {k: ("" if v is None and k != "port" else v) for k, v in values.items()}
+    values["extra"] = extra
+    return values
 
 
 def _connection_from_uri(uri: str) -> dict[str, Any]:
@@ -162,12 +165,14 @@ def parse_variables(filename: str, content: bytes) -> list[ParsedObject]:
     fmt = file_format(filename, VARIABLE_FORMATS)
     parsed = []
     for key, value in _parse_mapping(_text(content), fmt).items():
-        description = ""
+        description = None  # as `airflow variables import`: no description is NULL
         if isinstance(value, dict) and "value" in value:
-            value, description = value["value"], value.get("description") or ""
+            value, description = value["value"], value.get("description")
         if not isinstance(value, str):
             value = json.dumps(value, indent=2)
-        parsed.append(ParsedObject(key, {"value": value, "description": str(description)}))
+        if description is not None:
+            description = str(description)
+        parsed.append(ParsedObject(key, {"value": value, "description": description}))
     return parsed
 
 
@@ -180,17 +185,18 @@ def parse_file(object_type: str, filename: str, content: bytes) -> list[ParsedOb
 
 
 def _airflow_connection(values: dict[str, Any]) -> dict[str, Any]:
-    """Our values as Airflow's export writes them: empty text as null, extra a JSON string."""
-    extra = values.get("extra") or {}
+    """Our values as Airflow's export writes them, each as stored (unset as null, empty text
+    as empty text), extra a JSON string."""
+    extra = values.get("extra")
     return {
         "conn_type": values.get("conn_type") or None,
-        "description": values.get("description") or None,
-        "login": values.get("login") or None,
-        "password": values.get("password") or None,
-        "host": values.get("host") or None,
+        "description": values.get("description"),
+        "login": values.get("login"),
+        "password": values.get("password"),
+        "host": values.get("host"),
         "port": values.get("port"),
-        "schema": values.get("schema") or None,
-        "extra": json.dumps(extra) if extra else None,
+        "schema": values.get("schema"),
+        "extra": None if extra is None else json.dumps(extra),
     }
 
 
@@ -228,22 +234,27 @@ def connection_to_uri(values: dict[str, Any]) -> str:
         if protocol != values.get("conn_type"):
             uri += f"{protocol}://"
             host = rest
-    authority = ""
-    if values.get("login"):
-        authority += quote(values["login"], safe="")
-    if values.get("password"):
-        authority += ":" + quote(values["password"], safe="")
-    if authority:
+    # An empty login is written too (`//@host`), so it reads back as empty text rather than
+    # unset; so is an empty extra (`?__extra__={}`). A URI always gives a host and a schema,
+    # empty when it has none, and no empty password, as Airflow reads it.
+    login, password = values.get("login"), values.get("password")
+    has_authority = login is not None or bool(password)
+    if has_authority:
+        authority = quote(login or "", safe="")
+        if password:
+            authority += ":" + quote(password, safe="")
         uri += authority + "@"
     host_block = _uri_host(host)
     if values.get("port"):
-        host_block += f":{values['port']}" if (host_block or authority) else f"@:{values['port']}"
+        host_block += (
+            f":{values['port']}" if (host_block or has_authority) else f"@:{values['port']}"
+        )
     if values.get("schema"):
         host_block += f"/{quote(values['schema'], safe='')}"
     uri += host_block
-    extra = values.get("extra") or {}
-    if extra:
-        flat = _flattens(extra)
+    extra = values.get("extra")
+    if extra is not None:
+        flat = bool(extra) and _flattens(extra)
         query = urlencode(extra if flat else {EXTRA_KEY: json.dumps(extra)})
         uri += f"{'/' if not values.get('schema') else ''}?{query}"
     return uri
@@ -290,8 +301,10 @@ def render_variables(objects: dict[str, dict[str, Any]]) -> str:
     data = {}
     for key, values in sorted(objects.items()):
         value = _variable_file_value(values.get("value", ""))
-        if values.get("description") or (isinstance(value, dict) and "value" in value):
-            data[key] = {"value": value, "description": values.get("description") or None}
+        # Also an empty description, which `airflow variables import` reads back as ''.
+        description = values.get("description")
+        if description is not None or (isinstance(value, dict) and "value" in value):
+            data[key] = {"value": value, "description": description}
         else:
             data[key] = value
     return json.dumps(data, sort_keys=True, indent=4, ensure_ascii=False)

@@ -42,8 +42,9 @@ def parse_connection_uri(uri: str) -> dict[str, Any]:
         host = unquote(host)
     if host and protocol:
         host = f"{protocol}://{host}"
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] | None = None  # no query: no extra, as Airflow has it
     if parts.query:
+        extra = {}
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         if EXTRA_KEY in query:
             try:
@@ -58,13 +59,17 @@ def parse_connection_uri(uri: str) -> dict[str, Any]:
                     extra[key] = parse_json(value) if value else value
                 except ValueError:
                     extra[key] = value
+    # Unset and empty as Airflow's `Connection(uri=…)` leaves them: host and schema are empty
+    # text when the URI has none; the login unset unless the URI has one (`//@host` gives an
+    # empty login); the password unset unless it has one (Airflow keeps no empty password
+    # from a URI); no description.
     return {
         "conn_type": _conn_type(scheme),
-        "description": "",
+        "description": None,
         "host": host,
         "schema": unquote(parts.path[1:]) if parts.path else "",
-        "login": unquote(parts.username) if parts.username else "",
-        "password": unquote(parts.password) if parts.password else "",
+        "login": unquote(parts.username) if parts.username else parts.username,
+        "password": unquote(parts.password) if parts.password else None,
         "port": port,
         "extra": extra,
     }

@@ -192,7 +192,9 @@ class EncryptedJSONField(models.TextField):
     def get_prep_value(self, value):
         if value is None:
             return value
-        return encrypt(json.dumps(value, separators=(",", ":"), sort_keys=True))
+        # Keys in the order given: a connection's extra reaches Airflow as the same text
+        # (`conn.extra`) as it came, not re-sorted.
+        return encrypt(json.dumps(value, separators=(",", ":")))
 
     def value_to_string(self, obj) -> str:
         return "********"

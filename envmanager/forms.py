@@ -127,8 +127,12 @@ URI_HELP = (
 )
 
 
-def _json_text(value: Any) -> str:
-    return json.dumps(value, indent=2, sort_keys=True) if value else ""
+def _json_text(value: Any, *, keep_empty: bool = False) -> str:
+    """A JSON object for its textarea; `keep_empty` writes `{}` (a nullable field's empty
+    object, which differs from unset) instead of leaving the box empty."""
+    if value is None or (not value and not keep_empty):
+        return ""
+    return json.dumps(value, indent=2, sort_keys=True)
 
 
 def _display(value: Any) -> str:
@@ -288,7 +292,9 @@ class EnvironmentObjectForm(_ForgetsTypedSecrets, forms.Form):
             for name, value in stored.items():
                 if name in hidden:
                     continue
-                initial[name] = _json_text(value) if name in JSON_FIELDS else value
+                if name in JSON_FIELDS:
+                    value = _json_text(value, keep_empty=name in SPECS[object_type].nullable)
+                initial[name] = value
         super().__init__(*args, initial=initial, **kwargs)
         # A stored secret may be cleared on edit (left empty, it is kept).
         clearable = [
@@ -401,20 +407,28 @@ class EnvironmentObjectForm(_ForgetsTypedSecrets, forms.Form):
         spec_fields = SPECS[self.object_type].fields
         values: dict[str, Any] = {}
         hidden = set(secret_fields(self.object_type, self.stored or {}))
+        nullable = SPECS[self.object_type].nullable
         for name in spec_fields:
             if name not in self.fields:
                 continue
             value = data.get(name)
             if name in JSON_FIELDS and not value:
-                value = {}
+                value = None if name in nullable else {}
             if data.get(f"clear_{name}"):
-                values[name] = {} if name in JSON_FIELDS else ""
+                values[name] = None if name in nullable else {} if name in JSON_FIELDS else ""
                 continue
             left_empty = value in ("", None, {}) and not data.get("uri")
             if self.stored is not None and name in hidden and left_empty:
                 continue  # keep the stored secret
             if name == "exporter_type" and not value:
                 continue  # the only exporter there is, by default
+            if name in nullable:
+                if value == "" and not data.get("uri"):
+                    # A box left empty: unset, as Airflow stores a field left out, unless it
+                    # holds empty text already (kept: an HTML box cannot tell the two apart).
+                    value = "" if self.stored and self.stored.get(name) == "" else None
+                values[name] = value
+                continue
             values[name] = "" if value is None and name != "port" else value
         return values
 

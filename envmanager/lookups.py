@@ -151,18 +151,19 @@ def token_for(plain: str | None) -> DeploymentToken | None:
 
 
 def airflow_connection(values: dict[str, Any]) -> dict[str, Any]:
-    """A connection as Airflow's `get_conn_value` JSON: exactly these eight keys, empty text
-    as null (as Airflow's own metastore has it), extra as a JSON string."""
-    extra = values.get("extra") or {}
+    """A connection as Airflow's `get_conn_value` JSON: exactly these eight keys, each as
+    stored (empty text stays empty text, unset stays null, as Airflow's own metastore keeps
+    them), extra as a JSON string (`{}` too: Airflow then shows `conn.extra == '{}'`)."""
+    extra = values.get("extra")
     return {
         "conn_type": values.get("conn_type") or None,
-        "description": values.get("description") or None,
-        "host": values.get("host") or None,
-        "login": values.get("login") or None,
-        "password": values.get("password") or None,
-        "schema": values.get("schema") or None,
+        "description": values.get("description"),
+        "host": values.get("host"),
+        "login": values.get("login"),
+        "password": values.get("password"),
+        "schema": values.get("schema"),
         "port": values.get("port"),
-        "extra": json.dumps(extra) if extra else None,
+        "extra": None if extra is None else json.dumps(extra),
     }
 
 

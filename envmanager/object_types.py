@@ -150,6 +150,10 @@ class TypeSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
     # Fields secret only when the object's `is_secret` is set.
     secret_when_flagged: tuple[str, ...] = ()
+    # Fields where unset (None) and empty ('', {}) are two values, as Airflow keeps them: a
+    # Dag sees `conn.schema == ''` or `conn.schema is None`. Unset is the default, as Airflow
+    # stores a field left out of its REST API, CLI or import.
+    nullable: tuple[str, ...] = ()
 
 
 class MetricsAuth(models.TextChoices):
@@ -166,21 +170,23 @@ SPECS: dict[str, TypeSpec] = {
         overridable=("conn_type", "host", "login", "password", "port", "schema", "extra"),
         defaults={
             "conn_type": "",
-            "description": "",
-            "host": "",
-            "schema": "",
-            "login": "",
-            "password": "",
+            "description": None,
+            "host": None,
+            "schema": None,
+            "login": None,
+            "password": None,
             "port": None,
-            "extra": {},
+            "extra": None,
         },
+        nullable=("description", "host", "schema", "login", "password", "port", "extra"),
     ),
     ObjectType.AIRFLOW_VARIABLE: TypeSpec(
         fields=("value", "description", "is_secret"),
         secret_fields=(),
         secret_when_flagged=("value",),
         overridable=("value",),
-        defaults={"value": "", "description": "", "is_secret": False},
+        defaults={"value": "", "description": None, "is_secret": False},
+        nullable=("description",),
     ),
     ObjectType.ENVIRONMENT_VARIABLE: TypeSpec(
         fields=("value", "is_secret"),
@@ -277,9 +283,11 @@ def variable_key_looks_secret(key: str) -> bool:
     return any(name in normalized for name in AIRFLOW_SENSITIVE_NAMES)
 
 
-def _string(errors: dict, name: str, value: Any, max_length: int | None = None) -> str:
+def _string(
+    errors: dict, name: str, value: Any, max_length: int | None = None, *, nullable: bool = False
+) -> str | None:
     if value is None:
-        return ""
+        return None if nullable else ""
     if not isinstance(value, str):
         errors[name] = "Must be text."
         return ""
@@ -288,9 +296,10 @@ def _string(errors: dict, name: str, value: Any, max_length: int | None = None) 
     return value
 
 
-def _json_object(errors: dict, name: str, value: Any) -> dict:
-    if value in (None, ""):
-        return {}
+def _json_object(errors: dict, name: str, value: Any, *, nullable: bool = False) -> dict | None:
+    if value is None or value == "":
+        # Empty text is no JSON object: unset where the field may be, else an empty one.
+        return None if nullable else {}
     if isinstance(value, str):
         try:
             value = parse_json(value)
@@ -362,9 +371,9 @@ def _clean_field(object_type: str, name: str, value: Any, errors: dict) -> Any:
         if name == "port":
             return _port(errors, value)
         if name == "extra":
-            return _json_object(errors, name, value)
+            return _json_object(errors, name, value, nullable=True)
         limits = {"conn_type": 500, "host": 500, "schema": 500, "login": 500}
-        return _string(errors, name, value, limits.get(name))
+        return _string(errors, name, value, limits.get(name), nullable=name != "conn_type")
     if object_type == ObjectType.METRICS_EXPORT:
         if name in ("headers", "labels"):
             return _string_map(errors, name, value)
@@ -387,7 +396,7 @@ def _clean_field(object_type: str, name: str, value: Any, errors: dict) -> Any:
         if not isinstance(value, bool):
             errors[name] = "Must be true or false."
         return bool(value)
-    return _string(errors, name, value)
+    return _string(errors, name, value, nullable=name in SPECS[object_type].nullable)
 
 
 def clean_values(object_type: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -455,14 +464,18 @@ def apply_overrides(values: dict[str, Any], overrides: dict[str, Any]) -> dict[s
 
 
 def set_fields(object_type: str, values: dict[str, Any]) -> list[str]:
-    """Names of the fields that hold a value (dotted paths for keys of extra)."""
+    """Names of the fields that hold a value (dotted paths for keys of extra). A nullable field
+    set to empty text (or extra to `{}`) is set: Airflow shows `''`, not None."""
+    spec = SPECS[object_type]
     names = []
-    for name in SPECS[object_type].fields:
+    for name in spec.fields:
         value = values.get(name)
         if name == "extra" and isinstance(value, dict):
             names.extend(f"extra.{key}" for key in value)
-            if value:
-                names.append("extra")
+            names.append("extra")
+        elif name in spec.nullable:
+            if value is not None:
+                names.append(name)
         elif value not in (None, "", {}, False):
             names.append(name)
     return names

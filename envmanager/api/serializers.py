@@ -171,18 +171,34 @@ class ClosedSerializer(serializers.Serializer):
 # The type blocks: one serializer each, used for input and (write-only fields left out) output.
 
 
+UNSET_OR_EMPTY = (
+    "null (or left out) is unset, as Airflow's NULL; empty text is a value of its own "
+    "(Airflow keeps the two apart: a Dag sees None or '')."
+)
+
+
 class ConnectionBlockSerializer(ClosedSerializer):
-    """An Airflow connection. `password` and `extra` are secret."""
+    """An Airflow connection. `password` and `extra` are secret. Every field but `type` may be
+    null (unset) or empty, and the two stay apart, as in Airflow."""
 
     type = TextField(help_text="The Airflow conn_type, e.g. `postgres`.")
-    description = TextField(required=False)
-    host = TextField(required=False)
-    schema = TextField(required=False)
-    login = TextField(required=False)
-    password = TextField(required=False, write_only=True, help_text="Secret; write-only.")
+    description = TextField(required=False, allow_null=True, help_text=UNSET_OR_EMPTY)
+    host = TextField(required=False, allow_null=True, help_text=UNSET_OR_EMPTY)
+    schema = TextField(required=False, allow_null=True, help_text=UNSET_OR_EMPTY)
+    login = TextField(required=False, allow_null=True, help_text=UNSET_OR_EMPTY)
+    password = TextField(
+        required=False,
+        allow_null=True,
+        write_only=True,
+        help_text=f"Secret; write-only. {UNSET_OR_EMPTY}",
+    )
     port = WholeNumberField(required=False, allow_null=True)
     extra = JsonObjectField(
-        required=False, write_only=True, help_text="A JSON object. Secret; write-only."
+        required=False,
+        allow_null=True,
+        write_only=True,
+        help_text="A JSON object. Secret; write-only. null is no extra (Airflow's NULL); {} is "
+        "an empty one (Airflow shows `conn.extra == '{}'`).",
     )
 
 
@@ -190,7 +206,7 @@ class AirflowVariableBlockSerializer(ClosedSerializer):
     """An Airflow variable; its value is secret when `isSecret` is true."""
 
     value = TextField(required=False, help_text="Left out of responses when `isSecret` is true.")
-    description = TextField(required=False)
+    description = TextField(required=False, allow_null=True, help_text=UNSET_OR_EMPTY)
     isSecret = TrueFalseField(required=False)
 
 

@@ -50,8 +50,17 @@ MIGRATABLE_TYPES = (ObjectType.CONNECTION, ObjectType.AIRFLOW_VARIABLE)
 
 # The fields Airflow reads from a connection or variable: what verification compares.
 VERIFIED_FIELDS = {
-    ObjectType.CONNECTION: ("conn_type", "host", "schema", "login", "password", "port", "extra"),
-    ObjectType.AIRFLOW_VARIABLE: ("value",),
+    ObjectType.CONNECTION: (
+        "conn_type",
+        "description",
+        "host",
+        "schema",
+        "login",
+        "password",
+        "port",
+        "extra",
+    ),
+    ObjectType.AIRFLOW_VARIABLE: ("value", "description"),
 }
 
 
@@ -79,28 +88,47 @@ def read_source_rows(db, object_type: str, keys: list[str] | None = None) -> dic
 
 
 def source_values(object_type: str, row) -> dict[str, Any]:
-    """A metadata-DB row as the values of an environment object of that type."""
+    """A metadata-DB row as the values of an environment object of that type, field for field
+    as Airflow shows it: NULL stays unset and empty text stays empty text (a Dag can tell
+    `conn.schema == ''` from `conn.schema is None`). A row whose values no secrets backend can
+    hand to Airflow unchanged is refused with the reason, and stays in Airflow."""
     if object_type == ObjectType.AIRFLOW_VARIABLE:
         return {
             "value": row.value,
-            "description": row.description or "",
+            "description": row.description,
             "is_secret": object_types.variable_key_looks_secret(row.key),
         }
-    extra: Any = {}
-    if row.extra not in (None, ""):
+    extra: Any = None
+    if row.extra == "":
+        raise ItemRefused(
+            "Its extra is empty text, which Airflow reads from any secrets backend as no extra "
+            "(conn.extra would turn from '' into None); clear its extra in Airflow first."
+        )
+    if row.extra is not None:
         try:
             extra = json.loads(row.extra)
         except ValueError:
             raise ItemRefused("Its extra is not valid JSON; fix it in Airflow first.") from None
         if not isinstance(extra, dict):
             raise ItemRefused("Its extra is not a JSON object; fix it in Airflow first.")
+    if row.password == "":
+        raise ItemRefused(
+            "Its password is empty text, which Airflow reads from a secrets backend as no "
+            "password (its Connection keeps no empty password); clear its password in Airflow "
+            "first."
+        )
+    if row.port == 0:
+        raise ItemRefused(
+            "Its port is 0, which Airflow reads from any secrets backend as no port "
+            "(conn.port would turn from 0 into None); clear or set its port in Airflow first."
+        )
     return {
         "conn_type": row.conn_type or "",
-        "description": row.description or "",
-        "host": row.host or "",
-        "schema": row.schema or "",
-        "login": row.login or "",
-        "password": row.password or "",
+        "description": row.description,
+        "host": row.host,
+        "schema": row.schema,
+        "login": row.login,
+        "password": row.password,
         "port": row.port,
         "extra": extra,
     }
@@ -144,7 +172,7 @@ def migration_conflicts(
 
 # What a Dag sees of each type: a shadowed row may leave only when all of these are equal.
 SHADOW_FIELDS = {
-    ObjectType.CONNECTION: (*VERIFIED_FIELDS[ObjectType.CONNECTION], "description"),
+    ObjectType.CONNECTION: VERIFIED_FIELDS[ObjectType.CONNECTION],
     ObjectType.AIRFLOW_VARIABLE: ("value",),
 }
 NOT_SHADOWED = "The Deployment does not resolve this key; migrate it instead."

@@ -20,8 +20,8 @@ VARIABLES = {
     "described": {"value": "v", "description": "d"},
 }
 VARIABLES_STORED = {
-    "plain": {"value": "text", "description": ""},
-    "structured": {"value": json.dumps({"a": [1, 2]}, indent=2), "description": ""},
+    "plain": {"value": "text", "description": None},
+    "structured": {"value": json.dumps({"a": [1, 2]}, indent=2), "description": None},
     "described": {"value": "v", "description": "d"},
 }
 FILES = {
@@ -82,8 +82,9 @@ def test_preview_then_import_of_a_connections_upload(api, team):
         "rows": [
             {"objectKey": "warehouse", "action": "CREATE", "reason": ""},
             {"objectKey": "bare", "action": "CREATE", "reason": ""},
+            {"objectKey": "empty", "action": "CREATE", "reason": ""},
         ],
-        "counts": {"CREATE": 2, "OVERRIDE": 0, "UPDATE": 0, "SKIP": 0},
+        "counts": {"CREATE": 3, "OVERRIDE": 0, "UPDATE": 0, "SKIP": 0},
     }
     assert not EnvironmentObject.objects.exists()
     imported = upload(client, url(team, "connections", "import"), filename, text)
@@ -92,7 +93,7 @@ def test_preview_then_import_of_a_connections_upload(api, team):
     assert stored(team.workspace, object_type) == expected
     assert {o.scope for o in EnvironmentObject.objects.all()} == {"WORKSPACE"}
     again = upload(client, url(team, "connections", "import"), filename, text)
-    assert again.json()["counts"] == {"CREATE": 0, "OVERRIDE": 0, "UPDATE": 0, "SKIP": 2}
+    assert again.json()["counts"] == {"CREATE": 0, "OVERRIDE": 0, "UPDATE": 0, "SKIP": 3}
 
 
 def test_preview_then_import_of_variables_sent_as_json(api, team):
@@ -133,6 +134,7 @@ def test_import_for_a_deployment_overrides_what_it_links_and_creates_its_own(api
     assert {r["objectKey"]: r["action"] for r in response.json()["rows"]} == {
         "warehouse": "OVERRIDE",
         "bare": "CREATE",
+        "empty": "CREATE",
     }
     link = Link.objects.get(environment_object=obj, deployment=team.deployment)
     assert link.overrides == {"password": "p:a/s@s?#%"}
@@ -196,6 +198,19 @@ def test_an_export_imports_into_another_workspace_with_equal_values(
         exported.content,
     )
     assert imported.status_code == 200, imported.json()
+    if (file_type, file_format, serialization) == ("connections", "env", "uri"):
+        # A URI, as Airflow reads one: no description, no empty password, and a host and a
+        # schema always (empty text when it names none).
+        expected = {
+            key: {
+                **values,
+                "description": None,
+                "password": values["password"] or None,
+                "host": values["host"] or "",
+                "schema": values["schema"] or "",
+            }
+            for key, values in expected.items()
+        }
     assert stored(other_team.workspace, object_type) == expected
 
 
@@ -216,7 +231,7 @@ def test_an_export_is_an_audited_download_that_no_cache_keeps(api, team):
 
 
 def test_an_export_for_a_deployment_is_what_it_resolves(api, team):
-    obj = existing(team, "AIRFLOW_VARIABLE", "region", {"value": "eu", "description": ""})
+    obj = existing(team, "AIRFLOW_VARIABLE", "region", {"value": "eu"})
     link_create(user=team.operator, obj=obj, deployment=team.deployment, overrides={"value": "us"})
     response = api.as_user(team.operator).get(
         url(team, "variables", "export"), {"deploymentId": team.deployment.pk}

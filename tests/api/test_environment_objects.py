@@ -104,10 +104,19 @@ def test_set_fields_tell_an_empty_secret_from_a_set_one(api, team, create):
     data = create("CONNECTION")
     assert "password" in data["setFields"]
     response = api.as_user(team.operator).patch(
-        object_url(team, data["id"]), {"connection": {"password": "", "extra": {}}}, format="json"
+        object_url(team, data["id"]),
+        {"connection": {"password": None, "extra": None}},
+        format="json",
     )
     fields = response.json()["setFields"]
     assert "password" not in fields and not [f for f in fields if f.startswith("extra")]
+    # Empty text and an empty extra are values, as Airflow shows them ('' and '{}').
+    response = api.as_user(team.operator).patch(
+        object_url(team, data["id"]), {"connection": {"password": "", "extra": {}}}, format="json"
+    )
+    fields = response.json()["setFields"]
+    assert "password" in fields and "extra" in fields
+    assert stored(data["id"]).values["password"] == "" and stored(data["id"]).values["extra"] == {}
 
 
 def test_a_variable_that_is_not_secret_shows_its_value(api, team, create):
@@ -117,7 +126,7 @@ def test_a_variable_that_is_not_secret_shows_its_value(api, team, create):
         airflowVariable={"value": "500", "description": "", "isSecret": False},
     )
     assert data["airflowVariable"] == {"value": "500", "description": "", "isSecret": False}
-    assert data["setFields"] == ["value"]
+    assert data["setFields"] == ["value", "description"]  # empty text, not unset
 
 
 def test_patch_renames_the_key(api, team, create):

@@ -40,11 +40,22 @@ AIRFLOW_EXPORT = {
         "schema": None,
         "extra": None,
     },
+    "empty": {
+        "conn_type": "generic",
+        "description": "",
+        "login": "",
+        "password": "",
+        "host": "",
+        "port": None,
+        "schema": "",
+        "extra": "{}",
+    },
 }
+# Unset and empty text stay apart, as Airflow keeps them.
 OURS = {
     "warehouse": {
         "conn_type": "postgres",
-        "description": "",
+        "description": None,
         "login": "etl",
         "password": "p:a/s@s?#%",
         "host": "db",
@@ -54,6 +65,16 @@ OURS = {
     },
     "bare": {
         "conn_type": "http",
+        "description": None,
+        "login": None,
+        "password": None,
+        "host": None,
+        "port": None,
+        "schema": None,
+        "extra": None,
+    },
+    "empty": {
+        "conn_type": "generic",
         "description": "",
         "login": "",
         "password": "",
@@ -121,7 +142,7 @@ def test_variables_follow_airflows_import_and_export():
         "described": {"value": "v", "description": "d"},
     }
     parsed = {p.key: p.values for p in parse_variables("v.json", json.dumps(exported).encode())}
-    assert parsed["plain"] == {"value": "text", "description": ""}
+    assert parsed["plain"] == {"value": "text", "description": None}
     assert json.loads(parsed["structured"]["value"]) == {"a": [1, 2]}
     assert parsed["described"] == {"value": "v", "description": "d"}
     assert json.loads(render_variables(parsed)) == exported
@@ -139,7 +160,11 @@ def test_preview_changes_nothing_and_import_creates(team):
         filename="c.json",
         content=content,
     )
-    assert {(r.key, r.action) for r in rows} == {("warehouse", "CREATE"), ("bare", "CREATE")}
+    assert {(r.key, r.action) for r in rows} == {
+        ("warehouse", "CREATE"),
+        ("bare", "CREATE"),
+        ("empty", "CREATE"),
+    }
     assert not EnvironmentObject.objects.exists()
     airflow_file_import(
         user=team.operator,
@@ -178,7 +203,11 @@ def test_import_into_a_deployment_overrides_linked_objects(team):
         filename="c.json",
         content=json.dumps(AIRFLOW_EXPORT).encode(),
     )
-    assert {(r.key, r.action) for r in rows} == {("warehouse", "OVERRIDE"), ("bare", "CREATE")}
+    assert {(r.key, r.action) for r in rows} == {
+        ("warehouse", "OVERRIDE"),
+        ("bare", "CREATE"),
+        ("empty", "CREATE"),
+    }
     assert Link.objects.get(environment_object=obj, deployment=team.deployment).overrides == {
         "password": "p:a/s@s?#%"
     }
@@ -237,7 +266,7 @@ def test_export_reveals_secrets_only_to_those_allowed_and_is_audited(team):
 def test_a_uri_keeps_the_hosts_capitals_and_the_type_of_text_extras():
     values = {
         **OURS["warehouse"],
-        "description": "",
+        "description": None,  # a URI has no place for it: unset, as Airflow reads one
         "host": "DB.Internal",
         "extra": {"pool": "10", "ssl": "true"},
     }
@@ -262,7 +291,14 @@ def test_a_uri_keeps_the_hosts_capitals_and_the_type_of_text_extras():
     ],
 )
 def test_variables_are_written_so_airflows_import_stores_the_same_text(value, written):
-    rendered = json.loads(render_variables({"v": {"value": value, "description": ""}}))
+    rendered = json.loads(render_variables({"v": {"value": value, "description": None}}))
     assert rendered["v"] == written
     parsed = parse_variables("v.json", json.dumps(rendered).encode())
-    assert parsed[0].values["value"] == value
+    assert parsed[0].values == {"value": value, "description": None}
+
+
+@pytest.mark.parametrize("description", [None, "", "d"])
+def test_a_variables_description_unset_or_empty_comes_back_as_it_was(description):
+    rendered = render_variables({"v": {"value": "x", "description": description}})
+    (parsed,) = parse_variables("v.json", rendered.encode())
+    assert parsed.values == {"value": "x", "description": description}

@@ -133,9 +133,15 @@ OURS = {
         "port": 8080,
         "extra": {},
     },
+    "unset": {
+        **dict.fromkeys(("description", "host", "schema", "login", "password", "extra")),
+        "conn_type": "generic",
+        "port": None,
+    },
 }
 OUR_VARIABLES = {
     "env": {"value": "production", "description": ""},
+    "undescribed": {"value": "no description", "description": None},
     "compact_json": {"value": '{"retries": 3, "targets": ["a", "b"]}', "description": ""},
     "indented_json": {
         "value": '{\n  "a": [\n    1\n  ],\n  "b": "zo\\u00eb"\n}',
@@ -213,16 +219,17 @@ def in_parallel(*calls):
 
 
 def as_ours(conn: dict) -> dict:
-    """Airflow's fields as we hold them: NULL text as "", NULL extra as {}."""
+    """Airflow's fields as we hold them: raw, NULL as None and empty text as empty text (an
+    extra of empty text is no extra, as Airflow reads one from a secrets backend)."""
     return {
         "conn_type": conn["conn_type"] or "",
-        "description": conn["description"] or "",
-        "host": conn["host"] or "",
-        "schema": conn["schema"] or "",
-        "login": conn["login"] or "",
-        "password": conn["password"] or "",
+        "description": conn["description"],
+        "host": conn["host"],
+        "schema": conn["schema"],
+        "login": conn["login"],
+        "password": conn["password"],
         "port": conn["port"],
-        "extra": conn["extra"] or {},
+        "extra": conn["extra"],
     }
 
 
@@ -301,10 +308,9 @@ def test_files_airflow_exports_import_into_us_with_every_field_equal(team, tmp_p
     # back as JSON ("10" becomes 10). We read the file exactly as Airflow reads it.
     from_uri = import_file(team, files["uri"])
     assert from_uri == {conn_id: as_ours(c) for conn_id, c in airflow["own_uri"].items()}
-    assert from_uri["json_added"] == {**truth["json_added"], "description": ""}
     assert from_uri["warehouse"] == {
         **truth["warehouse"],
-        "description": "",
+        "description": None,
         "host": "db.internal.example.com",
         "extra": {**truth["warehouse"]["extra"], "pool": 10},
     }
@@ -314,7 +320,7 @@ def test_files_airflow_exports_import_into_us_with_every_field_equal(team, tmp_p
     assert set(variables) == set(metastore) == {*VARIABLES_IMPORTED, "multi_line"}
     for key, held in metastore.items():
         value = variables[key]["value"]
-        assert variables[key]["description"] == (held["description"] or ""), key
+        assert variables[key]["description"] == held["description"], key
         # Airflow's export writes a value that parses as JSON (other than a JSON string)
         # parsed, with its keys sorted, and its import stores it again as
         # json.dumps(value, indent=2): formatting and key order are not kept, by Airflow's own
@@ -406,21 +412,38 @@ def test_files_we_export_import_into_airflow_with_every_field_equal(team, tmp_pa
     )
     airflow = read_airflow(tmp_path, metastores, env_lines=json_lines)
 
+    # Airflow's Connection keeps no empty password: `set_password('')` leaves it unset, so an
+    # empty password arrives as None whichever way it comes in.
+    as_airflow_keeps = {
+        key: {**values, "password": values["password"] or None} for key, values in OURS.items()
+    }
     for name in ("json", "yaml"):
         read = airflow[name]["connections"]
-        assert {conn_id: as_ours(conn) for conn_id, conn in read.items()} == OURS, name
+        assert {conn_id: as_ours(conn) for conn_id, conn in read.items()} == as_airflow_keeps
     # `airflow connections import` reads every value of a .env as a URI, so it cannot read the
     # JSON lines its own `--serialization-format json` writes; Airflow reads such a line from an
     # `AIRFLOW_CONN_*` variable, which is where we check ours.
-    assert {conn_id: as_ours(conn) for conn_id, conn in airflow["env"].items()} == OURS
+    assert {conn_id: as_ours(conn) for conn_id, conn in airflow["env"].items()} == (
+        as_airflow_keeps
+    )
     # A URI has no place for the description; every other field comes back as we hold it.
     from_uri = {conn_id: as_ours(conn) for conn_id, conn in airflow["uri"]["connections"].items()}
-    assert from_uri == {key: {**values, "description": ""} for key, values in OURS.items()}
+    # A URI always has a host and a schema, empty text when it names none.
+    assert from_uri == {
+        key: {
+            **values,
+            "description": None,
+            "host": values["host"] or "",
+            "schema": values["schema"] or "",
+            "password": values["password"] or None,
+        }
+        for key, values in OURS.items()
+    }
 
     read = airflow["json"]["variables"]
     assert {key: held["value"] for key, held in read.items()} == {
         key: values["value"] for key, values in OUR_VARIABLES.items()
     }
-    assert {key: held["description"] or "" for key, held in read.items()} == {
+    assert {key: held["description"] for key, held in read.items()} == {
         key: values["description"] for key, values in OUR_VARIABLES.items()
     }

@@ -11,7 +11,7 @@ def test_parses_every_part_with_quoted_secrets():
     )
     assert values == {
         "conn_type": "postgres",
-        "description": "",
+        "description": None,
         "host": "db.internal",
         "schema": "analytics",
         "login": "us@er",
@@ -44,7 +44,7 @@ def test_bad_uris_are_refused_without_repeating_them(uri):
     [
         {
             "conn_type": "postgres",
-            "description": "",
+            "description": None,
             "host": "db",
             "schema": "s",
             "login": "ü",
@@ -54,7 +54,7 @@ def test_bad_uris_are_refused_without_repeating_them(uri):
         },
         {
             "conn_type": "aws",
-            "description": "",
+            "description": None,
             "host": "",
             "schema": "",
             "login": "AKIA",

@@ -187,7 +187,7 @@ def test_bad_update_changes_nothing(team):
     with pytest.raises(InvalidInput):
         environment_object_update(user=team.operator, obj=obj, values={"port": "x", "host": "h2"})
     obj.refresh_from_db()
-    assert obj.values == {**PG, "description": ""}
+    assert obj.values == {**PG, "description": None}
 
 
 def test_renaming_a_key_follows_into_links(team):
@@ -304,7 +304,7 @@ def test_deployment_scoped_object_resolves_only_on_its_deployment(team):
         deployment=team.deployment,
     )
     assert resolved(team.deployment, "AIRFLOW_VARIABLE") == {
-        "mode": {"value": "prod", "description": "", "is_secret": False}
+        "mode": {"value": "prod", "description": None, "is_secret": False}
     }
     assert resolved(team.other_deployment, "AIRFLOW_VARIABLE") == {}
 

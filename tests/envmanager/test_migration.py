@@ -52,6 +52,15 @@ CONNECTIONS = {
     },
     "big_extra": {"conn_type": "generic", "extra": BIG_EXTRA},
     "no_password": {"conn_type": "ftp", "host": "ftp.example.com", "login": "anonymous"},
+    # Empty text and an empty extra, which stay apart from unset.
+    "empty_strings": {
+        "conn_type": "ftp",
+        "description": "",
+        "host": "",
+        "schema": "",
+        "login": "",
+        "extra": "{}",  # as text: Airflow's import cannot take an empty dict
+    },
 }
 VARIABLES = {
     "env": "production",
@@ -62,15 +71,15 @@ VARIABLES = {
 
 
 def airflow_values(conn: dict) -> dict:
+    """A seeded connection as Airflow holds it: a field left out is NULL, unset here too."""
+    extra = conn.get("extra")
     return {
         "conn_type": conn["conn_type"],
-        "description": conn.get("description", ""),
-        "host": conn.get("host", ""),
-        "schema": conn.get("schema", ""),
-        "login": conn.get("login", ""),
-        "password": conn.get("password", ""),
-        "port": conn.get("port"),
-        "extra": conn.get("extra", {}),
+        **{
+            name: conn.get(name)
+            for name in ("description", "host", "schema", "login", "password", "port")
+        },
+        "extra": json.loads(extra) if isinstance(extra, str) else extra,
     }
 
 
@@ -197,7 +206,12 @@ def test_a_key_the_deployment_owns_is_a_conflict_and_left_in_airflow(
     assert run.status == MigrationRun.Status.PARTIAL
     assert run.items.get(object_key="warehouse").state == MigrationItem.State.CONFLICT
     with source(team.deployment) as db:
-        assert [c.conn_id for c in db.connections()] == ["big_extra", "unicode_conn", "warehouse"]
+        assert [c.conn_id for c in db.connections()] == [
+            "big_extra",
+            "empty_strings",
+            "unicode_conn",
+            "warehouse",
+        ]
 
 
 def test_a_wrong_fernet_key_is_refused_when_saved_and_before_anything_changes(team, metadata):
