@@ -113,7 +113,7 @@ def metastore_rows(path: str) -> dict[str, dict]:
         rows = {}
         for table, key in (("connection", "conn_id"), ("variable", "key")):
             for row in db.execute(f"SELECT * FROM {table}"):  # noqa: S608 (fixed names)
-                rows[f"{table}:{row[key]}"] = {k: row[k] for k in row.keys() if k != "id"}
+                rows[f"{table}:{row[key]}"] = {k: v for k, v in dict(row).items() if k != "id"}
         return rows
 
 
