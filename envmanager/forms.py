@@ -327,6 +327,13 @@ class EnvironmentObjectForm(_ForgetsTypedSecrets, forms.Form):
         stored_secrets = secret_fields(object_type, stored or {})
         if "value" in self.fields and "value" in stored_secrets and stored.get("value"):
             _mark_stored(self.fields["value"])
+        for name in SPECS[object_type].nullable:
+            if stored and stored.get(name) == "" and name in self.fields:
+                # Empty text, which Airflow shows as '' (unset would be None): kept so when
+                # the box is left empty.
+                field = self.fields[name]
+                note = "Stored as empty text (Airflow shows ''), not unset; left empty, it stays."
+                field.help_text = f"{field.help_text} {note}".strip()
 
     def layout(self) -> list[tuple[forms.BoundField, forms.BoundField | None]]:
         """Each field with its "Clear the stored …" box, to show the box under its field."""

@@ -120,13 +120,13 @@ def test_an_import_never_makes_a_secret_variable_plain(team):
     assert [(r.action, r.reason) for r in rows] == [("SKIP", "Unchanged.")]
     rows = import_variables(team, variables_file(partner_code="new-code"), overwrite=True)
     assert [r.action for r in rows] == ["UPDATE"]
-    assert stored("partner_code") == {"value": "new-code", "description": "", "is_secret": True}
+    assert stored("partner_code") == {"value": "new-code", "description": None, "is_secret": True}
 
 
 def test_updating_a_plain_variable_with_a_sensitive_key_makes_it_secret(team):
     workspace_variable(team, "imp_secret_token", value="old")
     import_variables(team, variables_file(imp_secret_token="new"), overwrite=True)
-    assert stored("imp_secret_token") == {"value": "new", "description": "", "is_secret": True}
+    assert stored("imp_secret_token") == {"value": "new", "description": None, "is_secret": True}
 
 
 @pytest.mark.airflow

@@ -142,7 +142,10 @@ def test_a_uri_wins_over_typed_fields_as_the_help_says(team):
     )
     values = stored("c")
     assert (values["conn_type"], values["host"], values["login"]) == ("mysql", "uri-host", "u")
-    assert (values["password"], values["description"]) == ("", "kept")
+    assert (values["password"], values["description"]) == (
+        None,
+        "kept",
+    )  # the URI has no password: unset, as Airflow reads it
 
 
 # Editing stored secrets
@@ -181,11 +184,30 @@ def test_clear_stored_password_and_extra(conn):
     assert "Clear the stored password" in html and "Clear the stored extra" in html
     assert update(conn, clear_password="on").status_code == 302
     values = stored("warehouse")
-    assert values["password"] == "" and values["extra"]["token"] == "stored-Secret-token"
+    assert values["password"] is None and values["extra"]["token"] == "stored-Secret-token"
     update(conn, clear_extra="on")
-    assert stored("warehouse")["extra"] == {}
+    assert stored("warehouse")["extra"] is None  # unset, as Airflow's NULL
     html = browser(conn.operator).get(object_url(conn, conn.conn)).content.decode()
     assert "Clear the stored" not in html  # nothing left to clear
+
+
+def test_a_box_left_empty_is_unset_and_stored_empty_text_stays_empty_text(conn):
+    # Created on the page with empty boxes: unset, as Airflow stores a field left out.
+    browser(conn.operator).post(
+        env_url(conn, "connections"),
+        {"type": "connections", "new-key": "bare", "new-conn_type": "http", "new-host": ""},
+    )
+    bare = stored("bare")
+    assert [bare[name] for name in ("host", "schema", "login", "password", "extra")] == [None] * 5
+    # Empty text stored through the API or a migration is shown as such and kept on save.
+    obj = EnvironmentObject.objects.get(key="warehouse")
+    obj.values = {**obj.values, "schema": "", "login": None}
+    obj.save()
+    html = browser(conn.operator).get(object_url(conn, conn.conn)).content.decode()
+    assert html.count("Stored as empty text (Airflow shows &#x27;&#x27;), not unset") == 1
+    assert update(conn, schema="", login="").status_code == 302
+    values = stored("warehouse")
+    assert (values["schema"], values["login"]) == ("", None)
 
 
 def test_left_empty_a_stored_secret_is_kept(conn):
