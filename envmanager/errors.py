@@ -45,6 +45,13 @@ class Conflict(EnvManagerError):
     code = "conflict"
 
 
+class PreconditionFailed(EnvManagerError):
+    """An `If-Match` that no longer names the resource as it is."""
+
+    status_code = 412
+    code = "precondition_failed"
+
+
 class MetadataDbError(InvalidInput):
     """A Deployment's Airflow metadata database cannot be used for this; the message is for
     the user and never holds a password, a key or a value."""

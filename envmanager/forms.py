@@ -314,6 +314,14 @@ class EnvironmentObjectForm(_ForgetsTypedSecrets, forms.Form):
         if workspace_scope:
             order.append("auto_link_deployments")
         self.fields = {name: self.fields[name] for name in order}
+        if stored is not None:
+            # What the page showed when it was opened (never a secret): a save sends only the
+            # fields the user changed, and the service refuses one changed since then.
+            opened = {name: value for name, value in stored.items() if name not in hidden}
+            opened.update({k: initial[k] for k in ("key", "auto_link_deployments") if k in initial})
+            self.fields["opened"] = forms.CharField(
+                widget=forms.HiddenInput, required=False, initial=json.dumps(opened)
+            )
         if self._value_is_secret():
             self.fields["value"].widget = _secret_textarea(3)
         for name in clearable:
@@ -340,8 +348,49 @@ class EnvironmentObjectForm(_ForgetsTypedSecrets, forms.Form):
         return [
             (self[name], self[f"clear_{name}"] if f"clear_{name}" in self.fields else None)
             for name in self.fields
-            if not name.startswith("clear_")
+            if not name.startswith("clear_") and name != "opened"
         ]
+
+    @property
+    def opened_input(self) -> forms.BoundField | None:
+        """The hidden input with what the page showed when opened (edit forms only)."""
+        return self["opened"] if "opened" in self.fields else None
+
+    def opened(self) -> dict[str, Any] | None:
+        """What the page showed when it was opened, or None (a create form, or a page without
+        it: then every field is sent and nothing is checked)."""
+        if "opened" not in self.fields:
+            return None
+        try:
+            opened = json.loads(self.cleaned_data.get("opened") or "null")
+        except ValueError:
+            return None
+        return opened if isinstance(opened, dict) else None
+
+    def changes(self) -> tuple[str | None, dict[str, Any], bool | None, dict[str, Any]]:
+        """An edit as (new key or None, values, auto-link or None, seen): only what the user
+        changed since the page was opened, and what the page showed of each (`seen`), so a
+        change made meanwhile to another field stays and one to the same field is refused."""
+        key = self.cleaned_data["key"]
+        values = self.values()
+        auto_link = self.cleaned_data.get("auto_link_deployments")
+        opened = self.opened()
+        if opened is None:
+            return key, values, auto_link, {}
+        seen: dict[str, Any] = {}
+        for name in list(values):
+            if name in opened and values[name] == opened[name]:
+                del values[name]  # not changed on this page
+            elif name in opened:
+                seen[name] = opened[name]
+        if "key" in opened:
+            if key == opened["key"]:
+                key = None
+            else:
+                seen["key"] = opened["key"]
+        if "auto_link_deployments" in opened and auto_link == opened["auto_link_deployments"]:
+            auto_link = None
+        return key, values, auto_link, seen
 
     def _noun(self, name: str) -> str:
         # From the field, not a BoundField: one made now would keep the help text it has now.

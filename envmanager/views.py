@@ -248,10 +248,17 @@ def workspace_detail(request: HttpRequest, workspace_id: int) -> HttpResponse:
     return render(request, "envmanager/workspace.html", context)
 
 
-def _update(request: HttpRequest, obj: EnvironmentObject, form, **changes) -> None:
-    """Save an edit form."""
+def _update(request: HttpRequest, obj: EnvironmentObject, form) -> None:
+    """Save an edit form: only what the user changed on it, refused where the same field was
+    changed by someone else since the page was opened."""
+    key, values, auto_link, seen = form.changes()
     services.environment_object_update(
-        user=request.user, obj=obj, key=form.cleaned_data["key"], values=form.values(), **changes
+        user=request.user,
+        obj=obj,
+        key=key,
+        values=values,
+        auto_link_deployments=auto_link,
+        seen=seen,
     )
 
 
@@ -338,12 +345,7 @@ def environment_object_detail(
                     request.POST, object_type=obj.object_type, stored=obj.values
                 )
                 if form.is_valid():
-                    _update(
-                        request,
-                        obj,
-                        form,
-                        auto_link_deployments=form.cleaned_data.get("auto_link_deployments"),
-                    )
+                    _update(request, obj, form)
                     messages.success(request, "Saved.")
                     return redirect(request.path)
             elif action == "delete":

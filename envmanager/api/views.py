@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,7 +26,7 @@ from envmanager.errors import EnvManagerError, InvalidInput, NotFound
 from envmanager.models import EnvironmentObject, Link
 from envmanager.object_types import Scope
 from envmanager.selectors import ResolvedObject, deployment_resolved_environment
-from envmanager.services import auto_link_exclude, environment_object_delete
+from envmanager.services import auto_link_exclude, environment_object_delete, object_etag
 from envmanager.services.links_sync import (
     WantedLink,
     environment_object_create_with_links,
@@ -347,7 +347,7 @@ class EnvironmentObjectDetailView(APIView):
             require_secrets_shown_allowed(user=request.user, workspace=workspace)
         obj = _object_for(request.user, workspace, object_id)
         body = _bodies(request, workspace, [obj], show_secrets=show_secrets)[0]
-        return Response(body, headers=_secret_headers(show_secrets))
+        return Response(body, headers={**_secret_headers(show_secrets), "ETag": object_etag(obj)})
 
     @extend_schema(
         operation_id="environment_objects_partial_update",
@@ -355,10 +355,20 @@ class EnvironmentObjectDetailView(APIView):
         description=(
             "Operators and Owners. Only the fields sent change; a type block holds only the "
             "fields to change, so stored secrets stay unless a new value is sent. "
-            "`objectType`, `scope` and `scopeEntityId` cannot change."
+            "`objectType`, `scope` and `scopeEntityId` cannot change. Optional `If-Match` "
+            "with the ETag a GET gave: if the object changed since, 412 and nothing changes."
         ),
         request=s.EnvironmentObjectUpdateSerializer,
-        responses={200: s.EnvironmentObjectSerializer, **_errors(400, 401, 403, 404, 409)},
+        parameters=[
+            OpenApiParameter(
+                "If-Match",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="The object's ETag as last read; another answers 412.",
+            )
+        ],
+        responses={200: s.EnvironmentObjectSerializer, **_errors(400, 401, 403, 404, 409, 412)},
     )
     def patch(self, request, workspace_id: int, object_id: int):
         workspace = _env_objects_workspace(request.user, workspace_id)
@@ -388,9 +398,11 @@ class EnvironmentObjectDetailView(APIView):
                 auto_link_deployments=data.get("autoLinkDeployments"),
                 links=links,
                 unset_fields=unset,
+                if_match=request.headers.get("If-Match"),
             )
         obj = _object_for(request.user, workspace, obj.pk)
-        return Response(_bodies(request, workspace, [obj], show_secrets=False)[0])
+        body = _bodies(request, workspace, [obj], show_secrets=False)[0]
+        return Response(body, headers={"ETag": object_etag(obj)})
 
     @extend_schema(
         operation_id="environment_objects_destroy",

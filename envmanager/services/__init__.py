@@ -10,6 +10,7 @@ from envmanager.services.environment_objects import (
     link_create,
     link_delete,
     link_set_overrides,
+    object_etag,
 )
 from envmanager.services.links_sync import (
     WantedLink,
@@ -31,6 +32,7 @@ __all__ = [
     "environment_object_delete",
     "environment_object_promote",
     "environment_object_update",
+    "object_etag",
     "link_create",
     "link_delete",
     "link_set_overrides",

@@ -1,6 +1,8 @@
 """Services that write environment objects, links and overrides. One transaction each; the
 permission check comes first; bad input raises `envmanager.errors` and changes nothing."""
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -11,7 +13,7 @@ from accounts.models import DeploymentPermission, User, Workspace, WorkspacePerm
 from accounts.permissions import has_deployment_perm, has_workspace_perm, require_workspace_perm
 from deployments.models import Deployment, IdeProject
 from envmanager import object_types
-from envmanager.errors import Conflict, InvalidInput, NotFound, NotPermitted
+from envmanager.errors import Conflict, InvalidInput, NotFound, NotPermitted, PreconditionFailed
 from envmanager.models import EnvironmentObject, Link, ObjectVersion
 from envmanager.object_types import ObjectType, Scope, type_name, type_with_article
 from envmanager.services.audit import audit_record
@@ -225,6 +227,48 @@ def _locked(row: EnvironmentObject | Link) -> EnvironmentObject | Link:
     return locked
 
 
+def object_etag(obj: EnvironmentObject) -> str:
+    """The object's ETag (strong): it changes with every update of the object."""
+    return f'"{obj.pk}-{int(obj.updated_at.timestamp() * 1_000_000)}"'
+
+
+def _etag_matches(if_match: str, etag: str) -> bool:
+    """RFC 9110 If-Match: `*`, or a list of tags one of which is this one (compared strongly;
+    a weak tag never matches)."""
+    tags = [tag.strip() for tag in if_match.split(",")]
+    return "*" in tags or etag in tags
+
+
+def _require_unchanged_since(
+    obj: EnvironmentObject, seen: Mapping[str, Any], if_match: str | None
+) -> None:
+    if if_match is not None and not _etag_matches(if_match, object_etag(obj)):
+        raise PreconditionFailed(
+            f"{obj.key} changed since you read it (If-Match does not name it as it is now); "
+            "read it again and retry. Nothing was saved."
+        )
+    secret = set(object_types.secret_fields(obj.object_type, obj.values))
+    stale = {
+        name: obj.key if name == "key" else obj.values.get(name)
+        for name, value in seen.items()
+        if (obj.key if name == "key" else obj.values.get(name)) != value
+    }
+    if stale:
+        now = {
+            name: "a new secret" if name in secret else json.dumps(value, ensure_ascii=False)
+            for name, value in stale.items()
+        }
+        retry = "Nothing was saved; reload to see the current values and make your change again."
+        raise Conflict(
+            f"Changed since you opened it: {'; '.join(f'{n} is now {v}' for n, v in now.items())}"
+            f". {retry}",
+            {
+                name: f"Changed since you opened it: now {value}. {retry}"
+                for name, value in now.items()
+            },
+        )
+
+
 def environment_object_update(
     *,
     user: User,
@@ -232,9 +276,17 @@ def environment_object_update(
     key: str | None = None,
     values: dict[str, Any] | None = None,
     auto_link_deployments: bool | None = None,
+    seen: Mapping[str, Any] | None = None,
+    if_match: str | None = None,
 ) -> EnvironmentObject:
     """Change an object. `values` holds only the fields to change; the others, secrets
-    included, keep their stored value."""
+    included, keep their stored value.
+
+    `seen`: what the caller saw of the fields it changes (the key under "key"), as a page
+    opened earlier showed them; a field that holds something else now was changed since, and
+    nothing is saved (Conflict, naming the fields and their current values; never a secret's).
+    `if_match`: the object's ETag as the caller read it (`object_etag`); another is a
+    PreconditionFailed."""
     _require_edit(
         user,
         obj.workspace,
@@ -250,6 +302,7 @@ def environment_object_update(
         # Merge into the row as it is now, not as the caller read it: a change made meanwhile
         # to another field stays.
         obj = _locked(obj)
+        _require_unchanged_since(obj, seen or {}, if_match)
         new_key = obj.key if key is None else key
         cleaned = _clean(obj.object_type, new_key, {**obj.values, **(values or {})})
         key_changed = new_key != obj.key

@@ -172,8 +172,10 @@ def environment_object_update_with_links(
     auto_link_deployments: bool | None = None,
     links: list[WantedLink] | None = None,
     unset_fields: tuple[str, ...] = (),
+    if_match: str | None = None,
 ) -> EnvironmentObject:
-    """Change an object and, when `links` is given, its links, in one transaction.
+    """Change an object and, when `links` is given, its links, in one transaction
+    (`if_match`: see `environment_object_update`).
 
     Switching auto-link off happens before the links are set, so links the list names stay as
     explicit links; switching it on happens after, so it adds every other Deployment that is
@@ -186,6 +188,7 @@ def environment_object_update_with_links(
             key=key,
             values=values,
             auto_link_deployments=None if turning_on else auto_link_deployments,
+            if_match=if_match,
         )
         # An empty list for a Deployment-scoped object (which has no links) changes nothing,
         # so it needs no link permission (a per-Deployment grant may edit such objects).
