@@ -85,7 +85,15 @@ def migration_run(request: HttpRequest, run_id: int) -> HttpResponse:
     total = progress["total"] or 1
     done = sum(
         progress.get(s, 0)
-        for s in ("DELETED", "KEPT_CHANGED", "CONFLICT", "FAILED", "UNDONE", "LEFT_MIGRATED")
+        for s in (
+            "DELETED",
+            "KEPT_CHANGED",
+            "KEPT_UNRESOLVED",
+            "CONFLICT",
+            "FAILED",
+            "UNDONE",
+            "LEFT_MIGRATED",
+        )
     )
     undoable = run.status in (
         MigrationRun.Status.SUCCEEDED,

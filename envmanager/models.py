@@ -225,6 +225,10 @@ class MigrationItem(models.Model):
         VERIFIED = "VERIFIED", "Copied and verified"
         DELETED = "DELETED", "Moved (source row deleted)"
         KEPT_CHANGED = "KEPT_CHANGED", "Kept: changed in Airflow since it was read"
+        KEPT_UNRESOLVED = (
+            "KEPT_UNRESOLVED",
+            "Kept: the Deployment no longer resolves the copy (unlinked or deleted meanwhile)",
+        )
         CONFLICT = "CONFLICT", "Conflict: the Deployment already resolves this key"
         FAILED = "FAILED", "Failed"
         UNDONE = "UNDONE", "Undone"

@@ -23,6 +23,7 @@ STATE_NAMES = {
     "VERIFIED": "verified",
     "DELETED": "deleted",
     "KEPT_CHANGED": "keptChanged",
+    "KEPT_UNRESOLVED": "keptUnresolved",
     "CONFLICT": "conflict",
     "FAILED": "failed",
     "UNDONE": "undone",

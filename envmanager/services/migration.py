@@ -742,16 +742,48 @@ def migration_delete_sources(*, run_id: int) -> None:
     _finish(run)
 
 
+UNRESOLVED = (
+    "What the Deployment resolved for it was unlinked or deleted during the propagation window, "
+    "so it would resolve nothing for it: the row was kept in Airflow."
+)
+
+
 def _delete_chunk(run: MigrationRun, db, items: list[MigrationItem]) -> None:
-    rows = [item.source_row for item in items]
-    if run.object_type == ObjectType.CONNECTION:
-        deleted = db.delete_connections_if_unchanged(rows)
-    else:
-        deleted = db.delete_variables_if_unchanged(rows)
-    not_deleted = [item.object_key for item, ok in zip(items, deleted, strict=True) if not ok]
-    still_there = set(read_source_rows(db, run.object_type, not_deleted)) if not_deleted else set()
-    now = timezone.now()
     with transaction.atomic():
+        # The links that make the Deployment resolve our copies, locked until the rows are
+        # gone: an unlink or a delete of the object waits, and one made during the window
+        # keeps its row in Airflow.
+        resolving = {
+            link.object_key: link.environment_object_id
+            for link in Link.objects.select_for_update().filter(
+                deployment=run.deployment_id,
+                object_type=run.object_type,
+                object_key__in=[item.object_key for item in items],
+            )
+        }
+        if run.mode == MigrationRun.Mode.REMOVE_SHADOWED:
+            # No copy of ours: the row may go while the Deployment still resolves the key.
+            unresolved = [item for item in items if item.object_key not in resolving]
+        else:
+            unresolved = [
+                item
+                for item in items
+                if item.environment_object_id is None
+                or resolving.get(item.object_key) != item.environment_object_id
+            ]
+        for item in unresolved:
+            item.state, item.reason, item.deleted_at = State.KEPT_UNRESOLVED, UNRESOLVED, None
+        items, unresolved_items = [i for i in items if i not in unresolved], unresolved
+        rows = [item.source_row for item in items]
+        if run.object_type == ObjectType.CONNECTION:
+            deleted = db.delete_connections_if_unchanged(rows) if rows else []
+        else:
+            deleted = db.delete_variables_if_unchanged(rows) if rows else []
+        not_deleted = [item.object_key for item, ok in zip(items, deleted, strict=True) if not ok]
+        still_there = (
+            set(read_source_rows(db, run.object_type, not_deleted)) if not_deleted else set()
+        )
+        now = timezone.now()
         for item, ok in zip(items, deleted, strict=True):
             item.deleted_at = now
             if ok:
@@ -767,7 +799,8 @@ def _delete_chunk(run: MigrationRun, db, items: list[MigrationItem]) -> None:
                     "migrated. Migrate it again to move the new value."
                 )
         MigrationItem.objects.bulk_update(
-            items, ["state", "reason", "deleted_at", "environment_object", "link_created"]
+            [*items, *unresolved_items],
+            ["state", "reason", "deleted_at", "environment_object", "link_created"],
         )
 
 

@@ -16,7 +16,12 @@ from deployments.services import deployment_create, deployment_update
 from envmanager.errors import Conflict, InvalidInput, NotPermitted
 from envmanager.models import EnvironmentObject, Link, MigrationItem, MigrationRun
 from envmanager.selectors import deployment_resolved_environment, migration_candidates
-from envmanager.services import environment_object_create, link_create
+from envmanager.services import (
+    environment_object_create,
+    environment_object_delete,
+    link_create,
+    link_delete,
+)
 from envmanager.services.migration import (
     migration_copy,
     migration_delete_sources,
@@ -348,6 +353,38 @@ def test_a_row_changed_in_airflow_meanwhile_is_kept_and_reported(
         rows = {c.conn_id: c for c in db.connections()}
     assert rows["warehouse"].host == "edited.in.airflow"
     assert "no_password" not in rows
+
+
+def test_a_copy_unlinked_or_deleted_during_the_window_keeps_its_row_in_airflow(
+    team, metadata, settings, django_capture_on_commit_callbacks
+):
+    settings.ENVMANAGER_PROPAGATION_SECONDS = 3600
+    keys = ["warehouse", "no_password", "unicode_conn"]
+    run = run_migration(team, "CONNECTION", keys, django_capture_on_commit_callbacks)
+    assert run.status == MigrationRun.Status.WAITING
+    copies = {item.object_key: item.environment_object for item in run.items.all()}
+    link = Link.objects.get(environment_object=copies["warehouse"], deployment=team.deployment)
+    link_delete(user=team.owner, link=link)
+    environment_object_delete(user=team.owner, obj=copies["no_password"])
+    MigrationRun.objects.filter(pk=run.pk).update(delete_after=timezone.now())
+    migration_delete_sources(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == MigrationRun.Status.PARTIAL
+    states = dict(run.items.values_list("object_key", "state"))
+    assert states == {
+        "warehouse": MigrationItem.State.KEPT_UNRESOLVED,
+        "no_password": MigrationItem.State.KEPT_UNRESOLVED,
+        "unicode_conn": MigrationItem.State.DELETED,
+    }
+    assert "unlinked or deleted" in run.items.get(object_key="warehouse").reason
+    # The Deployment resolves those keys from Airflow again, as before the migration.
+    with source(team.deployment) as db:
+        assert [
+            c.conn_id for c in db.connections(["warehouse", "no_password", "unicode_conn"])
+        ] == [
+            "no_password",
+            "warehouse",
+        ]
 
 
 def test_connections_and_variables_migrate_at_the_same_time(
