@@ -479,9 +479,33 @@ def migration_copy(*, run_id: int) -> None:
         return
     for chunk in _chunks(pending, settings.ENVMANAGER_MIGRATION_CHUNK_SIZE):
         with transaction.atomic():
-            _copy_chunk(run, chunk, sources)
+            _copy_chunk_taking_what_appeared(run, chunk, sources)
         _renew(run)
     _after_copy(run)
+
+
+COPY_ATTEMPTS = 3
+
+
+def _copy_chunk_taking_what_appeared(
+    run: MigrationRun, items: list[MigrationItem], sources: dict
+) -> None:
+    """Copy a chunk; where a user created one of its keys (or linked one to this Deployment)
+    after the chunk read them, the unique constraints refuse our insert: the chunk is rolled
+    back to its savepoint and done again from the rows as they are now, so that key takes the
+    override path (or is a conflict), never a 500 or a run stuck in COPYING."""
+    for attempt in range(COPY_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                _copy_chunk(run, items, sources)
+            return
+        except IntegrityError:
+            if attempt == COPY_ATTEMPTS - 1:
+                raise
+            for item in items:
+                item.state, item.reason, item.action = State.SELECTED, "", ""
+                item.environment_object, item.link_created = None, False
+                item.previous_overrides, item.verified_at = None, None
 
 
 def _check_shadowed_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict) -> None:
