@@ -443,7 +443,13 @@ def link_delete(*, user: User, link: Link) -> None:
     if link.is_home:
         raise InvalidInput("A Deployment-scoped object cannot be unlinked from its Deployment.")
     with transaction.atomic():
-        obj = link.environment_object
+        # Against auto-link being switched on at the same moment: the Workspace's auto-link
+        # lock, then the object and the link as they are now (see `lock_workspace_auto_links`).
+        lock_workspace_auto_links(link.environment_object.workspace_id)
+        obj = _locked(link.environment_object)
+        link = Link.objects.select_for_update().filter(pk=link.pk).first()
+        if link is None:
+            return  # unlinked meanwhile: nothing left to do
         if link.deployment_id and obj.auto_link_deployments:
             obj.auto_link_excluded.add(link.deployment_id)
         audit_record(

@@ -11,7 +11,12 @@ from django.db import connection
 from deployments.models import Deployment
 from deployments.services import deployment_create
 from envmanager.models import EnvironmentObject, Link
-from envmanager.services import environment_object_create, environment_object_update
+from envmanager.services import (
+    environment_object_create,
+    environment_object_update,
+    link_create,
+    link_delete,
+)
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
 ROUNDS = 25
@@ -73,6 +78,35 @@ def test_auto_link_switched_on_while_a_deployment_is_created(team):
         race(create, switch_on)
         assert linked(obj.pk, made["d"]) == ["shared"], f"round {round_}"
         environment_object_update(user=team.owner, obj=obj, auto_link_deployments=False)
+
+
+def test_an_unlink_while_auto_link_is_switched_on_ends_linked_or_excluded(team):
+    """In either order the Deployment ends linked (unlinked first, then auto-linked) or
+    excluded (auto-linked first, then unlinked, which excludes it): never neither."""
+    obj = environment_object_create(
+        user=team.owner,
+        workspace=team.workspace,
+        object_type="CONNECTION",
+        key="shared",
+        values={"conn_type": "http"},
+    )
+    for round_ in range(ROUNDS):
+        link = link_create(user=team.owner, obj=obj, deployment=team.deployment)
+
+        def unlink(link=link):
+            link_delete(user=team.owner, link=link)
+
+        def switch_on():
+            environment_object_update(user=team.owner, obj=obj, auto_link_deployments=True)
+
+        race(unlink, switch_on)
+        obj.refresh_from_db()
+        is_linked = bool(linked(obj.pk, team.deployment))
+        excluded = obj.auto_link_excluded.filter(pk=team.deployment.pk).exists()
+        assert is_linked != excluded, f"round {round_}: linked {is_linked}, excluded {excluded}"
+        environment_object_update(user=team.owner, obj=obj, auto_link_deployments=False)
+        obj.auto_link_excluded.clear()
+        Link.objects.filter(environment_object=obj).delete()
 
 
 def test_an_auto_linked_object_created_while_a_deployment_is_created(team):
