@@ -414,6 +414,11 @@ def link_create(
         raise InvalidInput("Overrides apply to Deployment links only.", {"overrides": "Not here."})
     cleaned = _clean_overrides(obj, overrides or {})
     with transaction.atomic():
+        # The object as it is now, locked: a rename at the same moment waits, or has already
+        # happened, so the link carries the current key (never a stale one). The Workspace's
+        # auto-link lock first, in the order a rename takes them.
+        lock_workspace_auto_links(obj.workspace_id)
+        obj = _locked(obj)
         link = _link(obj, deployment=deployment, ide_project=ide_project, overrides=cleaned)
         detail = {"ideProjectId": link.ide_project_id} if ide_project else {}
         if deployment is not None and obj.auto_link_excluded.filter(pk=deployment.pk).exists():

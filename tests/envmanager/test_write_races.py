@@ -109,6 +109,30 @@ def test_an_unlink_while_auto_link_is_switched_on_ends_linked_or_excluded(team):
         Link.objects.filter(environment_object=obj).delete()
 
 
+def test_a_link_made_while_the_object_is_renamed_carries_the_new_key(team):
+    obj = environment_object_create(
+        user=team.owner,
+        workspace=team.workspace,
+        object_type="CONNECTION",
+        key="k0",
+        values={"conn_type": "http"},
+    )
+    for round_ in range(ROUNDS):
+        stale = EnvironmentObject.objects.get(pk=obj.pk)  # as a page opened before the rename
+
+        def link(stale=stale):
+            link_create(user=team.owner, obj=stale, deployment=team.deployment)
+
+        def rename(round_=round_):
+            environment_object_update(
+                user=team.owner, obj=EnvironmentObject.objects.get(pk=obj.pk), key=f"k{round_ + 1}"
+            )
+
+        race(link, rename)
+        assert linked(obj.pk, team.deployment) == [f"k{round_ + 1}"], f"round {round_}"
+        Link.objects.filter(environment_object=obj).delete()
+
+
 def test_an_auto_linked_object_created_while_a_deployment_is_created(team):
     for round_ in range(ROUNDS):
         made, create = new_deployment(team, f"d{round_}")
