@@ -9,9 +9,10 @@ newest first. Messages of the errors raised here never hold a password, a key or
 
 import contextlib
 import os
+import re
 import sqlite3
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,7 @@ class AirflowMetadataDb:
         self.is_sqlite = target.engine == "sqlite"
         self._db = self._connect(target)
         self._columns: dict[str, list[str]] = {}
+        self._types: dict[str, dict[str, str]] = {}
         try:
             self.columns("connection")
             self.columns("variable")
@@ -218,16 +220,27 @@ class AirflowMetadataDb:
                 names = [r["name"] for r in rows]
             else:
                 rows = self._execute(
-                    "SELECT column_name FROM information_schema.columns "
+                    "SELECT column_name, udt_name FROM information_schema.columns "
                     "WHERE table_name = %s AND table_schema = current_schema() "
                     "ORDER BY ordinal_position",
                     (table,),
                 )
                 names = [r["column_name"] for r in rows]
+                self._types[table] = {r["column_name"]: r["udt_name"] for r in rows}
             if not names:
                 raise MetadataDbError(f"The metadata database has no {table!r} table.")
             self._columns[table] = [n for n in names if n != "id"]
         return self._columns[table]
+
+    def _typed_param(self, table: str, column: str) -> str:
+        """A placeholder PostgreSQL reads as the column's type (a VALUES list would take an
+        untyped parameter for text, and compare it with an integer column as text)."""
+        if self.is_sqlite:
+            return "?"
+        udt = self._types[table][column]
+        if not _UDT_NAME.fullmatch(udt):
+            raise MetadataDbError(f"The metadata database's {table!r} table has unknown types.")
+        return f'CAST(%s AS "{udt}")'
 
     def _select(self, table: str, key_column: str, keys: list[str] | None) -> list[dict]:
         cols = ", ".join(f'"{c}"' for c in self.columns(table))
@@ -325,33 +338,57 @@ class AirflowMetadataDb:
 
     # Writing
 
-    def _compare_and_delete(self, table: str, rows: list[dict]) -> list[bool]:
-        """Delete each row only if every stored column still equals the given one."""
+    def _compare_and_delete(self, table: str, key_column: str, rows: list[dict]) -> list[bool]:
+        """Delete each row only if every stored column still equals the given one: one
+        statement per batch of rows (DELETE … WHERE the row is among these VALUES … RETURNING
+        the keys deleted), all batches in one transaction. True for each row deleted."""
         if not rows:
             return []
         cols = self.columns(table)
+        names = [f"c{i}" for i in range(len(cols))]
+        key = names[cols.index(key_column)]
         same = " IS " if self.is_sqlite else " IS NOT DISTINCT FROM "
-        conditions = " AND ".join(f'"{c}"{same}{self._param()}' for c in cols)
-        sql = f'DELETE FROM "{table}" WHERE {conditions}'  # noqa: S608 - names from introspection
-        results = []
+        marks = "(" + ", ".join(self._typed_param(table, c) for c in cols) + ")"
+        t = f'"{table}"'
+        # The key is NOT NULL and unique: plain equality on it lets the database use its index;
+        # every other column is compared NULL-safe.
+        unchanged = " AND ".join(
+            [f'{t}."{key_column}" = v.{key}']
+            + [f'{t}."{c}"{same}v.{n}' for c, n in zip(cols, names, strict=True) if n != key]
+        )
+        deleted: set = set()
         try:
             with self._transaction():
-                for row in rows:
-                    cursor = self._db.execute(sql, [row.get(c) for c in cols])
-                    results.append(cursor.rowcount == 1)
+                for batch in _batches(rows, len(cols)):
+                    values = f"v({', '.join(names)}) AS (VALUES {', '.join([marks] * len(batch))})"
+                    if self.is_sqlite:
+                        sql = (
+                            f"WITH {values} DELETE FROM {t} WHERE "  # noqa: S608 - names from introspection
+                            f'"{key_column}" IN (SELECT {key} FROM v) '
+                            f"AND EXISTS (SELECT 1 FROM v WHERE {unchanged}) "
+                            f'RETURNING "{key_column}"'
+                        )
+                    else:
+                        sql = (
+                            f"WITH {values} DELETE FROM {t} USING v WHERE {unchanged} "  # noqa: S608 - names from introspection
+                            f'RETURNING {t}."{key_column}"'
+                        )
+                    params = [row.get(c) for row in batch for c in cols]
+                    cursor = self._db.execute(sql, params)
+                    deleted.update(r[key_column] for r in cursor)
         except (sqlite3.Error, psycopg.Error) as exc:
             self._rollback()
             raise MetadataDbError(
                 f"Deleting rows from the metadata database failed ({type(exc).__name__}); "
                 "nothing was deleted."
             ) from None
-        return results
+        return [row[key_column] in deleted for row in rows]
 
     def delete_connections_if_unchanged(self, rows: list[dict]) -> list[bool]:
-        return self._compare_and_delete("connection", rows)
+        return self._compare_and_delete("connection", "conn_id", rows)
 
     def delete_variables_if_unchanged(self, rows: list[dict]) -> list[bool]:
-        return self._compare_and_delete("variable", rows)
+        return self._compare_and_delete("variable", "key", rows)
 
     def _restore(self, table: str, key_column: str, rows: list[dict]) -> list[bool]:
         """Insert stored rows back exactly; a key that exists again is left alone (False)."""
@@ -363,24 +400,23 @@ class AirflowMetadataDb:
             for r in self._select(table, key_column, [row[key_column] for row in rows])
         }
         names = ", ".join(f'"{c}"' for c in cols)
-        marks = ", ".join([self._param()] * len(cols))
-        sql = f'INSERT INTO "{table}" ({names}) VALUES ({marks})'  # noqa: S608 - names from introspection
-        results = []
+        marks = "(" + ", ".join([self._param()] * len(cols)) + ")"
+        absent = [row for row in rows if row[key_column] not in present]
         try:
             with self._transaction():
-                for row in rows:
-                    if row[key_column] in present:
-                        results.append(False)
-                        continue
-                    self._db.execute(sql, [row.get(c) for c in cols])
-                    results.append(True)
+                for batch in _batches(absent, len(cols)):
+                    self._db.execute(
+                        f'INSERT INTO "{table}" ({names}) VALUES '  # noqa: S608 - names from introspection
+                        + ", ".join([marks] * len(batch)),
+                        [row.get(c) for row in batch for c in cols],
+                    )
         except (sqlite3.Error, psycopg.Error) as exc:
             self._rollback()
             raise MetadataDbError(
                 f"Restoring rows into the metadata database failed ({type(exc).__name__}); "
                 "nothing was restored."
             ) from None
-        return results
+        return [row[key_column] not in present for row in rows]
 
     def restore_connections(self, rows: list[dict]) -> list[bool]:
         return self._restore("connection", "conn_id", rows)
@@ -390,6 +426,15 @@ class AirflowMetadataDb:
 
 
 BOOLEAN_COLUMNS = {"is_encrypted", "is_extra_encrypted"}
+# Parameters per statement, well under PostgreSQL's 65,535 and SQLite's 32,766.
+STATEMENT_PARAMETERS = 30_000
+_UDT_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _batches(rows: list[dict], columns: int) -> Iterator[list[dict]]:
+    size = max(1, STATEMENT_PARAMETERS // max(1, columns))
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
 
 
 def _jsonable(row: dict) -> dict:

@@ -27,7 +27,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -154,12 +154,10 @@ def resolved_values(deployment_id: int, object_type: str, keys: Iterable[str]) -
     """What the Deployment resolves for each key (the object's values with its link's
     overrides), read from the database afresh."""
     return {
-        link.object_key: object_types.apply_overrides(
-            link.environment_object.values, link.overrides
-        )
-        for link in Link.objects.filter(
+        key: object_types.apply_overrides(values, overrides)
+        for key, values, overrides in Link.objects.filter(
             deployment=deployment_id, object_type=object_type, object_key__in=list(keys)
-        ).select_related("environment_object")
+        ).values_list("object_key", "environment_object__values", "overrides")
     }
 
 
@@ -442,18 +440,36 @@ def migration_copy(*, run_id: int) -> None:
     run = _claim(run_id, (Status.PENDING, Status.COPYING), Status.COPYING)
     if run is None:
         return
-    pending = list(run.items.filter(state=State.SELECTED).order_by("object_key"))
     try:
         with open_run_metadata_db(run) as db:
-            sources = read_source_rows(db, run.object_type, [i.object_key for i in pending])
+            # Chunk by chunk, rows read just before their copy: memory stays flat in N.
+            for chunk in _item_pages(run, State.SELECTED):
+                sources = read_source_rows(db, run.object_type, [i.object_key for i in chunk])
+                with transaction.atomic():
+                    _copy_chunk(run, chunk, sources)
+                _renew(run)
     except MetadataDbError as exc:
+        # Chunks copied so far stay verified (their rows are still in Airflow); a retry
+        # copies the rest.
         _fail_run(run, str(exc))
         return
-    for chunk in _chunks(pending, settings.ENVMANAGER_MIGRATION_CHUNK_SIZE):
-        with transaction.atomic():
-            _copy_chunk(run, chunk, sources)
-        _renew(run)
     _after_copy(run)
+
+
+def _item_pages(run: MigrationRun, state: str) -> Iterator[list[MigrationItem]]:
+    """The run's items in `state`, a chunk at a time in key order (keyset paging, so a chunk
+    whose items change state is never read twice and memory stays flat in N)."""
+    size = settings.ENVMANAGER_MIGRATION_CHUNK_SIZE
+    after = None
+    while True:
+        page = run.items.filter(state=state).order_by("object_key")
+        if after is not None:
+            page = page.filter(object_key__gt=after)
+        chunk = list(page[:size])
+        if not chunk:
+            return
+        yield chunk
+        after = chunk[-1].object_key
 
 
 def _check_shadowed_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict) -> None:
@@ -471,9 +487,7 @@ def _check_shadowed_chunk(run: MigrationRun, items: list[MigrationItem], sources
         else:
             item.state, item.action, item.verified_at = State.VERIFIED, Action.SHADOWED, now
             item.source_row, item.reason = rows[item.object_key].row, ""
-    MigrationItem.objects.bulk_update(
-        items, ["state", "action", "reason", "source_row", "verified_at"]
-    )
+    _update_items(items, ["state", "action", "reason", "source_row", "verified_at"])
 
 
 def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict) -> None:
@@ -550,7 +564,7 @@ def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict) ->
             new_links.append(_new_link(obj, deployment, {}, now))
     Link.objects.bulk_create(new_links)
     _verify(run, items, expected)
-    MigrationItem.objects.bulk_update(
+    _update_items(
         items,
         [
             "state",
@@ -612,10 +626,11 @@ def _withdraw_copy(item: MigrationItem, deployment_id: int) -> None:
     happened to it since the run (`later_work`) is never taken back with it: an object edited,
     linked elsewhere or given an override since stays, with that work, and only this
     Deployment's part of it (its link, or the override the run made) is withdrawn."""
-    obj = item.environment_object
-    if obj is None:
+    if item.environment_object_id is None:
         return
-    obj = EnvironmentObject.objects.select_for_update().filter(pk=obj.pk).first()
+    obj = (
+        EnvironmentObject.objects.select_for_update().filter(pk=item.environment_object_id).first()
+    )
     if obj is None:
         item.environment_object, item.link_created = None, False
         return
@@ -701,10 +716,9 @@ def migration_delete_sources(*, run_id: int) -> None:
     run = _claim(run_id, (Status.WAITING, Status.DELETING), Status.DELETING)
     if run is None:
         return
-    items = list(run.items.filter(state=State.VERIFIED).select_related("environment_object"))
     try:
         with open_run_metadata_db(run) as db:
-            for chunk in _chunks(items, settings.ENVMANAGER_MIGRATION_CHUNK_SIZE):
+            for chunk in _item_pages(run, State.VERIFIED):
                 _delete_chunk(run, db, chunk)
                 _renew(run)
     except MetadataDbError as exc:
@@ -738,7 +752,7 @@ def _delete_chunk(run: MigrationRun, db, items: list[MigrationItem]) -> None:
                     "It changed in Airflow after it was read, so it was kept there and not "
                     "migrated. Migrate it again to move the new value."
                 )
-        MigrationItem.objects.bulk_update(
+        _update_items(
             items, ["state", "reason", "deleted_at", "environment_object", "link_created"]
         )
 
@@ -917,6 +931,46 @@ def _undo_chunk(run: MigrationRun, db, items: list[MigrationItem]) -> None:
                 item.reason = "Airflow has a new row with this key; it was kept."
             else:
                 item.reason = ""
-        MigrationItem.objects.bulk_update(
-            items, ["state", "reason", "environment_object", "link_created"]
-        )
+        _update_items(items, ["state", "reason", "environment_object", "link_created"])
+
+
+def _update_items(items: list[MigrationItem], fields: list[str]) -> None:
+    """Write `fields` of many items in one statement (UPDATE … FROM (VALUES …)): what Django's
+    bulk_update does with a CASE per field and row, at a fraction of its cost for a chunk."""
+    if not items:
+        return
+    quote = connection.ops.quote_name
+    model_fields = [MigrationItem._meta.get_field(name) for name in fields]
+    table = quote(MigrationItem._meta.db_table)
+    pk = quote(MigrationItem._meta.pk.column)
+    names = ["pk", *(f"f{i}" for i in range(len(model_fields)))]
+    assignments = ", ".join(f"{quote(f.column)} = v.f{i}" for i, f in enumerate(model_fields))
+    postgresql = connection.vendor == "postgresql"
+    # PostgreSQL: one array per column (UNNEST), so the statement's text stays short however
+    # many items it writes; elsewhere a VALUES list.
+    per_statement = len(items) if postgresql else max(1, UPDATE_PARAMETERS // len(names))
+    with connection.cursor() as cursor:
+        for start in range(0, len(items), per_statement):
+            batch = items[start : start + per_statement]
+            columns = [[item.pk for item in batch]] + [
+                [f.get_db_prep_save(getattr(item, f.attname), connection) for item in batch]
+                for f in model_fields
+            ]
+            if postgresql:
+                types = ["bigint", *(f.db_type(connection) for f in model_fields)]
+                casts = ", ".join(f"CAST(%s AS {t}[])" for t in types)
+                rows = f"SELECT * FROM UNNEST({casts})"  # noqa: S608 - types from the model
+                params = columns
+            else:
+                row = "(" + ", ".join(["%s"] * len(names)) + ")"
+                rows = f"VALUES {', '.join([row] * len(batch))}"
+                params = [value for values in zip(*columns, strict=True) for value in values]
+            cursor.execute(
+                f"WITH v({', '.join(names)}) AS ({rows}) "  # noqa: S608 - names from the model
+                f"UPDATE {table} SET {assignments} FROM v WHERE {table}.{pk} = v.pk",
+                params,
+            )
+
+
+# Parameters per statement, well under PostgreSQL's 65,535 and SQLite's 32,766.
+UPDATE_PARAMETERS = 30_000
