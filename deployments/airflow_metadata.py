@@ -232,15 +232,13 @@ class AirflowMetadataDb:
             self._columns[table] = [n for n in names if n != "id"]
         return self._columns[table]
 
-    def _typed_param(self, table: str, column: str) -> str:
-        """A placeholder PostgreSQL reads as the column's type (a VALUES list would take an
-        untyped parameter for text, and compare it with an integer column as text)."""
-        if self.is_sqlite:
-            return "?"
+    def _typed_array(self, table: str, column: str) -> str:
+        """PostgreSQL: a placeholder for one binary array parameter of the column's type (a
+        whole batch of values in one parameter, neither quoted nor parsed as text)."""
         udt = self._types[table][column]
         if not _UDT_NAME.fullmatch(udt):
             raise MetadataDbError(f"The metadata database's {table!r} table has unknown types.")
-        return f'CAST(%s AS "{udt}")'
+        return f'CAST(%b AS "{udt}"[])'
 
     def _select(self, table: str, key_column: str, keys: list[str] | None) -> list[dict]:
         cols = ", ".join(f'"{c}"' for c in self.columns(table))
@@ -248,6 +246,11 @@ class AirflowMetadataDb:
         if keys is None:
             return self._execute(sql + f' ORDER BY "{key_column}"')
         rows: list[dict] = []
+        if not self.is_sqlite:
+            # One array parameter (binary) for all the keys.
+            array = self._typed_array(table, key_column)
+            rows = self._execute(sql + f' WHERE "{key_column}" = ANY({array})', [keys])
+            return sorted(rows, key=lambda r: r[key_column])
         for start in range(0, len(keys), BATCH):
             chunk = keys[start : start + BATCH]
             marks = ", ".join([self._param()] * len(chunk))
@@ -339,16 +342,15 @@ class AirflowMetadataDb:
     # Writing
 
     def _compare_and_delete(self, table: str, key_column: str, rows: list[dict]) -> list[bool]:
-        """Delete each row only if every stored column still equals the given one: one
-        statement per batch of rows (DELETE … WHERE the row is among these VALUES … RETURNING
-        the keys deleted), all batches in one transaction. True for each row deleted."""
+        """Delete each row only if every stored column still equals the given one, all of them
+        in one statement (DELETE … USING the given rows … RETURNING the keys deleted; SQLite: one
+        per batch of rows, in one transaction). True for each row deleted."""
         if not rows:
             return []
         cols = self.columns(table)
         names = [f"c{i}" for i in range(len(cols))]
         key = names[cols.index(key_column)]
         same = " IS " if self.is_sqlite else " IS NOT DISTINCT FROM "
-        marks = "(" + ", ".join(self._typed_param(table, c) for c in cols) + ")"
         t = f'"{table}"'
         # The key is NOT NULL and unique: plain equality on it lets the database use its index;
         # every other column is compared NULL-safe.
@@ -359,23 +361,27 @@ class AirflowMetadataDb:
         deleted: set = set()
         try:
             with self._transaction():
-                for batch in _batches(rows, len(cols)):
-                    values = f"v({', '.join(names)}) AS (VALUES {', '.join([marks] * len(batch))})"
-                    if self.is_sqlite:
-                        sql = (
-                            f"WITH {values} DELETE FROM {t} WHERE "  # noqa: S608 - names from introspection
+                if not self.is_sqlite:
+                    # Each column as one binary array: the whole chunk in one statement.
+                    arrays = ", ".join(self._typed_array(table, c) for c in cols)
+                    cursor = self._db.execute(
+                        f"WITH v({', '.join(names)}) AS (SELECT * FROM UNNEST({arrays})) "  # noqa: S608 - names from introspection
+                        f'DELETE FROM {t} USING v WHERE {unchanged} RETURNING {t}."{key_column}"',
+                        [[row.get(c) for row in rows] for c in cols],
+                    )
+                    deleted.update(r[key_column] for r in cursor)
+                else:
+                    marks = "(" + ", ".join(["?"] * len(cols)) + ")"
+                    for batch in _batches(rows, len(cols)):
+                        cursor = self._db.execute(
+                            f"WITH v({', '.join(names)}) AS "  # noqa: S608 - names from introspection
+                            f"(VALUES {', '.join([marks] * len(batch))}) DELETE FROM {t} WHERE "
                             f'"{key_column}" IN (SELECT {key} FROM v) '
                             f"AND EXISTS (SELECT 1 FROM v WHERE {unchanged}) "
-                            f'RETURNING "{key_column}"'
+                            f'RETURNING "{key_column}"',
+                            [row.get(c) for row in batch for c in cols],
                         )
-                    else:
-                        sql = (
-                            f"WITH {values} DELETE FROM {t} USING v WHERE {unchanged} "  # noqa: S608 - names from introspection
-                            f'RETURNING {t}."{key_column}"'
-                        )
-                    params = [row.get(c) for row in batch for c in cols]
-                    cursor = self._db.execute(sql, params)
-                    deleted.update(r[key_column] for r in cursor)
+                        deleted.update(r[key_column] for r in cursor)
         except (sqlite3.Error, psycopg.Error) as exc:
             self._rollback()
             raise MetadataDbError(
