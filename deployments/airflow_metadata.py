@@ -9,9 +9,10 @@ newest first. Messages of the errors raised here never hold a password, a key or
 
 import contextlib
 import os
+import re
 import sqlite3
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,7 @@ class AirflowMetadataDb:
         self.is_sqlite = target.engine == "sqlite"
         self._db = self._connect(target)
         self._columns: dict[str, list[str]] = {}
+        self._types: dict[str, dict[str, str]] = {}
         try:
             self.columns("connection")
             self.columns("variable")
@@ -218,16 +220,25 @@ class AirflowMetadataDb:
                 names = [r["name"] for r in rows]
             else:
                 rows = self._execute(
-                    "SELECT column_name FROM information_schema.columns "
+                    "SELECT column_name, udt_name FROM information_schema.columns "
                     "WHERE table_name = %s AND table_schema = current_schema() "
                     "ORDER BY ordinal_position",
                     (table,),
                 )
                 names = [r["column_name"] for r in rows]
+                self._types[table] = {r["column_name"]: r["udt_name"] for r in rows}
             if not names:
                 raise MetadataDbError(f"The metadata database has no {table!r} table.")
             self._columns[table] = [n for n in names if n != "id"]
         return self._columns[table]
+
+    def _typed_array(self, table: str, column: str) -> str:
+        """PostgreSQL: a placeholder for one binary array parameter of the column's type (a
+        whole batch of values in one parameter, neither quoted nor parsed as text)."""
+        udt = self._types[table][column]
+        if not _UDT_NAME.fullmatch(udt):
+            raise MetadataDbError(f"The metadata database's {table!r} table has unknown types.")
+        return f'CAST(%b AS "{udt}"[])'
 
     def _select(self, table: str, key_column: str, keys: list[str] | None) -> list[dict]:
         cols = ", ".join(f'"{c}"' for c in self.columns(table))
@@ -235,6 +246,11 @@ class AirflowMetadataDb:
         if keys is None:
             return self._execute(sql + f' ORDER BY "{key_column}"')
         rows: list[dict] = []
+        if not self.is_sqlite:
+            # One array parameter (binary) for all the keys.
+            array = self._typed_array(table, key_column)
+            rows = self._execute(sql + f' WHERE "{key_column}" = ANY({array})', [keys])
+            return sorted(rows, key=lambda r: r[key_column])
         for start in range(0, len(keys), BATCH):
             chunk = keys[start : start + BATCH]
             marks = ", ".join([self._param()] * len(chunk))
@@ -325,33 +341,60 @@ class AirflowMetadataDb:
 
     # Writing
 
-    def _compare_and_delete(self, table: str, rows: list[dict]) -> list[bool]:
-        """Delete each row only if every stored column still equals the given one."""
+    def _compare_and_delete(self, table: str, key_column: str, rows: list[dict]) -> list[bool]:
+        """Delete each row only if every stored column still equals the given one, all of them
+        in one statement (DELETE … USING the given rows … RETURNING the keys deleted; SQLite: one
+        per batch of rows, in one transaction). True for each row deleted."""
         if not rows:
             return []
         cols = self.columns(table)
+        names = [f"c{i}" for i in range(len(cols))]
+        key = names[cols.index(key_column)]
         same = " IS " if self.is_sqlite else " IS NOT DISTINCT FROM "
-        conditions = " AND ".join(f'"{c}"{same}{self._param()}' for c in cols)
-        sql = f'DELETE FROM "{table}" WHERE {conditions}'  # noqa: S608 - names from introspection
-        results = []
+        t = f'"{table}"'
+        # The key is NOT NULL and unique: plain equality on it lets the database use its index;
+        # every other column is compared NULL-safe.
+        unchanged = " AND ".join(
+            [f'{t}."{key_column}" = v.{key}']
+            + [f'{t}."{c}"{same}v.{n}' for c, n in zip(cols, names, strict=True) if n != key]
+        )
+        deleted: set = set()
         try:
             with self._transaction():
-                for row in rows:
-                    cursor = self._db.execute(sql, [row.get(c) for c in cols])
-                    results.append(cursor.rowcount == 1)
+                if not self.is_sqlite:
+                    # Each column as one binary array: the whole chunk in one statement.
+                    arrays = ", ".join(self._typed_array(table, c) for c in cols)
+                    cursor = self._db.execute(
+                        f"WITH v({', '.join(names)}) AS (SELECT * FROM UNNEST({arrays})) "  # noqa: S608 - names from introspection
+                        f'DELETE FROM {t} USING v WHERE {unchanged} RETURNING {t}."{key_column}"',
+                        [[row.get(c) for row in rows] for c in cols],
+                    )
+                    deleted.update(r[key_column] for r in cursor)
+                else:
+                    marks = "(" + ", ".join(["?"] * len(cols)) + ")"
+                    for batch in _batches(rows, len(cols)):
+                        cursor = self._db.execute(
+                            f"WITH v({', '.join(names)}) AS "  # noqa: S608 - names from introspection
+                            f"(VALUES {', '.join([marks] * len(batch))}) DELETE FROM {t} WHERE "
+                            f'"{key_column}" IN (SELECT {key} FROM v) '
+                            f"AND EXISTS (SELECT 1 FROM v WHERE {unchanged}) "
+                            f'RETURNING "{key_column}"',
+                            [row.get(c) for row in batch for c in cols],
+                        )
+                        deleted.update(r[key_column] for r in cursor)
         except (sqlite3.Error, psycopg.Error) as exc:
             self._rollback()
             raise MetadataDbError(
                 f"Deleting rows from the metadata database failed ({type(exc).__name__}); "
                 "nothing was deleted."
             ) from None
-        return results
+        return [row[key_column] in deleted for row in rows]
 
     def delete_connections_if_unchanged(self, rows: list[dict]) -> list[bool]:
-        return self._compare_and_delete("connection", rows)
+        return self._compare_and_delete("connection", "conn_id", rows)
 
     def delete_variables_if_unchanged(self, rows: list[dict]) -> list[bool]:
-        return self._compare_and_delete("variable", rows)
+        return self._compare_and_delete("variable", "key", rows)
 
     def _restore(self, table: str, key_column: str, rows: list[dict]) -> list[bool]:
         """Insert stored rows back exactly; a key that exists again is left alone (False)."""
@@ -363,24 +406,23 @@ class AirflowMetadataDb:
             for r in self._select(table, key_column, [row[key_column] for row in rows])
         }
         names = ", ".join(f'"{c}"' for c in cols)
-        marks = ", ".join([self._param()] * len(cols))
-        sql = f'INSERT INTO "{table}" ({names}) VALUES ({marks})'  # noqa: S608 - names from introspection
-        results = []
+        marks = "(" + ", ".join([self._param()] * len(cols)) + ")"
+        absent = [row for row in rows if row[key_column] not in present]
         try:
             with self._transaction():
-                for row in rows:
-                    if row[key_column] in present:
-                        results.append(False)
-                        continue
-                    self._db.execute(sql, [row.get(c) for c in cols])
-                    results.append(True)
+                for batch in _batches(absent, len(cols)):
+                    self._db.execute(
+                        f'INSERT INTO "{table}" ({names}) VALUES '  # noqa: S608 - names from introspection
+                        + ", ".join([marks] * len(batch)),
+                        [row.get(c) for row in batch for c in cols],
+                    )
         except (sqlite3.Error, psycopg.Error) as exc:
             self._rollback()
             raise MetadataDbError(
                 f"Restoring rows into the metadata database failed ({type(exc).__name__}); "
                 "nothing was restored."
             ) from None
-        return results
+        return [row[key_column] not in present for row in rows]
 
     def restore_connections(self, rows: list[dict]) -> list[bool]:
         return self._restore("connection", "conn_id", rows)
@@ -390,6 +432,15 @@ class AirflowMetadataDb:
 
 
 BOOLEAN_COLUMNS = {"is_encrypted", "is_extra_encrypted"}
+# Parameters per statement, well under PostgreSQL's 65,535 and SQLite's 32,766.
+STATEMENT_PARAMETERS = 30_000
+_UDT_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _batches(rows: list[dict], columns: int) -> Iterator[list[dict]]:
+    size = max(1, STATEMENT_PARAMETERS // max(1, columns))
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
 
 
 def _jsonable(row: dict) -> dict:

@@ -71,9 +71,10 @@ ENVMANAGER_METADATA_DB_ALLOWLIST = env_list(
 # How long a migration waits between a verified copy and deleting the source rows. Longer than
 # the secrets backend's default cache time, so no Dag can miss a moved object.
 ENVMANAGER_PROPAGATION_SECONDS = env_int("ENVMANAGER_PROPAGATION_SECONDS", 60)
-# A migration works in chunks of this many objects, one transaction each; a worker holds a
-# lease on its run for this long (renewed every chunk) so a retry never overlaps it.
-ENVMANAGER_MIGRATION_CHUNK_SIZE = env_int("ENVMANAGER_MIGRATION_CHUNK_SIZE", 500)
+# A migration works in chunks of this many objects, one transaction each (a few bulk
+# statements; memory grows with the chunk, not with the run); a worker holds a lease on its run
+# for this long (renewed every chunk) so a retry never overlaps it.
+ENVMANAGER_MIGRATION_CHUNK_SIZE = env_int("ENVMANAGER_MIGRATION_CHUNK_SIZE", 1000)
 ENVMANAGER_MIGRATION_LEASE_SECONDS = env_int("ENVMANAGER_MIGRATION_LEASE_SECONDS", 30)
 # How often Celery beat looks for runs whose worker died (they go on within a lease plus this).
 ENVMANAGER_MIGRATION_RESUME_SECONDS = env_int("ENVMANAGER_MIGRATION_RESUME_SECONDS", 10)
