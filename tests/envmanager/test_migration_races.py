@@ -13,7 +13,7 @@ from deployments.services import deployment_update
 from envmanager.models import EnvironmentObject, Link, MigrationItem, MigrationRun
 from envmanager.selectors import deployment_resolved_environment
 from envmanager.services import environment_object_create
-from envmanager.services.migration import migration_start
+from envmanager.services.migration import migration_copy, migration_start
 from tests.airflow_support import make_metadata_db
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.airflow, pytest.mark.django_db(transaction=True)]
@@ -58,6 +58,9 @@ def test_a_key_created_by_a_user_while_the_copy_runs_becomes_an_override(team, t
         object_type="CONNECTION",
         object_keys=["warehouse"],
     )
+    # The copy, here and now, while the user's insert is still uncommitted (a no-op if an eager
+    # Celery ran it already; a test before this one may have left Celery not eager).
+    migration_copy(run_id=run.pk)
     user.join()
     assert not errors, errors
     run.refresh_from_db()
