@@ -362,7 +362,7 @@ class EnvironmentObjectForm(_ForgetsTypedSecrets, forms.Form):
         if "opened" not in self.fields:
             return None
         try:
-            opened = json.loads(self.cleaned_data.get("opened") or "null")
+            opened = parse_json(self.cleaned_data.get("opened") or "null")
         except ValueError:
             return None
         return opened if isinstance(opened, dict) else None

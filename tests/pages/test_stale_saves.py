@@ -141,3 +141,12 @@ def test_the_api_patch_takes_if_match_with_the_etag_a_get_gave(api, team, conn):
     assert anything.status_code == 200
     without = client.patch(api_url(team, conn), {"connection": {"host": "db-5"}}, format="json")
     assert without.status_code == 200 and stored(conn)["host"] == "db-5"
+
+
+def test_a_tampered_opened_field_nested_deep_is_a_clean_save_not_a_500(team, conn):
+    client = browser(team.operator)
+    form = open_page(client, team, conn)
+    deep = "[" * 5000 + "]" * 5000
+    response = client.post(object_url(team, conn), {**form, "opened": deep, "host": "db-9"})
+    assert response.status_code == 302  # read as no snapshot: every field sent, none checked
+    assert stored(conn)["host"] == "db-9"
