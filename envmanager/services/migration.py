@@ -50,18 +50,10 @@ State = MigrationItem.State
 Action = MigrationItem.Action
 MIGRATABLE_TYPES = (ObjectType.CONNECTION, ObjectType.AIRFLOW_VARIABLE)
 
-# The fields Airflow reads from a connection or variable: what verification compares.
+# What verification compares: every field of a connection (all of them reach Airflow), and a
+# variable's value and description (the secret flag is ours, not Airflow's).
 VERIFIED_FIELDS = {
-    ObjectType.CONNECTION: (
-        "conn_type",
-        "description",
-        "host",
-        "schema",
-        "login",
-        "password",
-        "port",
-        "extra",
-    ),
+    ObjectType.CONNECTION: object_types.SPECS[ObjectType.CONNECTION].fields,
     ObjectType.AIRFLOW_VARIABLE: ("value", "description"),
 }
 
