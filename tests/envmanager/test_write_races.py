@@ -52,6 +52,18 @@ def linked(obj_pk: int, deployment: Deployment) -> list[str]:
     )
 
 
+def http_connection(team, key: str, **kwargs):
+    """A Workspace connection with only a type, made by the Owner."""
+    return environment_object_create(
+        user=team.owner,
+        workspace=team.workspace,
+        object_type="CONNECTION",
+        key=key,
+        values={"conn_type": "http"},
+        **kwargs,
+    )
+
+
 def new_deployment(team, name):
     made = {}
 
@@ -62,13 +74,7 @@ def new_deployment(team, name):
 
 
 def test_auto_link_switched_on_while_a_deployment_is_created(team):
-    obj = environment_object_create(
-        user=team.owner,
-        workspace=team.workspace,
-        object_type="CONNECTION",
-        key="shared",
-        values={"conn_type": "http"},
-    )
+    obj = http_connection(team, "shared")
     for round_ in range(ROUNDS):
         made, create = new_deployment(team, f"d{round_}")
 
@@ -83,13 +89,7 @@ def test_auto_link_switched_on_while_a_deployment_is_created(team):
 def test_an_unlink_while_auto_link_is_switched_on_ends_linked_or_excluded(team):
     """In either order the Deployment ends linked (unlinked first, then auto-linked) or
     excluded (auto-linked first, then unlinked, which excludes it): never neither."""
-    obj = environment_object_create(
-        user=team.owner,
-        workspace=team.workspace,
-        object_type="CONNECTION",
-        key="shared",
-        values={"conn_type": "http"},
-    )
+    obj = http_connection(team, "shared")
     for round_ in range(ROUNDS):
         link = link_create(user=team.owner, obj=obj, deployment=team.deployment)
 
@@ -110,13 +110,7 @@ def test_an_unlink_while_auto_link_is_switched_on_ends_linked_or_excluded(team):
 
 
 def test_a_link_made_while_the_object_is_renamed_carries_the_new_key(team):
-    obj = environment_object_create(
-        user=team.owner,
-        workspace=team.workspace,
-        object_type="CONNECTION",
-        key="k0",
-        values={"conn_type": "http"},
-    )
+    obj = http_connection(team, "k0")
     for round_ in range(ROUNDS):
         stale = EnvironmentObject.objects.get(pk=obj.pk)  # as a page opened before the rename
 
@@ -139,14 +133,7 @@ def test_an_auto_linked_object_created_while_a_deployment_is_created(team):
         key = f"auto_{round_}"
 
         def create_object():
-            environment_object_create(
-                user=team.owner,
-                workspace=team.workspace,
-                object_type="CONNECTION",
-                key=key,
-                values={"conn_type": "http"},
-                auto_link_deployments=True,
-            )
+            http_connection(team, key, auto_link_deployments=True)
 
         race(create, create_object)
         obj = EnvironmentObject.objects.get(key=key)
@@ -154,14 +141,7 @@ def test_an_auto_linked_object_created_while_a_deployment_is_created(team):
 
 
 def test_renaming_an_auto_linked_object_while_a_deployment_is_created(team):
-    obj = environment_object_create(
-        user=team.owner,
-        workspace=team.workspace,
-        object_type="CONNECTION",
-        key="k0",
-        values={"conn_type": "http"},
-        auto_link_deployments=True,
-    )
+    obj = http_connection(team, "k0", auto_link_deployments=True)
     for round_ in range(ROUNDS):
         made, create = new_deployment(team, f"d{round_}")
         new_key = f"k{round_ + 1}"
