@@ -201,3 +201,34 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class AuditEvent(models.Model):
+    """Who did what, when, to which object: written in the same transaction as the change, so
+    a change without its audit row cannot happen. Holds field names, never values."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="audit_events")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Who, as text that outlives the user row: an email, "token <hint>" or "system".
+    actor_label = models.CharField(max_length=255)
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=24, blank=True)
+    object_key = models.CharField(max_length=255, blank=True)
+    # Plain ids, not foreign keys: the event must outlive what it is about.
+    environment_object_id = models.BigIntegerField(null=True, blank=True)
+    deployment_id = models.BigIntegerField(null=True, blank=True)
+    fields = models.JSONField(default=list, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        # The table keeps the name it was made with in envmanager (moved here, to the app every
+        # other app stands on, without copying a row: migrations accounts 0003, envmanager 0013).
+        db_table = "envmanager_auditevent"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["workspace", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action}"

@@ -1,7 +1,7 @@
 """Checks of the role permissions (`accounts.models.ROLE_PERMISSIONS`) for services and views."""
 
 from accounts.models import Workspace
-from envmanager.errors import NotPermitted
+from envmanager.kernel.errors import NotPermitted
 
 
 def has_workspace_perm(user, codename: str, workspace: Workspace) -> bool:

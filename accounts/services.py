@@ -4,6 +4,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
+from accounts.audit import audit_record
 from accounts.models import (
     ROLE_PERMISSIONS,
     ApiToken,
@@ -16,8 +17,7 @@ from accounts.models import (
     new_token,
 )
 from accounts.permissions import require_workspace_perm
-from envmanager.errors import Conflict, InvalidInput, NotFound, NotPermitted
-from envmanager.services.audit import audit_record
+from envmanager.kernel.errors import Conflict, InvalidInput, NotFound, NotPermitted
 
 
 def _grant_role_permissions(workspace: Workspace) -> None:

@@ -9,7 +9,7 @@ minutes), and it is dropped from the session as it is shown.
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
-from envmanager.encryption import SealBroken, seal, unseal
+from envmanager.kernel.encryption import SealBroken, seal, unseal
 
 SESSION_KEY = "envmanager-token-shown-once"
 SHOW_WITHIN_SECONDS = 300

@@ -8,7 +8,7 @@ from django.views.decorators.cache import never_cache
 
 from accounts import services
 from accounts.token_pages import posted_token, show_once, shown_once
-from envmanager.errors import EnvManagerError
+from envmanager.kernel.errors import EnvManagerError
 
 PAGE = "api-tokens"
 

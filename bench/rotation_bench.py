@@ -30,9 +30,9 @@ def old_rotation() -> dict[str, int]:
     2026-12): one transaction reads every row's plaintext, then writes it back row by row."""
     from django.db import transaction
 
+    from accounts.audit import audit_record
     from accounts.models import Workspace
-    from envmanager.encryption import encrypted_fields
-    from envmanager.services.audit import audit_record
+    from envmanager.kernel.encryption import encrypted_fields
 
     counts: dict[str, int] = {}
     with transaction.atomic():

@@ -22,7 +22,7 @@ import psycopg
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from deployments.metadata_db_target import MetadataDbTarget, metadata_db_target
-from envmanager.errors import (
+from envmanager.kernel.errors import (
     MetadataDbChanged,
     MetadataDbError,
     MetadataDbUnusable,

@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from django.conf import settings
 from django.db import connection
 
-from envmanager.errors import InvalidInput, MetadataDbUnusable
+from envmanager.kernel.errors import InvalidInput, MetadataDbUnusable
 
 POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")

@@ -1,6 +1,10 @@
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Max, Q, Sum
 from django.http import Http404
 
-from deployments.models import Deployment
+from deployments.models import Deployment, LookupCount
 
 
 def deployment_for_user(user, deployment_id, workspace=None) -> Deployment:
@@ -12,3 +16,44 @@ def deployment_for_user(user, deployment_id, workspace=None) -> Deployment:
         return deployments.get(pk=int(deployment_id))
     except (Deployment.DoesNotExist, TypeError, ValueError):
         raise Http404("No such Deployment.") from None
+
+
+@dataclass(frozen=True)
+class KeyLookups:
+    """How often one token looked up one key: found (hits) and not found (misses)."""
+
+    token_id: int
+    token_name: str
+    object_type: str
+    object_key: str
+    hits: int
+    misses: int
+    last_at: Any
+
+
+def deployment_lookup_counts(deployment: Deployment, limit: int = 500) -> list[KeyLookups]:
+    """The lookups of a Deployment's tokens per token and key, most recent first (counts are
+    written in batches, so the last few seconds may not be in yet)."""
+    rows = (
+        LookupCount.objects.filter(token__deployment=deployment)
+        .order_by()
+        .values("token_id", "token__name", "object_type", "object_key")
+        .annotate(
+            hits=Sum("count", filter=Q(found=True), default=0),
+            misses=Sum("count", filter=Q(found=False), default=0),
+            last_at=Max("last_at"),
+        )
+        .order_by("-last_at", "object_key")[:limit]
+    )
+    return [
+        KeyLookups(
+            token_id=row["token_id"],
+            token_name=row["token__name"],
+            object_type=row["object_type"],
+            object_key=row["object_key"],
+            hits=row["hits"],
+            misses=row["misses"],
+            last_at=row["last_at"],
+        )
+        for row in rows
+    ]

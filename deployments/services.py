@@ -2,6 +2,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.audit import audit_record
 from accounts.models import (
     DeploymentPermission,
     User,
@@ -19,8 +20,8 @@ from deployments.airflow_metadata import (
 )
 from deployments.metadata_db_target import metadata_db_target
 from deployments.models import Deployment, DeploymentToken, IdeProject
-from envmanager.errors import Conflict, InvalidInput, NotFound
-from envmanager.services.audit import audit_record
+from deployments.signals import deployment_created
+from envmanager.kernel.errors import Conflict, InvalidInput, NotFound
 
 SHARED_DATABASE = (
     "Another Deployment already uses this metadata database: one metadata database belongs to "
@@ -103,9 +104,7 @@ def deployment_create(
 ) -> Deployment:
     """Operators and Owners add Deployments; only Owners give one a metadata database (it is
     checked against the allowlist, must be no other Deployment's, and is tested). Auto-linked
-    Workspace objects link to it at once."""
-    from envmanager.services import auto_link_new_deployment
-
+    Workspace objects link to it at once (envmanager, on `deployment_created`)."""
     require_workspace_perm(
         user, WorkspacePermission.CREATE_DEPLOYMENTS, workspace, "create Deployments"
     )
@@ -130,7 +129,7 @@ def deployment_create(
             deployment, f"A Deployment named {deployment.name!r} already exists in this Workspace."
         )
         grant_deployment_role_permissions(deployment)
-        auto_link_new_deployment(deployment=deployment)
+        deployment_created.send(sender=Deployment, deployment=deployment)
         audit_record(
             workspace=workspace,
             actor=user,

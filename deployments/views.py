@@ -10,13 +10,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
 from accounts.models import DeploymentPermission, WorkspacePermission
+from accounts.page_context import workspace_page
 from accounts.permissions import has_deployment_perm, has_workspace_perm
 from accounts.token_pages import posted_token, show_once, shown_once
 from deployments import services
-from deployments.selectors import deployment_for_user
-from envmanager.errors import EnvManagerError
-from envmanager.page_context import workspace_page
-from envmanager.selectors import deployment_lookup_counts
+from deployments.selectors import deployment_for_user, deployment_lookup_counts
+from envmanager.kernel.errors import EnvManagerError
 
 
 @never_cache  # the page that shows a new token: no browser or proxy may keep it

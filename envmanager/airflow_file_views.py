@@ -8,12 +8,12 @@ from django.shortcuts import redirect, render
 from django.utils.http import content_disposition_header
 
 from accounts.models import Workspace
+from accounts.page_context import workspace_page
 from accounts.selectors import workspace_for_user
 from deployments.models import Deployment
 from deployments.selectors import deployment_for_user
-from envmanager.encryption import SealBroken, seal, unseal
-from envmanager.errors import EnvManagerError
-from envmanager.page_context import workspace_page
+from envmanager.kernel.encryption import SealBroken, seal, unseal
+from envmanager.kernel.errors import EnvManagerError
 from envmanager.services.airflow_files import (
     airflow_file_export,
     airflow_file_import,

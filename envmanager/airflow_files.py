@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 import yaml
 
 from envmanager.connection_uri import EXTRA_KEY
-from envmanager.json_limits import TOO_DEEP, JSONTooDeep, nests_too_deep, parse_json
+from envmanager.kernel.json_limits import TOO_DEEP, JSONTooDeep, nests_too_deep, parse_json
 from envmanager.object_types import ObjectType
 
 MAX_FILE_BYTES = 5 * 1024 * 1024

@@ -15,11 +15,11 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.http import require_POST
 
 from accounts.models import WorkspacePermission
+from accounts.page_context import workspace_page
 from accounts.permissions import has_workspace_perm
 from accounts.selectors import workspace_for_user
-from envmanager.errors import EnvManagerError, NotPermitted
+from envmanager.kernel.errors import EnvManagerError, NotPermitted
 from envmanager.models import ObjectVersion
-from envmanager.page_context import workspace_page
 from envmanager.selectors import (
     AUDIT_FILTERS,
     audit_events,

@@ -4,7 +4,7 @@ Airflow's `Connection(uri=…)` does. `airflow_files.connection_to_uri` writes t
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from envmanager.json_limits import parse_json
+from envmanager.kernel.json_limits import parse_json
 
 EXTRA_KEY = "__extra__"
 

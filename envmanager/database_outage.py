@@ -18,7 +18,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
-from envmanager.api.errors import error_body
+from envmanager.kernel.api import error_body
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 
-from envmanager.api.errors import error_body
 from envmanager.database_outage import unavailable_response
+from envmanager.kernel.api import error_body
 
 MESSAGES = {
     400: ("Bad request", "The request could not be understood."),

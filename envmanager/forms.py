@@ -11,7 +11,7 @@ from django.forms.utils import pretty_name
 
 from deployments.models import Deployment
 from envmanager.connection_uri import parse_connection_uri
-from envmanager.json_limits import parse_json
+from envmanager.kernel.json_limits import parse_json
 from envmanager.object_types import SPECS, MetricsAuth, ObjectType, secret_fields
 
 # The fields each connection type uses, with Airflow's own labels for them. "generic" and any

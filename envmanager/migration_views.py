@@ -6,11 +6,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.page_context import workspace_page
 from deployments.selectors import deployment_for_user
-from envmanager.errors import EnvManagerError
+from envmanager.kernel.errors import EnvManagerError
 from envmanager.models import MigrationRun
 from envmanager.object_types import ObjectType
-from envmanager.page_context import workspace_page
 from envmanager.selectors import (
     migration_candidates,
     migration_run_for_user,

@@ -6,7 +6,7 @@ from django.utils import timezone
 from accounts.models import Workspace, WorkspacePermission
 from deployments.models import Deployment, IdeProject
 from envmanager import object_types
-from envmanager.encryption import EncryptedJSONField
+from envmanager.kernel.encryption import EncryptedJSONField
 from envmanager.object_types import ObjectType, Scope
 
 
@@ -272,32 +272,8 @@ class MigrationItem(models.Model):
         return f"<MigrationItem {self.pk} {self.object_key!r} {self.state}>"
 
 
-class AuditEvent(models.Model):
-    """Who did what, when, to which object: written in the same transaction as the change, so
-    a change without its audit row cannot happen. Holds field names, never values."""
-
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="audit_events")
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    # Who, as text that outlives the user row: an email, "token <hint>" or "system".
-    actor_label = models.CharField(max_length=255)
-    action = models.CharField(max_length=64, db_index=True)
-    object_type = models.CharField(max_length=24, blank=True)
-    object_key = models.CharField(max_length=255, blank=True)
-    # Plain ids, not foreign keys: the event must outlive what it is about.
-    environment_object_id = models.BigIntegerField(null=True, blank=True)
-    deployment_id = models.BigIntegerField(null=True, blank=True)
-    fields = models.JSONField(default=list, blank=True)
-    detail = models.JSONField(default=dict, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["workspace", "-created_at"])]
-
-    def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action}"
+# How long a deleted object can be restored from its last version; after that it is purged.
+RESTORE_DELETED_DAYS = 30
 
 
 class ObjectVersion(models.Model):
@@ -335,27 +311,3 @@ class ObjectVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.object_type} {self.key} ({self.get_reason_display()})"
-
-
-class LookupCount(models.Model):
-    """How often one Deployment token looked up one key (counted in memory, written in
-    batches: not one row per lookup)."""
-
-    token = models.ForeignKey(
-        "deployments.DeploymentToken", on_delete=models.CASCADE, related_name="lookup_counts"
-    )
-    object_type = models.CharField(max_length=24, choices=ObjectType.choices)
-    object_key = models.CharField(max_length=255)
-    found = models.BooleanField(default=True)
-    count = models.BigIntegerField(default=0)
-    last_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["token", "object_type", "object_key", "found"], name="lookup_count_unique"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.object_type} {self.object_key}: {self.count}"

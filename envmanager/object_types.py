@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from envmanager.json_limits import TOO_DEEP, nests_too_deep, parse_json
+from envmanager.kernel.json_limits import TOO_DEEP, nests_too_deep, parse_json
 
 MAX_VALUE_BYTES = 1024 * 1024  # one object's values, serialised
 

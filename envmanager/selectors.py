@@ -1,13 +1,25 @@
 """Functions that read environment objects: what a Deployment resolves, what a user may see."""
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from django.db.models import Max, Q, Sum
+from django.db.models import Count
+from django.http import Http404
+from django.utils import timezone
 
+from accounts.models import AuditEvent, WorkspacePermission
+from accounts.permissions import has_workspace_perm
+from deployments.airflow_metadata import open_deployment_metadata_db
 from deployments.models import Deployment
 from envmanager import object_types
-from envmanager.models import EnvironmentObject, Link, LookupCount, MigrationRun
+from envmanager.models import (
+    RESTORE_DELETED_DAYS,
+    EnvironmentObject,
+    Link,
+    MigrationRun,
+    ObjectVersion,
+)
 from envmanager.object_types import ObjectType, Scope
 
 
@@ -92,8 +104,6 @@ class MigrationCandidate:
 def migration_source_counts(deployment: Deployment) -> dict[str, int]:
     """How many connections and variables the metadata DB holds (for the "Migrate from
     Airflow" buttons). Raises MetadataDbError when it cannot be read."""
-    from deployments.airflow_metadata import open_deployment_metadata_db
-
     with open_deployment_metadata_db(deployment) as db:
         return {
             ObjectType.CONNECTION: db.count_connections(),
@@ -107,7 +117,6 @@ def migration_candidates(deployment: Deployment, object_type: str) -> list[Migra
     with what the Deployment already resolves (`migration_conflicts`: its own object or a
     linked Workspace object). Decrypts every row, so a wrong Fernet key is reported here,
     before anything changes (raises MetadataDbError)."""
-    from deployments.airflow_metadata import open_deployment_metadata_db
     from envmanager.services.migration import (
         migration_conflicts,
         read_source_rows,
@@ -160,11 +169,6 @@ def migration_candidates(deployment: Deployment, object_type: str) -> list[Migra
 
 def migration_run_for_user(user, run_id) -> MigrationRun:
     """A run of a Workspace where the user may migrate (Owner); anything else is a 404."""
-    from django.http import Http404
-
-    from accounts.models import WorkspacePermission
-    from accounts.permissions import has_workspace_perm
-
     run = MigrationRun.objects.select_related("deployment", "workspace").filter(pk=run_id).first()
     if run is None or not has_workspace_perm(
         user, WorkspacePermission.MIGRATE_FROM_AIRFLOW, run.workspace
@@ -175,8 +179,6 @@ def migration_run_for_user(user, run_id) -> MigrationRun:
 
 def migration_run_progress(run) -> dict[str, int]:
     """How many objects of a run are in each state, plus the total."""
-    from django.db.models import Count
-
     counts = dict(run.items.values_list("state").annotate(n=Count("id")).values_list("state", "n"))
     return {"total": sum(counts.values()), **counts}
 
@@ -193,8 +195,6 @@ def audit_events(workspace, filters: dict[str, str]):
     """A Workspace's audit log, newest first, filtered by action (`link` finds every link.*
     action), object type and Deployment (exact), actor and object key (parts of them), and a
     `since` / `until` date-time."""
-    from envmanager.models import AuditEvent
-
     events = AuditEvent.objects.filter(workspace=workspace)
     for name in AUDIT_FILTERS:
         value = filters.get(name)
@@ -211,10 +211,6 @@ def object_versions(obj_id: int, workspace):
     """The saved versions of one object of this Workspace, also of one deleted since (its
     history stays until it is purged). An id the Workspace neither holds nor held (missing, or
     another tenant's) is a 404, as the object's own page and GET answer."""
-    from django.http import Http404
-
-    from envmanager.models import ObjectVersion
-
     versions = ObjectVersion.objects.filter(
         workspace=workspace, environment_object_id=obj_id
     ).select_related("created_by")
@@ -227,13 +223,6 @@ def deleted_object_versions(workspace):
     """Versions saved at deletion of objects that are still gone and restorable (30 days).
     An object promotion merged into a Workspace object's override was not deleted (its
     version says PROMOTE), so it is not listed."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from envmanager.models import ObjectVersion
-    from envmanager.services.versions import RESTORE_DELETED_DAYS
-
     since = timezone.now() - timedelta(days=RESTORE_DELETED_DAYS)
     existing = EnvironmentObject.objects.filter(workspace=workspace).values("pk")
     return (
@@ -250,8 +239,6 @@ def deleted_object_versions(workspace):
 
 def environment_object_for_user(user, object_id, workspace=None) -> EnvironmentObject:
     """An object the user may see (Author and up, in its Workspace); anything else is a 404."""
-    from django.http import Http404
-
     objects = EnvironmentObject.objects.visible_to(user).select_related("deployment", "workspace")
     if workspace is not None:
         objects = objects.filter(workspace=workspace)
@@ -259,44 +246,3 @@ def environment_object_for_user(user, object_id, workspace=None) -> EnvironmentO
         return objects.get(pk=int(object_id))
     except (EnvironmentObject.DoesNotExist, TypeError, ValueError):
         raise Http404("No such environment object.") from None
-
-
-@dataclass(frozen=True)
-class KeyLookups:
-    """How often one token looked up one key: found (hits) and not found (misses)."""
-
-    token_id: int
-    token_name: str
-    object_type: str
-    object_key: str
-    hits: int
-    misses: int
-    last_at: Any
-
-
-def deployment_lookup_counts(deployment: Deployment, limit: int = 500) -> list[KeyLookups]:
-    """The lookups of a Deployment's tokens per token and key, most recent first (counts are
-    written in batches, so the last few seconds may not be in yet)."""
-    rows = (
-        LookupCount.objects.filter(token__deployment=deployment)
-        .order_by()
-        .values("token_id", "token__name", "object_type", "object_key")
-        .annotate(
-            hits=Sum("count", filter=Q(found=True), default=0),
-            misses=Sum("count", filter=Q(found=False), default=0),
-            last_at=Max("last_at"),
-        )
-        .order_by("-last_at", "object_key")[:limit]
-    )
-    return [
-        KeyLookups(
-            token_id=row["token_id"],
-            token_name=row["token__name"],
-            object_type=row["object_type"],
-            object_key=row["object_key"],
-            hits=row["hits"],
-            misses=row["misses"],
-            last_at=row["last_at"],
-        )
-        for row in rows
-    ]

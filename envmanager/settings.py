@@ -239,7 +239,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "envmanager.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "envmanager.kernel.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "envmanager API",

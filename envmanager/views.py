@@ -13,13 +13,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import services as account_services
 from accounts.models import DeploymentPermission, Role, Workspace
+from accounts.page_context import workspace_page
 from accounts.permissions import has_deployment_perm
 from accounts.selectors import workspace_for_user, workspace_member, workspace_members
 from deployments import services as deployment_services
 from deployments.models import Deployment
 from deployments.selectors import deployment_for_user
 from envmanager import object_types, services
-from envmanager.errors import EnvManagerError, NotPermitted
 from envmanager.forms import (
     CONNECTION_TYPES,
     DeploymentForm,
@@ -28,9 +28,9 @@ from envmanager.forms import (
     OverrideForm,
     WorkspaceForm,
 )
+from envmanager.kernel.errors import EnvManagerError, NotPermitted
 from envmanager.models import EnvironmentObject, Link
 from envmanager.object_types import ObjectType, Scope
-from envmanager.page_context import workspace_page
 from envmanager.selectors import ResolvedObject, environment_object_for_user
 
 PAGE_SIZE = 50

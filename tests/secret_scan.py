@@ -1,7 +1,7 @@
 """A pytest plugin: every secret the tests store is remembered, every log line of the whole run
 is kept, and at the end the run fails if any log line contains any of those secrets.
 
-Secrets are caught where they enter encrypted storage (`envmanager.encryption.encrypt`): the
+Secrets are caught where they enter encrypted storage (`envmanager.kernel.encryption.encrypt`): the
 secret fields of environment-object values and overrides, Deployment metadata DB URLs (their
 password) and Fernet keys."""
 
@@ -10,7 +10,7 @@ import logging
 
 import pytest
 
-from envmanager import encryption
+from envmanager.kernel import encryption
 
 SECRET_KEYS = {"password", "basic_token", "fernet_key"}
 MIN_LENGTH = 8  # shorter strings ("x", "pw1") would match innocent text by chance

@@ -1,5 +1,6 @@
-"""JSON nested deeper than the cap (envmanager.json_limits) is refused as bad input wherever it
-comes in: an API body, an Airflow file, a form's JSON field, a value stored in a JSON field.
+"""JSON nested deeper than the cap (envmanager.kernel.json_limits) is refused as bad input
+wherever it comes in: an API body, an Airflow file, a form's JSON field, a value stored in a JSON
+field.
 Some thousands of levels in a few KB used to be a RecursionError: a 500."""
 
 import json
@@ -10,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from envmanager import object_types
-from envmanager.json_limits import MAX_JSON_DEPTH
+from envmanager.kernel.json_limits import MAX_JSON_DEPTH
 from envmanager.models import EnvironmentObject
 from tests.api.conftest import body, object_url, objects_url
 

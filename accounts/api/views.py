@@ -19,7 +19,7 @@ from accounts.api.serializers import (
 )
 from accounts.models import ApiToken, Workspace
 from accounts.selectors import workspace_for_user, workspace_member, workspace_members
-from envmanager.api.serializers import error_responses
+from envmanager.kernel.api import error_responses
 
 
 class WorkspaceListView(APIView):

@@ -21,9 +21,8 @@ from deployments.api.serializers import (
     MetadataDbTestSerializer,
 )
 from deployments.models import DeploymentToken
-from deployments.selectors import deployment_for_user
-from envmanager.api.serializers import error_responses
-from envmanager.selectors import deployment_lookup_counts
+from deployments.selectors import deployment_for_user, deployment_lookup_counts
+from envmanager.kernel.api import error_responses
 
 
 def _deployment_fields(data: dict) -> dict:

@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import envmanager.encryption
+import envmanager.kernel.encryption
 from django.conf import settings
 from django.db import migrations, models
 
@@ -24,8 +24,8 @@ class Migration(migrations.Migration):
                 ('name', models.CharField(max_length=100)),
                 ('description', models.TextField(blank=True)),
                 ('kind', models.CharField(choices=[('STANDARD', 'Standard'), ('REMOTE_EXECUTION', 'Remote execution')], default='STANDARD', max_length=20)),
-                ('metadata_db_url', envmanager.encryption.EncryptedTextField(blank=True, default='')),
-                ('fernet_key', envmanager.encryption.EncryptedTextField(blank=True, default='')),
+                ('metadata_db_url', envmanager.kernel.encryption.EncryptedTextField(blank=True, default='')),
+                ('fernet_key', envmanager.kernel.encryption.EncryptedTextField(blank=True, default='')),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
                 ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deployments', to='accounts.workspace')),

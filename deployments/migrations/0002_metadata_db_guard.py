@@ -6,7 +6,7 @@ def fingerprint_saved_urls(apps, schema_editor):
     where the allowlist admits it; the first Deployment of a shared database keeps it. The
     others (and any URL not admitted) must be saved again before they are used."""
     from deployments.metadata_db_target import metadata_db_target
-    from envmanager.errors import InvalidInput
+    from envmanager.kernel.errors import InvalidInput
 
     Deployment = apps.get_model("deployments", "Deployment")
     taken = set()

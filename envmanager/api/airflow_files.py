@@ -24,8 +24,8 @@ from deployments.selectors import deployment_for_user
 from envmanager.airflow_file_views import EXPORT_FORMATS, TYPES, airflow_file_response
 from envmanager.airflow_files import MAX_FILE_BYTES
 from envmanager.api.parsers import JSONParser
-from envmanager.api.serializers import TextField, error_responses
-from envmanager.errors import InvalidInput
+from envmanager.kernel.api import TextField, error_responses
+from envmanager.kernel.errors import InvalidInput
 from envmanager.services.airflow_files import (
     ImportRow,
     airflow_file_export,

@@ -7,18 +7,16 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import WorkspacePermission
+from accounts.models import AuditEvent, WorkspacePermission
 from accounts.permissions import require_workspace_perm
 from accounts.selectors import workspace_for_user
-from envmanager.api.serializers import PageSerializer, error_responses
+from envmanager.api.serializers import PageSerializer
 from envmanager.audit_views import audit_csv_response, audit_filters
-from envmanager.errors import InvalidInput
-from envmanager.models import AuditEvent, ObjectVersion
+from envmanager.kernel.api import error_responses
+from envmanager.kernel.errors import InvalidInput
+from envmanager.models import RESTORE_DELETED_DAYS, ObjectVersion
 from envmanager.selectors import audit_events, deleted_object_versions, object_versions
-from envmanager.services.versions import (
-    RESTORE_DELETED_DAYS,
-    environment_object_restore_version,
-)
+from envmanager.services.versions import environment_object_restore_version
 
 FILTER_PARAMS = {
     "action": "action",

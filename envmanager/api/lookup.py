@@ -28,8 +28,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.api.authentication import bearer_scheme_token
 from envmanager import database_outage, lookups
-from envmanager.api.errors import error_body
 from envmanager.database_outage import log_unavailable
+from envmanager.kernel.api import error_body
 from envmanager.object_types import ObjectType
 
 log = logging.getLogger("django.request")

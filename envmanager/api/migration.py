@@ -7,8 +7,8 @@ from accounts.models import WorkspacePermission
 from accounts.permissions import require_workspace_perm
 from deployments.selectors import deployment_for_user
 from envmanager.api.parsers import JSONParser
-from envmanager.api.serializers import error_responses
-from envmanager.errors import InvalidInput
+from envmanager.kernel.api import error_responses
+from envmanager.kernel.errors import InvalidInput
 from envmanager.models import MigrationItem, MigrationRun
 from envmanager.selectors import (
     MigrationCandidate,

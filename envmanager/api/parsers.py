@@ -1,11 +1,11 @@
-"""The API's JSON parser: DRF's, with nesting capped (`envmanager.json_limits`)."""
+"""The API's JSON parser: DRF's, with nesting capped (`envmanager.kernel.json_limits`)."""
 
 from django.conf import settings
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 from rest_framework.utils import json
 
-from envmanager.json_limits import parse_json
+from envmanager.kernel.json_limits import parse_json
 
 
 class JSONParser(parsers.JSONParser):

@@ -4,7 +4,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.selectors import workspace_for_user
-from envmanager.api.serializers import error_responses
+from envmanager.kernel.api import error_responses
 from envmanager.selectors import environment_object_for_user
 from envmanager.services.promotion import environment_object_promote
 

@@ -9,12 +9,18 @@ for the OpenAPI schema; `environment_object_body` builds it, leaving secrets out
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
 from envmanager import object_types
-from envmanager.api.errors import UNKNOWN_FIELD
+from envmanager.kernel.api import (
+    UNKNOWN_FIELD,
+    ClosedSerializer,
+    JsonObjectField,
+    TextField,
+    TrueFalseField,
+    WholeNumberField,
+)
 from envmanager.models import EnvironmentObject, Link
 from envmanager.object_types import MetricsAuth, ObjectType, Scope
 
@@ -112,60 +118,6 @@ def api_field_path(object_type: str | None, path: str) -> str:
     if head == "value":  # the size limit of a whole object's values
         return block_name(object_type)
     return path
-
-
-# JSON-typed fields: DRF would turn 5 into "5" and "5" into 5; the API takes JSON as it is.
-
-
-class TextField(serializers.CharField):
-    default_error_messages = {"invalid": "Must be text (a JSON string)."}
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("allow_blank", True)
-        kwargs.setdefault("trim_whitespace", False)
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class WholeNumberField(serializers.IntegerField):
-    default_error_messages = {"invalid": "Must be a whole number (a JSON number, not text)."}
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class TrueFalseField(serializers.BooleanField):
-    default_error_messages = {"invalid": "Must be true or false."}
-
-    def to_internal_value(self, data):
-        if not isinstance(data, bool):
-            self.fail("invalid")
-        return data
-
-
-class JsonObjectField(serializers.DictField):
-    default_error_messages = {"not_a_dict": 'Must be a JSON object, like {{"key": "value"}}.'}
-
-
-class ClosedSerializer(serializers.Serializer):
-    """Unknown fields are an error, so a misspelt field is not silently dropped."""
-
-    ignored_fields: tuple[str, ...] = ()
-
-    def to_internal_value(self, data):
-        if isinstance(data, Mapping):
-            unknown = sorted(set(data) - set(self.fields) - set(self.ignored_fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {name: ["Unknown field."] for name in unknown}, code=UNKNOWN_FIELD
-                )
-        return super().to_internal_value(data)
 
 
 # The type blocks: one serializer each, used for input and (write-only fields left out) output.
@@ -538,24 +490,6 @@ class IdeProjectInputSerializer(ClosedSerializer):
 
     name = TextField(allow_blank=False, max_length=100)
     description = TextField(required=False, max_length=2000)
-
-
-class FieldErrorSerializer(serializers.Serializer):
-    field = serializers.CharField(help_text="camelCase path, e.g. `connection.port`.")
-    code = serializers.CharField()
-    message = serializers.CharField()
-
-
-class ErrorSerializer(serializers.Serializer):
-    message = serializers.CharField()
-    statusCode = serializers.IntegerField()
-    requestId = serializers.CharField()
-    fieldErrors = FieldErrorSerializer(many=True)
-
-
-def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
-    """The error answers an operation can give, for its OpenAPI schema."""
-    return {code: OpenApiResponse(ErrorSerializer) for code in codes}
 
 
 # Building a body.

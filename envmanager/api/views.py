@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,7 +22,8 @@ from deployments.models import Deployment, IdeProject
 from deployments.selectors import deployment_for_user
 from deployments.services import ide_project_create
 from envmanager.api import serializers as s
-from envmanager.errors import EnvManagerError, InvalidInput, NotFound
+from envmanager.kernel.api import error_responses
+from envmanager.kernel.errors import EnvManagerError, InvalidInput, NotFound
 from envmanager.models import EnvironmentObject, Link
 from envmanager.object_types import Scope
 from envmanager.selectors import ResolvedObject, deployment_resolved_environment
@@ -45,10 +46,6 @@ SORT_FIELDS = {
     "updatedAt": "updated_at",
 }
 SORTABLE = ", ".join(SORT_FIELDS)
-
-
-def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(s.ErrorSerializer) for code in codes}
 
 
 @contextmanager
@@ -210,7 +207,7 @@ class EnvironmentObjectListView(APIView):
             + s.MASK_NOTE
         ),
         parameters=[s.ListQuerySerializer],
-        responses={200: s.EnvironmentObjectListSerializer, **_errors(400, 401, 403, 404)},
+        responses={200: s.EnvironmentObjectListSerializer, **error_responses(400, 401, 403, 404)},
     )
     def get(self, request, workspace_id: int):
         workspace = _env_objects_workspace(request.user, workspace_id)
@@ -299,7 +296,7 @@ class EnvironmentObjectListView(APIView):
             "Deployment). Send the block of the object's type. " + s.MASK_NOTE
         ),
         request=s.EnvironmentObjectCreateSerializer,
-        responses={201: s.EnvironmentObjectSerializer, **_errors(400, 401, 403, 404, 409)},
+        responses={201: s.EnvironmentObjectSerializer, **error_responses(400, 401, 403, 404, 409)},
     )
     def post(self, request, workspace_id: int):
         workspace = _env_objects_workspace(request.user, workspace_id)
@@ -338,7 +335,7 @@ class EnvironmentObjectDetailView(APIView):
         summary="Get one environment object with its links and their overrides",
         description="Authors and above. " + s.MASK_NOTE,
         parameters=[s.ShowSecretsQuerySerializer],
-        responses={200: s.EnvironmentObjectSerializer, **_errors(400, 401, 403, 404)},
+        responses={200: s.EnvironmentObjectSerializer, **error_responses(400, 401, 403, 404)},
     )
     def get(self, request, workspace_id: int, object_id: int):
         workspace = _env_objects_workspace(request.user, workspace_id)
@@ -368,7 +365,10 @@ class EnvironmentObjectDetailView(APIView):
                 description="The object's ETag as last read; another answers 412.",
             )
         ],
-        responses={200: s.EnvironmentObjectSerializer, **_errors(400, 401, 403, 404, 409, 412)},
+        responses={
+            200: s.EnvironmentObjectSerializer,
+            **error_responses(400, 401, 403, 404, 409, 412),
+        },
     )
     def patch(self, request, workspace_id: int, object_id: int):
         workspace = _env_objects_workspace(request.user, workspace_id)
@@ -408,7 +408,7 @@ class EnvironmentObjectDetailView(APIView):
         operation_id="environment_objects_destroy",
         summary="Delete an environment object",
         description="Operators and Owners. Every Deployment stops resolving it at once.",
-        responses={204: None, **_errors(401, 403, 404)},
+        responses={204: None, **error_responses(401, 403, 404)},
     )
     def delete(self, request, workspace_id: int, object_id: int):
         workspace = _env_objects_workspace(request.user, workspace_id)
@@ -423,7 +423,7 @@ class ExcludeLinkingView(APIView):
         summary="Keep one Deployment out of an auto-linked object",
         description="Operators and Owners. Unlinks the Deployment and keeps it unlinked.",
         request=s.ExcludeLinkingSerializer,
-        responses={200: s.EnvironmentObjectSerializer, **_errors(400, 401, 403, 404)},
+        responses={200: s.EnvironmentObjectSerializer, **error_responses(400, 401, 403, 404)},
     )
     def post(self, request, workspace_id: int, object_id: int):
         workspace = _env_objects_workspace(request.user, workspace_id)
@@ -446,7 +446,7 @@ class IdeProjectListView(APIView):
     @extend_schema(
         operation_id="ide_projects_list",
         summary="List the Workspace's IDE projects",
-        responses={200: s.IdeProjectListSerializer, **_errors(401, 404)},
+        responses={200: s.IdeProjectListSerializer, **error_responses(401, 404)},
     )
     def get(self, request, workspace_id: int):
         workspace = workspace_for_user(request.user, workspace_id)
@@ -458,7 +458,7 @@ class IdeProjectListView(APIView):
         summary="Create an IDE project",
         description="Operators and Owners.",
         request=s.IdeProjectInputSerializer,
-        responses={201: s.IdeProjectSerializer, **_errors(400, 401, 403, 404, 409)},
+        responses={201: s.IdeProjectSerializer, **error_responses(400, 401, 403, 404, 409)},
     )
     def post(self, request, workspace_id: int):
         workspace = workspace_for_user(request.user, workspace_id)

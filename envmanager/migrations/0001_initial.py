@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import envmanager.encryption
+import envmanager.kernel.encryption
 from django.conf import settings
 from django.db import migrations, models
 
@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
                 ('scope', models.CharField(choices=[('WORKSPACE', 'Workspace'), ('DEPLOYMENT', 'Deployment')], max_length=16)),
                 ('object_type', models.CharField(choices=[('CONNECTION', 'Connection'), ('AIRFLOW_VARIABLE', 'Airflow variable'), ('ENVIRONMENT_VARIABLE', 'Environment variable'), ('METRICS_EXPORT', 'Metrics export')], max_length=24)),
                 ('key', models.CharField(max_length=255)),
-                ('values', envmanager.encryption.EncryptedJSONField()),
+                ('values', envmanager.kernel.encryption.EncryptedJSONField()),
                 ('auto_link_deployments', models.BooleanField(default=False)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
@@ -47,7 +47,7 @@ class Migration(migrations.Migration):
                 ('object_key', models.CharField(max_length=255)),
                 ('is_home', models.BooleanField(default=False)),
                 ('is_auto', models.BooleanField(default=False)),
-                ('overrides', envmanager.encryption.EncryptedJSONField(default=dict)),
+                ('overrides', envmanager.kernel.encryption.EncryptedJSONField(default=dict)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('deployment', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='links', to='deployments.deployment')),

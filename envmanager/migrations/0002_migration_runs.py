@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import envmanager.encryption
+import envmanager.kernel.encryption
 from django.conf import settings
 from django.db import migrations, models
 
@@ -46,8 +46,8 @@ class Migration(migrations.Migration):
                 ('action', models.CharField(blank=True, choices=[('', '—'), ('CREATED', 'New Workspace object'), ('OVERRIDDEN', 'Override on an existing Workspace object')], default='', max_length=16)),
                 ('reason', models.TextField(blank=True)),
                 ('link_created', models.BooleanField(default=False)),
-                ('source_row', envmanager.encryption.EncryptedJSONField(blank=True, null=True)),
-                ('previous_overrides', envmanager.encryption.EncryptedJSONField(blank=True, null=True)),
+                ('source_row', envmanager.kernel.encryption.EncryptedJSONField(blank=True, null=True)),
+                ('previous_overrides', envmanager.kernel.encryption.EncryptedJSONField(blank=True, null=True)),
                 ('verified_at', models.DateTimeField(blank=True, null=True)),
                 ('deleted_at', models.DateTimeField(blank=True, null=True)),
                 ('environment_object', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='envmanager.environmentobject')),

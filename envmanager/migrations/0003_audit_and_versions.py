@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import envmanager.encryption
+import envmanager.kernel.encryption
 from django.conf import settings
 from django.db import migrations, models
 
@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
                 ('scope', models.CharField(choices=[('WORKSPACE', 'Workspace'), ('DEPLOYMENT', 'Deployment')], max_length=16)),
                 ('deployment_id', models.BigIntegerField(blank=True, null=True)),
                 ('reason', models.CharField(choices=[('UPDATE', 'Before an update'), ('DELETE', 'Before deletion'), ('RESTORE', 'Before a restore')], max_length=16)),
-                ('snapshot', envmanager.encryption.EncryptedJSONField()),
+                ('snapshot', envmanager.kernel.encryption.EncryptedJSONField()),
                 ('changed_fields', models.JSONField(blank=True, default=list)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('restored_at', models.DateTimeField(blank=True, null=True)),

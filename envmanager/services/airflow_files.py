@@ -9,15 +9,15 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from accounts.audit import audit_record
 from accounts.models import User, Workspace, WorkspacePermission
 from accounts.permissions import has_workspace_perm
 from deployments.models import Deployment
 from envmanager import airflow_files, object_types
-from envmanager.errors import InvalidInput, NotPermitted
+from envmanager.kernel.errors import InvalidInput, NotPermitted
 from envmanager.models import EnvironmentObject
 from envmanager.object_types import ObjectType, Scope
 from envmanager.selectors import deployment_resolved_environment
-from envmanager.services.audit import audit_record
 from envmanager.services.environment_objects import (
     environment_object_create,
     environment_object_update,

@@ -5,10 +5,10 @@ from dataclasses import dataclass, fields
 
 from django.db import models, transaction
 
+from accounts.audit import audit_record
 from accounts.models import Workspace
-from envmanager.encryption import encrypted_fields, is_current, replace_stored_tokens, rotate
-from envmanager.encryption import stored_tokens as stored_tokens_of
-from envmanager.services.audit import audit_record
+from envmanager.kernel.encryption import encrypted_fields, is_current, replace_stored_tokens, rotate
+from envmanager.kernel.encryption import stored_tokens as stored_tokens_of
 
 CHUNK_SIZE = 500
 # Pauses before each new look at rows that were being changed (locked) when their turn came:

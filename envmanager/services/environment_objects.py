@@ -1,5 +1,5 @@
 """Services that write environment objects, links and overrides. One transaction each; the
-permission check comes first; bad input raises `envmanager.errors` and changes nothing."""
+permission check comes first; bad input raises `envmanager.kernel.errors` and changes nothing."""
 
 import json
 from collections.abc import Mapping
@@ -9,14 +9,20 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.audit import audit_record
 from accounts.models import DeploymentPermission, User, Workspace, WorkspacePermission
 from accounts.permissions import has_deployment_perm, has_workspace_perm, require_workspace_perm
 from deployments.models import Deployment, IdeProject
 from envmanager import object_types
-from envmanager.errors import Conflict, InvalidInput, NotFound, NotPermitted, PreconditionFailed
+from envmanager.kernel.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    NotPermitted,
+    PreconditionFailed,
+)
 from envmanager.models import EnvironmentObject, Link, ObjectVersion
 from envmanager.object_types import ObjectType, Scope, type_name, type_with_article
-from envmanager.services.audit import audit_record
 from envmanager.services.versions import changed_field_names, version_record
 
 

@@ -9,7 +9,7 @@ from django.db import transaction
 from accounts.models import User, Workspace, WorkspacePermission
 from accounts.permissions import require_workspace_perm
 from deployments.models import Deployment, IdeProject
-from envmanager.errors import EnvManagerError, InvalidInput
+from envmanager.kernel.errors import EnvManagerError, InvalidInput
 from envmanager.models import EnvironmentObject, Link
 from envmanager.object_types import Scope
 from envmanager.services.environment_objects import (

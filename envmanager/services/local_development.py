@@ -6,12 +6,12 @@ from collections.abc import Sequence
 
 from django.db import transaction
 
-from accounts.models import User, Workspace, WorkspacePermission
+from accounts.audit import audit_event
+from accounts.models import AuditEvent, User, Workspace, WorkspacePermission
 from accounts.permissions import require_workspace_perm
 from deployments.models import Deployment
-from envmanager.errors import NotPermitted
-from envmanager.models import AuditEvent, EnvironmentObject
-from envmanager.services.audit import audit_event
+from envmanager.kernel.errors import NotPermitted
+from envmanager.models import EnvironmentObject
 
 
 def require_secrets_shown_allowed(*, user: User, workspace: Workspace) -> None:

@@ -26,22 +26,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.audit import audit_record
 from accounts.models import User, WorkspacePermission
 from accounts.permissions import require_workspace_perm
 from deployments.airflow_metadata import MetadataDbError, open_deployment_metadata_db
 from deployments.models import Deployment
 from envmanager import object_types
-from envmanager.encryption import EncryptedJSONField, EncryptedTextField
-from envmanager.errors import Conflict, InvalidInput
+from envmanager.kernel.encryption import EncryptedJSONField, EncryptedTextField
+from envmanager.kernel.errors import Conflict, InvalidInput
 from envmanager.models import EnvironmentObject, Link, MigrationItem, MigrationRun
 from envmanager.object_types import ObjectType, Scope
-from envmanager.services.audit import audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -351,14 +352,18 @@ def migration_retry(*, user: User, run: MigrationRun) -> MigrationRun:
     return run
 
 
-def _enqueue(step: str, run_id: int, delay: float = 0) -> None:
-    from envmanager import tasks
+# The task of each step, by its Celery name (envmanager/tasks.py calls this module, so this
+# module names the tasks rather than importing them).
+STEP_TASKS = {
+    "copy": "envmanager.tasks.migration_copy",
+    "delete": "envmanager.tasks.migration_delete_sources",
+    "undo": "envmanager.tasks.migration_undo",
+}
 
-    task = {
-        "copy": tasks.migration_copy,
-        "delete": tasks.migration_delete_sources,
-        "undo": tasks.migration_undo,
-    }[step]
+
+def _enqueue(step: str, run_id: int, delay: float = 0) -> None:
+    # The registered task itself (not `send_task`), so eager mode runs it in this process.
+    task = current_app.tasks[STEP_TASKS[step]]
     if delay > 0 and settings.CELERY_TASK_ALWAYS_EAGER:
         # Eager mode has no broker to hold a delayed task: a timer in this process holds it,
         # so the propagation window holds in the embedded default too. If the process stops,

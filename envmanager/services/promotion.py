@@ -4,13 +4,13 @@ linked to its Deployment, which goes on resolving exactly the same values."""
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.audit import audit_record
 from accounts.models import DeploymentPermission, User, WorkspacePermission
 from accounts.permissions import has_deployment_perm, has_workspace_perm
 from envmanager import object_types
-from envmanager.errors import InvalidInput, NotFound, NotPermitted
+from envmanager.kernel.errors import InvalidInput, NotFound, NotPermitted
 from envmanager.models import EnvironmentObject, Link, ObjectVersion
 from envmanager.object_types import ObjectType, Scope
-from envmanager.services.audit import audit_record
 from envmanager.services.versions import version_record
 
 

@@ -7,15 +7,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from accounts.audit import audit_record
 from accounts.models import User, WorkspacePermission
 from accounts.permissions import require_workspace_perm
 from deployments.models import Deployment, IdeProject
-from envmanager.errors import Conflict, InvalidInput, NotFound
-from envmanager.models import EnvironmentObject, Link, ObjectVersion
+from envmanager.kernel.errors import Conflict, InvalidInput, NotFound
+from envmanager.models import RESTORE_DELETED_DAYS, EnvironmentObject, Link, ObjectVersion
 from envmanager.object_types import SPECS
-from envmanager.services.audit import audit_record
-
-RESTORE_DELETED_DAYS = 30
 
 
 def changed_field_names(object_type: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:

@@ -7,9 +7,8 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, AuditEvent
 from accounts.services import api_token_create, membership_set, workspace_create
-from envmanager.models import AuditEvent
 from tests import secret_scan
 from tests.conftest import make_user
 

@@ -4,9 +4,8 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from accounts.models import Membership
+from accounts.models import AuditEvent, Membership
 from accounts.services import api_token_create, membership_set
-from envmanager.models import AuditEvent
 
 LAST_OWNER = "A Workspace needs at least one Owner; make someone else Owner first."
 

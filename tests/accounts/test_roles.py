@@ -4,7 +4,7 @@ from guardian.shortcuts import assign_perm
 from accounts.models import ROLE_PERMISSIONS, Role, WorkspacePermission
 from accounts.permissions import has_deployment_perm, has_workspace_perm
 from accounts.services import membership_remove, membership_set
-from envmanager.errors import Conflict, NotPermitted
+from envmanager.kernel.errors import Conflict, NotPermitted
 from tests.conftest import make_user
 
 ALL_WORKSPACE_PERMS = ROLE_PERMISSIONS[Role.OWNER]["workspace"]

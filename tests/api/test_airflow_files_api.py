@@ -7,7 +7,8 @@ import json
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from envmanager.models import AuditEvent, EnvironmentObject, Link
+from accounts.models import AuditEvent
+from envmanager.models import EnvironmentObject, Link
 from envmanager.selectors import deployment_resolved_environment
 from envmanager.services import environment_object_create, link_create
 from tests.envmanager.test_airflow_files import AIRFLOW_EXPORT as CONNECTIONS

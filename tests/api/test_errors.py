@@ -287,7 +287,7 @@ def test_the_users_own_keys_are_kept_as_sent(api, team):
     ],
 )
 def test_api_field_name(path, named):
-    from envmanager.api.errors import api_field_name
+    from envmanager.kernel.api import api_field_name
 
     assert api_field_name(path) == named
 

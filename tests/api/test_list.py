@@ -8,8 +8,9 @@ from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.models import AuditEvent
 from accounts.services import workspace_update
-from envmanager.models import AuditEvent, EnvironmentObject
+from envmanager.models import EnvironmentObject
 from envmanager.services import environment_object_create, link_create
 from tests.api.conftest import SECRETS, assert_no_secret, field_names, object_url, objects_url
 

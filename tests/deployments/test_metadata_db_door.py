@@ -15,12 +15,13 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from accounts.models import AuditEvent
 from deployments.airflow_metadata import AirflowMetadataDb
 from deployments.metadata_db_target import metadata_db_target
 from deployments.models import Deployment
 from deployments.services import SHARED_DATABASE, deployment_update
-from envmanager.errors import MetadataDbChanged, MetadataDbError, MetadataDbUnusable
-from envmanager.models import AuditEvent, EnvironmentObject, MigrationRun
+from envmanager.kernel.errors import MetadataDbChanged, MetadataDbError, MetadataDbUnusable
+from envmanager.models import EnvironmentObject, MigrationRun
 from envmanager.services.migration import (
     migration_copy,
     migration_delete_sources,

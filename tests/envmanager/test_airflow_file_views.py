@@ -4,7 +4,8 @@ import json
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from envmanager.models import AuditEvent, EnvironmentObject
+from accounts.models import AuditEvent
+from envmanager.models import EnvironmentObject
 
 EXPORTED = {
     "warehouse": {

@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from accounts.models import AuditEvent
 from envmanager.airflow_files import (
     FileFormatError,
     parse_connections,
@@ -9,8 +10,8 @@ from envmanager.airflow_files import (
     render_connections,
     render_variables,
 )
-from envmanager.errors import InvalidInput, NotPermitted
-from envmanager.models import AuditEvent, EnvironmentObject, Link
+from envmanager.kernel.errors import InvalidInput, NotPermitted
+from envmanager.models import EnvironmentObject, Link
 from envmanager.selectors import deployment_resolved_environment
 from envmanager.services import environment_object_create, link_create
 from envmanager.services.airflow_files import (

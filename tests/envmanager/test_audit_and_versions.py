@@ -5,9 +5,10 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from accounts.models import AuditEvent
 from envmanager.celery import app as celery_app
-from envmanager.errors import InvalidInput, NotPermitted
-from envmanager.models import AuditEvent, EnvironmentObject, ObjectVersion
+from envmanager.kernel.errors import InvalidInput, NotPermitted
+from envmanager.models import EnvironmentObject, ObjectVersion
 from envmanager.selectors import deleted_object_versions, deployment_resolved_environment
 from envmanager.services import (
     environment_object_create,

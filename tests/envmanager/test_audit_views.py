@@ -221,7 +221,7 @@ def export_rows(api, team) -> list[dict]:
 
 @pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
 def test_the_csv_export_writes_formula_like_cells_as_text(api, team, start):
-    from envmanager.services.audit import audit_record
+    from accounts.audit import audit_record
 
     key = f'{start}HYPERLINK("https://evil.example","x")'
     audit_record(workspace=team.workspace, actor=None, action="test.event", object_key=key)

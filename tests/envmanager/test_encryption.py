@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from deployments.models import Deployment
-from envmanager.encryption import encrypted_fields
+from envmanager.kernel.encryption import encrypted_fields
 from envmanager.models import EnvironmentObject, Link
 from envmanager.services import environment_object_create, link_create
 

@@ -2,9 +2,10 @@ import pytest
 from django.db import IntegrityError, transaction
 from guardian.shortcuts import assign_perm
 
+from accounts.models import AuditEvent
 from deployments.services import deployment_create
-from envmanager.errors import Conflict, InvalidInput, NotFound, NotPermitted
-from envmanager.models import AuditEvent, EnvironmentObject, Link, ObjectVersion
+from envmanager.kernel.errors import Conflict, InvalidInput, NotFound, NotPermitted
+from envmanager.models import EnvironmentObject, Link, ObjectVersion
 from envmanager.selectors import deployment_resolve_one, deployment_resolved_environment
 from envmanager.services import (
     auto_link_exclude,

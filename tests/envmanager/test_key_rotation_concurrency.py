@@ -14,8 +14,8 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from deployments.models import Deployment
-from envmanager.encryption import encrypted_fields, is_current, stored_tokens
-from envmanager.errors import NotFound
+from envmanager.kernel.encryption import encrypted_fields, is_current, stored_tokens
+from envmanager.kernel.errors import NotFound
 from envmanager.models import EnvironmentObject, MigrationItem, MigrationRun, ObjectVersion
 from envmanager.object_types import ObjectType, Scope
 from envmanager.services import (

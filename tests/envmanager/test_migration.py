@@ -13,7 +13,7 @@ from django.utils import timezone
 from deployments.airflow_metadata import AirflowMetadataDb, MetadataDbUnusable, WrongFernetKey
 from deployments.models import Deployment
 from deployments.services import deployment_create, deployment_update
-from envmanager.errors import Conflict, InvalidInput, NotPermitted
+from envmanager.kernel.errors import Conflict, InvalidInput, NotPermitted
 from envmanager.models import EnvironmentObject, Link, MigrationItem, MigrationRun
 from envmanager.selectors import deployment_resolved_environment, migration_candidates
 from envmanager.services import (

@@ -7,10 +7,11 @@ import sqlite3
 import pytest
 from django.test import Client
 
+from accounts.models import AuditEvent
 from deployments.airflow_metadata import AirflowMetadataDb
 from deployments.services import deployment_update
-from envmanager.errors import InvalidInput
-from envmanager.models import AuditEvent, EnvironmentObject, MigrationItem, MigrationRun
+from envmanager.kernel.errors import InvalidInput
+from envmanager.models import EnvironmentObject, MigrationItem, MigrationRun
 from envmanager.selectors import deployment_resolved_environment, migration_candidates
 from envmanager.services import environment_object_create, link_create
 from envmanager.services.migration import migration_remove_shadowed, migration_undo

@@ -7,7 +7,7 @@ from django.test import Client
 
 from deployments.airflow_metadata import AirflowMetadataDb
 from deployments.services import deployment_update
-from envmanager.errors import Conflict
+from envmanager.kernel.errors import Conflict
 from envmanager.models import EnvironmentObject, Link, MigrationItem, MigrationRun
 from envmanager.selectors import deployment_resolved_environment
 from envmanager.services import (

@@ -1,7 +1,7 @@
 import pytest
 from guardian.shortcuts import assign_perm
 
-from envmanager.errors import InvalidInput, NotPermitted
+from envmanager.kernel.errors import InvalidInput, NotPermitted
 from envmanager.models import EnvironmentObject, Link
 from envmanager.selectors import deployment_resolved_environment
 from envmanager.services import environment_object_create, link_create

@@ -10,7 +10,7 @@ from django.apps import apps
 from django.test import Client
 from django.utils import timezone
 
-from envmanager.errors import InvalidInput
+from envmanager.kernel.errors import InvalidInput
 from envmanager.models import EnvironmentObject, Link, ObjectVersion
 from envmanager.selectors import deleted_object_versions, object_versions
 from envmanager.services import environment_object_create, environment_object_delete

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from envmanager.errors import InvalidInput
+from envmanager.kernel.errors import InvalidInput
 from envmanager.models import EnvironmentObject
 from envmanager.object_types import (
     RESERVED_ENVIRONMENT_VARIABLE_PREFIXES,

@@ -223,7 +223,7 @@ def test_two_promotes_of_one_key_from_two_deployments(team):
 
 
 def test_promote_against_delete_is_a_404_never_a_500(team):
-    from envmanager.errors import NotFound
+    from envmanager.kernel.errors import NotFound
     from envmanager.services import environment_object_delete, environment_object_promote
 
     for round_ in range(ROUNDS):

@@ -9,9 +9,9 @@ import psycopg
 import pytest
 from django.db import connection
 
+from deployments.models import LookupCount
 from deployments.services import deployment_token_create
 from envmanager.lookups import lookup_counter
-from envmanager.models import LookupCount
 from envmanager.services import environment_object_create
 from tests.lookup.wsgi_client import wsgi_request
 

@@ -6,9 +6,9 @@ from django.test import Client
 from dotenv import dotenv_values
 
 from accounts.services import api_token_create
+from deployments.models import LookupCount
 from deployments.services import deployment_token_create, deployment_token_revoke
 from envmanager.lookups import lookup_counter
-from envmanager.models import LookupCount
 from envmanager.services import (
     auto_link_exclude,
     environment_object_create,

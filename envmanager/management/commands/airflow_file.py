@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User, Workspace
 from deployments.models import Deployment
-from envmanager.errors import EnvManagerError
+from envmanager.kernel.errors import EnvManagerError
 from envmanager.services.airflow_files import (
     airflow_file_export,
     airflow_file_import,

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
 from deployments.models import Deployment
-from envmanager.errors import EnvManagerError
+from envmanager.kernel.errors import EnvManagerError
 from envmanager.models import MigrationItem, MigrationRun
 from envmanager.selectors import migration_candidates, migration_run_progress
 from envmanager.services.migration import migration_start

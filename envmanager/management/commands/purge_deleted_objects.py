@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from envmanager.services.versions import RESTORE_DELETED_DAYS, deleted_objects_purge
+from envmanager.models import RESTORE_DELETED_DAYS
+from envmanager.services.versions import deleted_objects_purge
 
 
 class Command(BaseCommand):

@@ -1,10 +1,18 @@
 """The audit log: one row per change, written inside the change's own transaction."""
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
-from accounts.models import User, Workspace
-from envmanager.models import AuditEvent, EnvironmentObject
+from accounts.models import AuditEvent, User, Workspace
+
+
+class AuditedObject(Protocol):
+    """What an event needs of the object it is about (an environment object, say)."""
+
+    pk: Any
+    object_type: str
+    key: str
+    deployment_id: int | None
 
 
 def actor_label(actor) -> str:
@@ -20,7 +28,7 @@ def audit_event(
     workspace: Workspace | int,
     actor,
     action: str,
-    obj: EnvironmentObject | None = None,
+    obj: AuditedObject | None = None,
     object_type: str = "",
     object_key: str = "",
     deployment_id: int | None = None,

@@ -1,16 +1,19 @@
-"""Every API error as `{"message", "statusCode", "requestId", "fieldErrors": [...]}`, its
-field names as the API spells them (camelCase)."""
+"""The API's common ground: every error as `{"message", "statusCode", "requestId",
+"fieldErrors": [...]}` with field names as the API spells them (camelCase), the error body's
+schema, and the JSON-typed base fields every app's serializers use."""
 
 import re
 import uuid
+from collections.abc import Mapping
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from envmanager.errors import EnvManagerError
+from envmanager.kernel.errors import EnvManagerError
 
 _SNAKE_CASE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+")
 # Fields whose keys are the user's own (a connection's extra, a metrics export's headers and
@@ -109,3 +112,78 @@ def exception_handler(exc, context):
     if response.status_code == status.HTTP_401_UNAUTHORIZED:
         response["WWW-Authenticate"] = "Bearer"
     return response
+
+
+# The error body, for the OpenAPI schema.
+
+
+class FieldErrorSerializer(serializers.Serializer):
+    field = serializers.CharField(help_text="camelCase path, e.g. `connection.port`.")
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    statusCode = serializers.IntegerField()
+    requestId = serializers.CharField()
+    fieldErrors = FieldErrorSerializer(many=True)
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """The error answers an operation can give, for its OpenAPI schema."""
+    return {code: OpenApiResponse(ErrorSerializer) for code in codes}
+
+
+# JSON-typed fields: DRF would turn 5 into "5" and "5" into 5; the API takes JSON as it is.
+
+
+class TextField(serializers.CharField):
+    default_error_messages = {"invalid": "Must be text (a JSON string)."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("allow_blank", True)
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class WholeNumberField(serializers.IntegerField):
+    default_error_messages = {"invalid": "Must be a whole number (a JSON number, not text)."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class TrueFalseField(serializers.BooleanField):
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class JsonObjectField(serializers.DictField):
+    default_error_messages = {"not_a_dict": 'Must be a JSON object, like {{"key": "value"}}.'}
+
+
+class ClosedSerializer(serializers.Serializer):
+    """Unknown fields are an error, so a misspelt field is not silently dropped."""
+
+    ignored_fields: tuple[str, ...] = ()
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields) - set(self.ignored_fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: ["Unknown field."] for name in unknown}, code=UNKNOWN_FIELD
+                )
+        return super().to_internal_value(data)
