@@ -1,5 +1,7 @@
 import hashlib
 import secrets
+from datetime import timedelta
+from typing import ClassVar
 
 from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractUser, Group
@@ -179,10 +181,26 @@ def new_token(prefix: str) -> str:
     return f"{prefix}_{secrets.token_urlsafe(32)}"
 
 
-class ApiToken(models.Model):
-    """A personal API token: acts as its user. Only its hash is stored."""
+# Writing last_used_at on every request would turn each read into a write; a minute is enough.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+
+class TokenQuerySet(models.QuerySet):
+    def for_bearer(self, plain: str | None) -> "TokenQuerySet":
+        """The active token whose plain value is `plain`; a value without this kind's prefix
+        (or none at all) matches nothing, without a query."""
+        if not plain or not plain.startswith(f"{self.model.PREFIX}_"):
+            return self.none()
+        return self.filter(token_hash=hash_token(plain), revoked_at__isnull=True)
+
+
+class Token(models.Model):
+    """What a personal API token and a Deployment token share: a name, the hash of the plain
+    value (shown once, never stored), a hint to tell it apart, when it was last used, and
+    revocation. `Kind.objects.for_bearer(plain)` is the one way to find a token."""
+
+    PREFIX: ClassVar[str]
+
     name = models.CharField(max_length=100)
     token_hash = models.CharField(max_length=64, unique=True)
     hint = models.CharField(
@@ -192,7 +210,10 @@ class ApiToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    objects = TokenQuerySet.as_manager()
+
     class Meta:
+        abstract = True
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
@@ -201,6 +222,25 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    @classmethod
+    def new_plain(cls) -> str:
+        return new_token(cls.PREFIX)
+
+    def mark_used(self) -> None:
+        """Record the use, at most once per LAST_USED_RESOLUTION."""
+        now = timezone.now()
+        if self.last_used_at is None or now - self.last_used_at > LAST_USED_RESOLUTION:
+            type(self).objects.filter(pk=self.pk).update(last_used_at=now)
+            self.last_used_at = now
+
+
+class ApiToken(Token):
+    """A personal API token: acts as its user."""
+
+    PREFIX = "emp"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
 
 
 class AuditEvent(models.Model):

@@ -14,7 +14,6 @@ from accounts.models import (
     Workspace,
     WorkspacePermission,
     hash_token,
-    new_token,
 )
 from accounts.permissions import require_workspace_perm
 from envmanager.kernel.errors import Conflict, InvalidInput, NotFound, NotPermitted
@@ -177,7 +176,7 @@ def api_token_create(
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise InvalidInput("A token needs a name of 1 to 100 characters.", {"name": "Required."})
-    plain = new_token("emp")
+    plain = ApiToken.new_plain()
     with transaction.atomic():
         try:
             token = ApiToken.objects.create(

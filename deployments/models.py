@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from accounts.models import DeploymentPermission, Workspace
+from accounts.models import DeploymentPermission, Token, Workspace
 from envmanager.kernel.encryption import EncryptedTextField
 
 
@@ -74,29 +74,15 @@ class IdeProject(models.Model):
         return self.name
 
 
-class DeploymentToken(models.Model):
+class DeploymentToken(Token):
     """A read-only token scoped to one Deployment, used by its Airflow's secrets backend."""
 
+    PREFIX = "emd"
+
     deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="tokens")
-    name = models.CharField(max_length=100)
-    token_hash = models.CharField(max_length=64, unique=True)
-    hint = models.CharField(max_length=12)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.hint}…)"
-
-    @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None
 
 
 class LookupCount(models.Model):

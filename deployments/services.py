@@ -9,7 +9,6 @@ from accounts.models import (
     Workspace,
     WorkspacePermission,
     hash_token,
-    new_token,
 )
 from accounts.permissions import require_deployment_perm, require_workspace_perm
 from accounts.services import grant_deployment_role_permissions
@@ -21,7 +20,7 @@ from deployments.airflow_metadata import (
 from deployments.metadata_db_target import metadata_db_target
 from deployments.models import Deployment, DeploymentToken, IdeProject
 from deployments.signals import deployment_created
-from envmanager.kernel.errors import Conflict, InvalidInput, NotFound
+from envmanager.kernel.errors import Conflict, InvalidInput
 
 SHARED_DATABASE = (
     "Another Deployment already uses this metadata database: one metadata database belongs to "
@@ -248,7 +247,7 @@ def deployment_token_create(
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise InvalidInput("A token needs a name of 1 to 100 characters.", {"name": "Required."})
-    plain = new_token("emd")
+    plain = DeploymentToken.new_plain()
     with transaction.atomic():
         token = DeploymentToken.objects.create(
             deployment=deployment,
@@ -282,15 +281,4 @@ def deployment_token_revoke(*, user: User, token: DeploymentToken) -> Deployment
                 deployment_id=token.deployment_id,
                 detail={"tokenId": token.pk, "name": token.name},
             )
-    return token
-
-
-def deployment_for_token(plain: str) -> DeploymentToken:
-    token = (
-        DeploymentToken.objects.select_related("deployment")
-        .filter(token_hash=hash_token(plain), revoked_at__isnull=True)
-        .first()
-    )
-    if token is None:
-        raise NotFound("Unknown or revoked Deployment token.")
     return token

@@ -15,7 +15,6 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -25,7 +24,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
-from accounts.models import hash_token
+from accounts.models import LAST_USED_RESOLUTION, hash_token
 from deployments.models import DeploymentToken
 from envmanager import object_types
 from envmanager.models import EnvironmentObject, Link
@@ -34,9 +33,7 @@ from envmanager.selectors import deployment_resolved_environment
 
 log = logging.getLogger(__name__)
 
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 COUNT_FLUSH_SECONDS = 10
-TOKEN_PREFIX = "emd_"
 
 
 @dataclass(frozen=True)
@@ -112,8 +109,10 @@ def _lookup_row(params: list[Any]) -> tuple | None:
 
 
 def lookup(plain: str | None, object_type: str, key: str) -> LookupResult:
-    """Resolve one key of the bearer token's Deployment (overrides applied)."""
-    if not plain or not plain.startswith(TOKEN_PREFIX):
+    """Resolve one key of the bearer token's Deployment (overrides applied). The fast path:
+    one statement finds the token (as `DeploymentToken.objects.for_bearer` would), touches its
+    last use (as `mark_used` would) and reads the key."""
+    if not plain or not plain.startswith(f"{DeploymentToken.PREFIX}_"):
         return LookupResult(None, None, None)
     now = timezone.now()
     cutoff = connection.ops.adapt_datetimefield_value(now - LAST_USED_RESOLUTION)
@@ -136,17 +135,13 @@ def lookup(plain: str | None, object_type: str, key: str) -> LookupResult:
 
 def token_for(plain: str | None) -> DeploymentToken | None:
     """The active Deployment token for a bearer value, or None."""
-    if not plain or not plain.startswith(TOKEN_PREFIX):
-        return None
     token = (
-        DeploymentToken.objects.filter(token_hash=hash_token(plain), revoked_at__isnull=True)
+        DeploymentToken.objects.for_bearer(plain)
         .only("id", "deployment_id", "last_used_at", "name", "hint")
         .first()
     )
     if token is not None:
-        now = timezone.now()
-        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-            DeploymentToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.mark_used()
     return token
 
 

@@ -1,13 +1,7 @@
-from datetime import timedelta
-
-from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from accounts.models import ApiToken, hash_token
-
-# Writing last_used_at on every request would turn each read into a write; a minute is enough.
-LAST_USED_RESOLUTION = timedelta(minutes=1)
+from accounts.models import ApiToken
 
 
 def bearer_scheme_token(header: str) -> str | None:
@@ -27,18 +21,12 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate(self, request):
         token = bearer_token(request)
-        if token is None or not token.startswith("emp_"):
+        if token is None or not token.startswith(f"{ApiToken.PREFIX}_"):
             return None
-        api_token = (
-            ApiToken.objects.select_related("user")
-            .filter(token_hash=hash_token(token), revoked_at__isnull=True)
-            .first()
-        )
+        api_token = ApiToken.objects.for_bearer(token).select_related("user").first()
         if api_token is None or not api_token.user.is_active:
             raise exceptions.AuthenticationFailed("Unknown or revoked API token.")
-        now = timezone.now()
-        if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USED_RESOLUTION:
-            ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=now)
+        api_token.mark_used()
         return api_token.user, api_token
 
     def authenticate_header(self, request) -> str:
