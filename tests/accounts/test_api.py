@@ -135,19 +135,19 @@ def test_deployment_secrets_are_write_only(api, team, airflow_sqlite):
 
 
 @pytest.mark.parametrize(
-    ("payload", "field"),
+    ("payload", "field", "status"),
     [
-        ({"name": "x", "metadataDbUrl": "mysql://db/af"}, "metadataDbUrl"),
-        ({"name": "x", "fernetKey": "not-a-key"}, "fernetKey"),
-        ({"name": "x", "kind": "HYBRID"}, "kind"),
-        ({"name": "production"}, "name"),
+        ({"name": "x", "metadataDbUrl": "mysql://db/af"}, "metadataDbUrl", 400),
+        ({"name": "x", "fernetKey": "not-a-key"}, "fernetKey", 400),
+        ({"name": "x", "kind": "HYBRID"}, "kind", 400),
+        ({"name": "production"}, "name", 409),  # the name of a Deployment that exists
     ],
 )
-def test_bad_deployment_input_is_refused(api, team, payload, field):
+def test_bad_deployment_input_is_refused(api, team, payload, field, status):
     response = api.as_user(team.owner).post(
         f"/api/v1/workspaces/{team.workspace.pk}/deployments", payload, format="json"
     )
-    assert response.status_code in (400, 409)
+    assert response.status_code == status
     assert field in [f["field"] for f in response.json()["fieldErrors"]]
     assert "not-a-key" not in response.content.decode()
 
