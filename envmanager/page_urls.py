@@ -1,8 +1,12 @@
+"""The envmanager app's pages: the Workspace and its Environment, a Deployment's Environment
+and settings, migration from Airflow, the audit log and history, Airflow files."""
+
 from django.urls import path
 
-from envmanager import views
+from envmanager import airflow_file_views, audit_views, migration_views, views
 
 urlpatterns = [
+    # Workspace, Environment, Deployment
     path("workspaces/<int:workspace_id>/", views.workspace_detail, name="workspace"),
     path(
         "workspaces/<int:workspace_id>/environment/",
@@ -33,5 +37,50 @@ urlpatterns = [
         "deployments/<int:deployment_id>/settings/test-metadata-db/",
         views.deployment_metadata_db_test,
         name="deployment-metadata-db-test",
+    ),
+    # Migration from Airflow
+    path(
+        "deployments/<int:deployment_id>/migrate/<slug:type_slug>/",
+        migration_views.migration_select,
+        name="migration-select",
+    ),
+    path(
+        "deployments/<int:deployment_id>/migrate/<slug:type_slug>/start/",
+        migration_views.migration_start,
+        name="migration-start",
+    ),
+    path("migrations/<int:run_id>/", migration_views.migration_run, name="migration-run"),
+    path(
+        "migrations/<int:run_id>/<slug:action>/",
+        migration_views.migration_run_action,
+        name="migration-run-action",
+    ),
+    # Audit log, deleted objects, history
+    path("workspaces/<int:workspace_id>/audit/", audit_views.audit_log, name="audit-log"),
+    path(
+        "workspaces/<int:workspace_id>/environment/deleted/",
+        audit_views.deleted_objects,
+        name="deleted-objects",
+    ),
+    path(
+        "workspaces/<int:workspace_id>/environment/<int:object_id>/history/",
+        audit_views.object_history,
+        name="object-history",
+    ),
+    path(
+        "workspaces/<int:workspace_id>/versions/<int:version_id>/restore/",
+        audit_views.version_restore,
+        name="version-restore",
+    ),
+    # Airflow files
+    path(
+        "workspaces/<int:workspace_id>/airflow-files/",
+        airflow_file_views.airflow_files,
+        name="airflow-files",
+    ),
+    path(
+        "workspaces/<int:workspace_id>/airflow-files/<slug:type_slug>.<slug:file_format>",
+        airflow_file_views.airflow_file_download,
+        name="airflow-file-download",
     ),
 ]

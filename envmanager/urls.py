@@ -12,11 +12,6 @@ api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("deployments.api.urls")),
     path("", include("envmanager.api.urls")),
-    path("", include("envmanager.api.lookup_urls")),
-    path("", include("envmanager.api.migration_urls")),
-    path("", include("envmanager.api.audit_urls")),
-    path("", include("envmanager.api.promotion_urls")),
-    path("", include("envmanager.api.airflow_file_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its start-up script as a file of its own: the docs page keeps our
     # CSP (no inline script), and Swagger UI comes from drf-spectacular-sidecar, not a CDN.
@@ -33,9 +28,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", include("envmanager.page_urls")),
-    path("", include("envmanager.migration_urls")),
-    path("", include("envmanager.audit_urls")),
-    path("", include("envmanager.airflow_file_urls")),
     path("", include("deployments.urls")),
     path("", include("accounts.urls")),
     path("api/v1/", include(api_v1)),
