@@ -14,6 +14,7 @@ from deployments.models import Deployment
 from deployments.selectors import deployment_for_user
 from envmanager.kernel.encryption import SealBroken, seal, unseal
 from envmanager.kernel.errors import EnvManagerError
+from envmanager.object_types import AIRFLOW_SLUGS, EXPORT_FORMATS
 from envmanager.services.airflow_files import (
     airflow_file_export,
     airflow_file_import,
@@ -21,8 +22,6 @@ from envmanager.services.airflow_files import (
     may_export_secrets,
 )
 
-TYPES = {"connections": "CONNECTION", "variables": "AIRFLOW_VARIABLE"}
-EXPORT_FORMATS = {"CONNECTION": ["json", "yaml", "env"], "AIRFLOW_VARIABLE": ["json"]}
 # How long a preview may be applied: the page holds the uploaded file, sealed, for that long.
 PREVIEW_MAX_AGE = 3600
 
@@ -74,7 +73,7 @@ def airflow_files(request: HttpRequest, workspace_id: int) -> HttpResponse:
         workspace,
         deployment=deployment,
         deployments=workspace.deployments.all(),
-        types=TYPES,
+        types=AIRFLOW_SLUGS,
         export_formats=EXPORT_FORMATS,
         may_export=may_export_secrets(request.user, workspace),
     )
@@ -86,7 +85,7 @@ def airflow_files(request: HttpRequest, workspace_id: int) -> HttpResponse:
     )
     if request.method == "POST":
         type_slug = request.POST.get("type", "")
-        if type_slug not in TYPES:
+        if type_slug not in AIRFLOW_SLUGS:
             raise Http404
         overwrite = request.POST.get("overwrite") == "on"
         try:
@@ -101,7 +100,7 @@ def airflow_files(request: HttpRequest, workspace_id: int) -> HttpResponse:
                     user=request.user,
                     workspace=workspace,
                     deployment=deployment,
-                    object_type=TYPES[type_slug],
+                    object_type=AIRFLOW_SLUGS[type_slug],
                     filename=filename,
                     content=content,
                     overwrite=overwrite,
@@ -119,7 +118,7 @@ def airflow_files(request: HttpRequest, workspace_id: int) -> HttpResponse:
                 user=request.user,
                 workspace=workspace,
                 deployment=deployment,
-                object_type=TYPES[type_slug],
+                object_type=AIRFLOW_SLUGS[type_slug],
                 filename=upload.name,
                 content=content,
                 overwrite=overwrite,
@@ -153,14 +152,14 @@ def airflow_file_download(
     request: HttpRequest, workspace_id: int, type_slug: str, file_format: str
 ) -> HttpResponse:
     workspace, deployment = _target(request, workspace_id)
-    if type_slug not in TYPES:
+    if type_slug not in AIRFLOW_SLUGS:
         raise Http404
     try:
         text = airflow_file_export(
             user=request.user,
             workspace=workspace,
             deployment=deployment,
-            object_type=TYPES[type_slug],
+            object_type=AIRFLOW_SLUGS[type_slug],
             file_format=file_format,
             serialization=request.GET.get("serialization", "uri"),
         )

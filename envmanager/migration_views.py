@@ -10,22 +10,19 @@ from accounts.page_context import workspace_page
 from deployments.selectors import deployment_for_user
 from envmanager.kernel.errors import EnvManagerError
 from envmanager.models import MigrationRun
-from envmanager.object_types import ObjectType
+from envmanager.object_types import AIRFLOW_SLUGS, SPECS, ObjectType
 from envmanager.selectors import (
     migration_candidates,
     migration_run_for_user,
     migration_run_progress,
 )
 from envmanager.services import migration
-from envmanager.views import SLUG_OF
-
-TYPE_SLUGS = {"connections": ObjectType.CONNECTION, "variables": ObjectType.AIRFLOW_VARIABLE}
 
 
 def _object_type(slug: str) -> str:
-    if slug not in TYPE_SLUGS:
+    if slug not in AIRFLOW_SLUGS:
         raise Http404("Only connections and variables are migrated from Airflow.")
-    return TYPE_SLUGS[slug]
+    return AIRFLOW_SLUGS[slug]
 
 
 @login_required
@@ -41,7 +38,7 @@ def migration_select(request: HttpRequest, deployment_id: int, type_slug: str) -
         object_type=object_type,
         type_label=ObjectType(object_type).label,
         type_slug=type_slug,
-        environment_tab=SLUG_OF[object_type],
+        environment_tab=SPECS[object_type].slug,
         runs=deployment.migration_runs.all()[:10],
     )
     context["may_migrate"] = context["can"]["migrate"]
@@ -116,8 +113,8 @@ def migration_run(request: HttpRequest, run_id: int) -> HttpResponse:
             items=run.items.all(),
             undoable=undoable,
             changed_since=changed_since,
-            type_slug=next(slug for slug, t in TYPE_SLUGS.items() if t == run.object_type),
-            environment_tab=SLUG_OF[run.object_type],
+            type_slug=SPECS[run.object_type].airflow_slug,
+            environment_tab=SPECS[run.object_type].slug,
         ),
     )
 

@@ -144,6 +144,9 @@ def validate_key(object_type: str, key: str) -> None:
 
 @dataclass(frozen=True)
 class TypeSpec:
+    # How pages name the type: the Environment tab's slug (`?type=connections`) and heading.
+    slug: str
+    label: str
     fields: tuple[str, ...]
     secret_fields: tuple[str, ...]
     overridable: tuple[str, ...]
@@ -154,6 +157,12 @@ class TypeSpec:
     # Dag sees `conn.schema == ''` or `conn.schema is None`. Unset is the default, as Airflow
     # stores a field left out of its REST API, CLI or import.
     nullable: tuple[str, ...] = ()
+    # Types Airflow itself keeps (connections, variables): their name in Airflow-file and
+    # migration URLs and commands, the file formats they export to, and whether they migrate
+    # out of a metadata database.
+    airflow_slug: str = ""
+    export_formats: tuple[str, ...] = ()
+    migrates: bool = False
 
 
 class MetricsAuth(models.TextChoices):
@@ -165,6 +174,11 @@ class MetricsAuth(models.TextChoices):
 
 SPECS: dict[str, TypeSpec] = {
     ObjectType.CONNECTION: TypeSpec(
+        slug="connections",
+        label="Connections",
+        airflow_slug="connections",
+        export_formats=("json", "yaml", "env"),
+        migrates=True,
         fields=("conn_type", "description", "host", "schema", "login", "password", "port", "extra"),
         secret_fields=("password", "extra"),
         overridable=("conn_type", "host", "login", "password", "port", "schema", "extra"),
@@ -181,6 +195,11 @@ SPECS: dict[str, TypeSpec] = {
         nullable=("description", "host", "schema", "login", "password", "port", "extra"),
     ),
     ObjectType.AIRFLOW_VARIABLE: TypeSpec(
+        slug="airflow-variables",
+        label="Airflow Variables",
+        airflow_slug="variables",
+        export_formats=("json",),
+        migrates=True,
         fields=("value", "description", "is_secret"),
         secret_fields=(),
         secret_when_flagged=("value",),
@@ -189,6 +208,8 @@ SPECS: dict[str, TypeSpec] = {
         nullable=("description",),
     ),
     ObjectType.ENVIRONMENT_VARIABLE: TypeSpec(
+        slug="environment-variables",
+        label="Environment Variables",
         fields=("value", "is_secret"),
         secret_fields=(),
         secret_when_flagged=("value",),
@@ -196,6 +217,8 @@ SPECS: dict[str, TypeSpec] = {
         defaults={"value": "", "is_secret": False},
     ),
     ObjectType.METRICS_EXPORT: TypeSpec(
+        slug="metrics-exports",
+        label="Metrics Exports",
         fields=(
             "endpoint",
             "exporter_type",
@@ -235,6 +258,18 @@ SPECS: dict[str, TypeSpec] = {
         },
     ),
 }
+
+
+# Read from SPECS, one table each, for whoever needs it by another key.
+PAGE_SLUGS: dict[str, str] = {spec.slug: t for t, spec in SPECS.items()}
+TYPE_LABELS: dict[str, str] = {t: spec.label for t, spec in SPECS.items()}
+AIRFLOW_SLUGS: dict[str, str] = {
+    spec.airflow_slug: t for t, spec in SPECS.items() if spec.airflow_slug
+}
+EXPORT_FORMATS: dict[str, list[str]] = {
+    t: list(spec.export_formats) for t, spec in SPECS.items() if spec.export_formats
+}
+MIGRATABLE_TYPES: tuple[str, ...] = tuple(t for t, spec in SPECS.items() if spec.migrates)
 
 
 def secret_fields(object_type: str, values: dict[str, Any]) -> tuple[str, ...]:

@@ -30,23 +30,10 @@ from envmanager.forms import (
 )
 from envmanager.kernel.errors import EnvManagerError, NotPermitted
 from envmanager.models import EnvironmentObject, Link
-from envmanager.object_types import ObjectType, Scope
+from envmanager.object_types import PAGE_SLUGS, SPECS, TYPE_LABELS, ObjectType, Scope
 from envmanager.selectors import ResolvedObject, environment_object_for_user
 
 PAGE_SIZE = 50
-TYPE_SLUGS = {
-    "connections": ObjectType.CONNECTION,
-    "airflow-variables": ObjectType.AIRFLOW_VARIABLE,
-    "environment-variables": ObjectType.ENVIRONMENT_VARIABLE,
-    "metrics-exports": ObjectType.METRICS_EXPORT,
-}
-SLUG_OF = {t: s for s, t in TYPE_SLUGS.items()}
-TYPE_LABELS = {
-    ObjectType.CONNECTION: "Connections",
-    ObjectType.AIRFLOW_VARIABLE: "Airflow Variables",
-    ObjectType.ENVIRONMENT_VARIABLE: "Environment Variables",
-    ObjectType.METRICS_EXPORT: "Metrics Exports",
-}
 
 
 def _id_from(value: str | None) -> int | None:
@@ -58,15 +45,15 @@ def _id_from(value: str | None) -> int | None:
 
 def _type_from(request: HttpRequest) -> str:
     slug = request.GET.get("type") or request.POST.get("type") or "connections"
-    if slug not in TYPE_SLUGS:
+    if slug not in PAGE_SLUGS:
         raise Http404("Unknown object type.")
-    return TYPE_SLUGS[slug]
+    return PAGE_SLUGS[slug]
 
 
 def _tabs(object_type: str) -> list[dict]:
     return [
         {"slug": s, "label": TYPE_LABELS[t], "active": t == object_type}
-        for s, t in TYPE_SLUGS.items()
+        for s, t in PAGE_SLUGS.items()
     ]
 
 
@@ -116,7 +103,7 @@ def _list_context(request: HttpRequest, object_type: str, page, rows, form, quer
         "object_type": object_type,
         "type_label": TYPE_LABELS[object_type],
         "tabs": _tabs(object_type),
-        "slug": SLUG_OF[object_type],
+        "slug": SPECS[object_type].slug,
         "page": page,
         "rows": rows,
         "form": form,
@@ -297,7 +284,7 @@ def workspace_environment(request: HttpRequest, workspace_id: int) -> HttpRespon
                 _apply_errors(request, form, exc)
             else:
                 messages.success(request, f"Created {obj.key}.")
-                return redirect(f"{request.path}?type={SLUG_OF[object_type]}")
+                return redirect(f"{request.path}?type={SPECS[object_type].slug}")
     objects = (
         EnvironmentObject.objects.filter(
             workspace=workspace, scope=Scope.WORKSPACE, object_type=object_type
@@ -352,7 +339,7 @@ def environment_object_detail(
                 services.environment_object_delete(user=request.user, obj=obj)
                 messages.success(request, f"Deleted {obj.key}. It can be restored for 30 days.")
                 return redirect(
-                    f"/workspaces/{workspace.pk}/environment/?type={SLUG_OF[obj.object_type]}"
+                    f"/workspaces/{workspace.pk}/environment/?type={SPECS[obj.object_type].slug}"
                 )
             elif action == "link":
                 link_form = OverrideForm(
@@ -440,7 +427,7 @@ def environment_object_detail(
         form=form,
         link_form=link_form,
         type_label=TYPE_LABELS[obj.object_type],
-        slug=SLUG_OF[obj.object_type],
+        slug=SPECS[obj.object_type].slug,
         summary=summary(obj.object_type, obj.values),
         links=[
             {
@@ -561,7 +548,7 @@ def deployment_environment(request: HttpRequest, deployment_id: int) -> HttpResp
                 _apply_errors(request, form, exc)
             else:
                 messages.success(request, f"Created {form.cleaned_data['key']}.")
-                return redirect(f"{request.path}?type={SLUG_OF[object_type]}")
+                return redirect(f"{request.path}?type={SPECS[object_type].slug}")
     query = request.GET.get("q", "").strip()
     page = _resolved_page(deployment, object_type, query, request.GET.get("page"))
     rows = [
@@ -594,7 +581,7 @@ def deployment_object(request: HttpRequest, deployment_id: int, object_id: int) 
         initial={"key": obj.key},
         workspace_scope=False,
     )
-    back = f"/deployments/{deployment.pk}/environment/?type={SLUG_OF[obj.object_type]}"
+    back = f"/deployments/{deployment.pk}/environment/?type={SPECS[obj.object_type].slug}"
     if request.method == "POST":
         action = request.POST.get("action")
         try:
@@ -643,7 +630,7 @@ def deployment_object(request: HttpRequest, deployment_id: int, object_id: int) 
         obj=obj,
         form=form,
         type_label=TYPE_LABELS[obj.object_type],
-        slug=SLUG_OF[obj.object_type],
+        slug=SPECS[obj.object_type].slug,
         summary=summary(obj.object_type, obj.values),
         connection_types=CONNECTION_TYPES,
     )

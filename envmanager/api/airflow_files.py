@@ -21,11 +21,12 @@ from rest_framework.views import APIView
 
 from accounts.selectors import workspace_for_user
 from deployments.selectors import deployment_for_user
-from envmanager.airflow_file_views import EXPORT_FORMATS, TYPES, airflow_file_response
+from envmanager.airflow_file_views import airflow_file_response
 from envmanager.airflow_files import MAX_FILE_BYTES
 from envmanager.api.parsers import JSONParser
 from envmanager.kernel.api import TextField, error_responses
 from envmanager.kernel.errors import InvalidInput
+from envmanager.object_types import AIRFLOW_SLUGS, EXPORT_FORMATS
 from envmanager.services.airflow_files import (
     ImportRow,
     airflow_file_export,
@@ -38,7 +39,7 @@ FILE_TYPE = OpenApiParameter(
     "file_type",
     str,
     OpenApiParameter.PATH,
-    enum=list(TYPES),
+    enum=list(AIRFLOW_SLUGS),
     description="Airflow connections or Airflow variables.",
 )
 DEPLOYMENT_HELP = (
@@ -90,9 +91,9 @@ class ImportPlanSerializer(serializers.Serializer):
 
 
 def _object_type(file_type: str) -> str:
-    if file_type not in TYPES:
+    if file_type not in AIRFLOW_SLUGS:
         raise Http404("No such kind of Airflow file.")
-    return TYPES[file_type]
+    return AIRFLOW_SLUGS[file_type]
 
 
 def _deployment(request, deployment_id: int | None, workspace):

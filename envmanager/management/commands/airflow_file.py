@@ -5,13 +5,12 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.models import User, Workspace
 from deployments.models import Deployment
 from envmanager.kernel.errors import EnvManagerError
+from envmanager.object_types import AIRFLOW_SLUGS
 from envmanager.services.airflow_files import (
     airflow_file_export,
     airflow_file_import,
     airflow_file_preview,
 )
-
-TYPES = {"connections": "CONNECTION", "variables": "AIRFLOW_VARIABLE"}
 
 
 class Command(BaseCommand):
@@ -23,7 +22,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("direction", choices=["import", "export"])
-        parser.add_argument("type", choices=sorted(TYPES))
+        parser.add_argument("type", choices=sorted(AIRFLOW_SLUGS))
         parser.add_argument("file", help="path; its extension (.json, .yaml, .env) is the format")
         parser.add_argument("--workspace", type=int, required=True)
         parser.add_argument("--deployment", type=int, help="a Deployment of that Workspace")
@@ -47,7 +46,7 @@ class Command(BaseCommand):
             "user": user,
             "workspace": workspace,
             "deployment": deployment,
-            "object_type": TYPES[o["type"]],
+            "object_type": AIRFLOW_SLUGS[o["type"]],
         }
         try:
             if o["direction"] == "export":

@@ -6,10 +6,9 @@ from accounts.models import User
 from deployments.models import Deployment
 from envmanager.kernel.errors import EnvManagerError
 from envmanager.models import MigrationItem, MigrationRun
+from envmanager.object_types import AIRFLOW_SLUGS
 from envmanager.selectors import migration_candidates, migration_run_progress
 from envmanager.services.migration import migration_start
-
-TYPES = {"connections": "CONNECTION", "variables": "AIRFLOW_VARIABLE"}
 
 
 class Command(BaseCommand):
@@ -20,7 +19,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("deployment_id", type=int)
-        parser.add_argument("type", choices=sorted(TYPES))
+        parser.add_argument("type", choices=sorted(AIRFLOW_SLUGS))
         parser.add_argument("--as", dest="email", required=True, help="a Workspace Owner's email")
         parser.add_argument("--keys", help="comma-separated keys (default: every new or existing)")
         parser.add_argument("--execute", action="store_true", help="really migrate")
@@ -33,7 +32,7 @@ class Command(BaseCommand):
         deployment = Deployment.objects.filter(pk=deployment_id).first()
         if user is None or deployment is None:
             raise CommandError("Unknown user or Deployment.")
-        object_type = TYPES[type]
+        object_type = AIRFLOW_SLUGS[type]
         try:
             candidates = migration_candidates(deployment, object_type)
         except MetadataDbError as exc:
