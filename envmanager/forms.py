@@ -410,9 +410,8 @@ class EnvironmentObjectForm(_ForgetsTypedSecrets, forms.Form):
 
     def secret_names(self) -> list[str]:
         """The fields of this form that hold a secret (the URI holds a password)."""
-        names = [*SPECS[self.object_type].secret_fields, "uri"]
-        if self._value_is_secret():
-            names.append("value")
+        flagged = {"is_secret": self._value_is_secret()}
+        names = [*secret_fields(self.object_type, flagged), "uri"]
         return [name for name in self.fields if name in names]
 
     def chooser(self) -> dict | None:
@@ -507,7 +506,7 @@ class OverrideForm(_ForgetsTypedSecrets, forms.Form):
         self.object_type = object_type
         self.current = current or {}
         spec = SPECS[object_type]
-        secret = set(spec.secret_fields) | (set(spec.secret_when_flagged) if is_secret else set())
+        secret = set(secret_fields(object_type, {"is_secret": is_secret}))
         self.secret = secret | {"extra_keys"}
         for name in spec.overridable:
             # An override form is never filled in; a secret typed into it is never sent back.

@@ -273,6 +273,9 @@ MIGRATABLE_TYPES: tuple[str, ...] = tuple(t for t, spec in SPECS.items() if spec
 
 
 def secret_fields(object_type: str, values: dict[str, Any]) -> tuple[str, ...]:
+    """The fields of an object with these values that are secret: the type's secret fields,
+    and a variable's value when `is_secret` is set. The one rule; pages, forms, the API and
+    exports ask it."""
     spec = SPECS[object_type]
     if values.get("is_secret"):
         return spec.secret_fields + spec.secret_when_flagged

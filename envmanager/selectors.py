@@ -13,6 +13,7 @@ from accounts.permissions import has_workspace_perm
 from deployments.airflow_metadata import open_deployment_metadata_db
 from deployments.models import Deployment
 from envmanager import object_types
+from envmanager.kernel.errors import NotPermitted
 from envmanager.models import (
     RESTORE_DELETED_DAYS,
     EnvironmentObject,
@@ -191,10 +192,12 @@ AUDIT_FILTER_LOOKUPS = {
 }
 
 
-def audit_events(workspace, filters: dict[str, str]):
+def audit_events(user, workspace, filters: dict[str, str]):
     """A Workspace's audit log, newest first, filtered by action (`link` finds every link.*
     action), object type and Deployment (exact), actor and object key (parts of them), and a
-    `since` / `until` date-time."""
+    `since` / `until` date-time. Owners only (the one check, for the page and the API)."""
+    if not has_workspace_perm(user, WorkspacePermission.VIEW_AUDIT_LOG, workspace):
+        raise NotPermitted("Only Workspace Owners can see the audit log.")
     events = AuditEvent.objects.filter(workspace=workspace)
     for name in AUDIT_FILTERS:
         value = filters.get(name)

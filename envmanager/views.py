@@ -417,11 +417,7 @@ def environment_object_detail(
     links = list(obj.links.select_related("deployment", "ide_project"))
     linked_deployments = {link.deployment_id for link in links if link.deployment_id}
     linked_projects = {link.ide_project_id for link in links if link.ide_project_id}
-    secret = set(object_types.SPECS[obj.object_type].secret_fields) | (
-        set(object_types.SPECS[obj.object_type].secret_when_flagged)
-        if obj.values.get("is_secret")
-        else set()
-    )
+    secret = set(object_types.secret_fields(obj.object_type, obj.values))
     context.update(
         obj=obj,
         form=form,
