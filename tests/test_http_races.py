@@ -190,6 +190,22 @@ def resolved(live: Live, workspace: int, deployment: int, object_type: str) -> d
     return {o["objectKey"]: o for o in answer.json()["environmentObjects"]}
 
 
+_TOKENS: dict[int, str] = {}
+
+
+def lookups(live: Live, deployment: int, *keys: str) -> dict[str, int]:
+    """What the Deployment's Airflow gets for each connection id (the secrets backend's
+    lookup, with a Deployment token): 200 found, 404 not."""
+    if deployment not in _TOKENS:
+        made = created(live.api("POST", f"/deployments/{deployment}/tokens", {"name": "airflow"}))
+        _TOKENS[deployment] = made["token"]
+    bearer = {"Authorization": f"Bearer {_TOKENS[deployment]}"}
+    return {
+        key: live.send("GET", f"/api/v1/lookup/connections/{key}", headers=bearer).status
+        for key in keys
+    }
+
+
 def objects_path(workspace: int) -> str:
     return f"/workspaces/{workspace}/environment-objects"
 
@@ -211,6 +227,7 @@ def test_auto_link_switched_on_while_a_deployment_is_created(live):
         expect(answers, [{201}, {200}], live, round_)
         deployment = answers[0].json()["id"]
         assert "shared" in resolved(live, ws, deployment, "CONNECTION"), f"round {round_}"
+        assert lookups(live, deployment, "shared") == {"shared": 200}, f"round {round_}"
         assert live.api("PATCH", path, {"autoLinkDeployments": False}).status == 200
 
 
@@ -228,6 +245,7 @@ def test_an_auto_linked_object_created_while_a_deployment_is_created(live):
         expect(answers, [{201}, {201}], live, round_)
         deployment = answers[0].json()["id"]
         assert key in resolved(live, ws, deployment, "CONNECTION"), f"round {round_}"
+        assert lookups(live, deployment, key) == {key: 200}, f"round {round_}"
 
 
 def test_renaming_an_auto_linked_object_while_a_deployment_is_created(live):
@@ -248,6 +266,8 @@ def test_renaming_an_auto_linked_object_while_a_deployment_is_created(live):
         for deployment in (answers[0].json()["id"], first):
             keys = set(resolved(live, ws, deployment, "CONNECTION"))
             assert new_key in keys and old_key not in keys, f"round {round_}: {keys}"
+            found = lookups(live, deployment, new_key, old_key)
+            assert found == {new_key: 200, old_key: 404}, f"round {round_}: {found}"
 
 
 # A link made on the page while the object is renamed
@@ -273,6 +293,8 @@ def test_a_page_link_made_while_the_object_is_renamed_carries_the_new_key(live):
         expect(answers, [{302}, {200}], live, round_)
         keys = set(resolved(live, ws, deployment["id"], "CONNECTION"))
         assert keys == {new_key}, f"round {round_}: {keys} (renamed {old_key} -> {new_key})"
+        found = lookups(live, deployment["id"], new_key, old_key)
+        assert found == {new_key: 200, old_key: 404}, f"round {round_}: {found}"
 
 
 # An import against a change of the secret flag
@@ -363,6 +385,7 @@ def test_promote_against_delete_answers_404_never_500(live):
         expect(answers, [{200, 404}, {204}], live, round_)
         assert live.api("GET", f"{objects_path(ws)}/{obj}").status == 404, f"round {round_}"
         assert key not in resolved(live, ws, prod, "CONNECTION"), f"round {round_}"
+        assert lookups(live, prod, key) == {key: 404}, f"round {round_}"
 
 
 # Two saves of one object, each from what its user read
