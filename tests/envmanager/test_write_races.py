@@ -246,3 +246,137 @@ def test_promote_against_delete_is_a_404_never_a_500(team):
 
         race(promote, delete)
         assert set(outcome) == {"promote", "delete"}, f"round {round_}"
+
+
+def test_a_migration_copy_while_the_workspace_object_of_its_key_is_renamed(
+    team, airflow_sqlite, monkeypatch
+):
+    """Raced: a migration run's copy of Airflow connection `wh_N` and a rename of the Workspace
+    object `wh_N` (not linked to the Deployment) to `wh_N_v2`; then the run's deletion step.
+    Asserted every round: no link carries a stale key (each names its object's key now); the
+    renamed object keeps its own values; and the Airflow row is deleted exactly when the
+    Deployment resolves `wh_N` to the row's values (from a new object when the rename came
+    first), else it stays, the item saying why."""
+    from deployments.services import deployment_update
+    from envmanager.models import MigrationItem
+    from envmanager.selectors import deployment_resolve_one
+    from envmanager.services import migration as migration_services
+    from envmanager.services.migration import (
+        migration_copy,
+        migration_delete_sources,
+        migration_start,
+        open_run_metadata_db,
+        read_source_rows,
+    )
+
+    # The run's steps are called here, in the race, not by Celery.
+    monkeypatch.setattr(migration_services, "_enqueue", lambda *args, **kwargs: None)
+    rounds = 15
+    source = {"conn_type": "postgres", "host": "db.airflow", "login": "etl"}
+    url, fernet_key = airflow_sqlite(
+        connections={f"wh_{r}": source for r in range(rounds)}, variables={}
+    )
+    deployment_update(
+        user=team.owner, deployment=team.deployment, metadata_db_url=url, fernet_key=fernet_key
+    )
+    outcomes = []
+    for round_ in range(rounds):
+        key = f"wh_{round_}"
+        users = environment_object_create(
+            user=team.owner,
+            workspace=team.workspace,
+            object_type="CONNECTION",
+            key=key,
+            values={"conn_type": "postgres", "host": "db.user"},
+        )
+        run = migration_start(
+            user=team.owner, deployment=team.deployment, object_type="CONNECTION", object_keys=[key]
+        )
+        race(
+            lambda r=run: migration_copy(run_id=r.pk),
+            lambda u=users, k=key: environment_object_update(
+                user=team.owner, obj=EnvironmentObject.objects.get(pk=u.pk), key=f"{k}_v2"
+            ),
+        )
+        migration_delete_sources(run_id=run.pk)
+        stale = [
+            (link.object_key, link.environment_object.key)
+            for link in Link.objects.select_related("environment_object")
+            if link.object_key != link.environment_object.key
+        ]
+        assert not stale, f"round {round_}: links on stale keys {stale}"
+        renamed = EnvironmentObject.objects.get(pk=users.pk)
+        assert (renamed.key, renamed.values["host"]) == (f"{key}_v2", "db.user")
+        resolved = deployment_resolve_one(team.deployment, "CONNECTION", key)
+        resolves_source = resolved is not None and resolved.values["host"] == "db.airflow"
+        run.refresh_from_db()
+        with open_run_metadata_db(run) as db:
+            row_kept = key in read_source_rows(db, "CONNECTION", [key])
+        item = run.items.get()
+        assert row_kept != resolves_source, (
+            f"round {round_}: {item.action} {item.state} {item.reason!r}, row kept {row_kept}, "
+            f"resolves the row {resolves_source}"
+        )
+        if row_kept:
+            assert item.state == MigrationItem.State.KEPT_UNRESOLVED, f"round {round_}"
+        outcomes.append(f"{item.action} {item.state}")
+    print("migration copy vs rename:", {o: outcomes.count(o) for o in set(outcomes)})
+
+
+def test_a_restore_of_a_deleted_object_while_the_purge_runs_at_the_30_day_edge(team):
+    """Raced: restoring a deleted object whose deletion is just inside the 30 days, and the
+    purge run with a clock a second later (for it, the deletion is just past the 30 days).
+    Asserted every round: either the restore answered with the object, which is back with its
+    values and link and keeps every version of its history, or it answered NotFound and the
+    object and all its versions are gone: never an object without its history, or a purge
+    that left part of it; never another error."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from envmanager.errors import NotFound
+    from envmanager.models import ObjectVersion
+    from envmanager.selectors import deployment_resolve_one
+    from envmanager.services import environment_object_delete
+    from envmanager.services.versions import (
+        RESTORE_DELETED_DAYS,
+        deleted_objects_purge,
+        environment_object_restore_version,
+    )
+
+    outcomes = []
+    for round_ in range(ROUNDS):
+        key = f"edge_{round_}"
+        obj = http_connection(team, key, link_deployments=[team.deployment])
+        environment_object_update(user=team.owner, obj=obj, values={"host": f"h{round_}"})
+        environment_object_delete(user=team.owner, obj=EnvironmentObject.objects.get(pk=obj.pk))
+        versions = ObjectVersion.objects.filter(environment_object_id=obj.pk)
+        edge = timezone.now() - timedelta(days=RESTORE_DELETED_DAYS) + timedelta(seconds=5)
+        versions.update(created_at=edge - timedelta(days=1))
+        deletion = versions.get(reason=ObjectVersion.Reason.DELETE)
+        ObjectVersion.objects.filter(pk=deletion.pk).update(created_at=edge)
+        outcome = {}
+
+        def restore(deletion=deletion, outcome=outcome):
+            try:
+                environment_object_restore_version(user=team.owner, version=deletion)
+                outcome["restore"] = "restored"
+            except NotFound:
+                outcome["restore"] = "404"
+
+        def purge(outcome=outcome):
+            outcome["purged"] = deleted_objects_purge(now=edge + timedelta(days=30, seconds=1))
+
+        race(restore, purge)
+        outcomes.append(outcome["restore"])
+        left = versions.count()
+        back = EnvironmentObject.objects.filter(pk=obj.pk).first()
+        if outcome["restore"] == "restored":
+            assert back is not None and back.values["host"] == f"h{round_}", f"round {round_}"
+            assert left == 2 and outcome["purged"] == 0, f"round {round_}: {left} versions"
+            found = deployment_resolve_one(team.deployment, "CONNECTION", key)
+            assert found is not None and found.environment_object.pk == obj.pk
+        else:
+            assert back is None and left == 0, f"round {round_}: {back}, {left} versions"
+            assert outcome["purged"] == 2, f"round {round_}"
+    print("restore vs purge:", {o: outcomes.count(o) for o in set(outcomes)})
