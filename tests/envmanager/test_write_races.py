@@ -3,7 +3,9 @@ rounds, the end state checked every round: auto-links against Deployments create
 moment (the new Deployment always ends linked, under the object's current key), and an
 Airflow-file import against a change of the secret flag (never lowered)."""
 
+import random
 import threading
+import time
 
 import pytest
 from django.db import connection
@@ -42,6 +44,17 @@ def race(first, second) -> None:
     for t in threads:
         t.join()
     assert not errors, errors
+
+
+def jittered(fn, most: float = 0.03):
+    """`fn` after a random pause of up to `most` seconds: over the rounds, one side of a race
+    lands anywhere inside the other's transaction, not only where the barrier puts it."""
+
+    def run():
+        time.sleep(random.uniform(0, most))
+        fn()
+
+    return run
 
 
 def linked(obj_pk: int, deployment: Deployment) -> list[str]:
@@ -380,3 +393,42 @@ def test_a_restore_of_a_deleted_object_while_the_purge_runs_at_the_30_day_edge(t
             assert back is None and left == 0, f"round {round_}: {back}, {left} versions"
             assert outcome["purged"] == 2, f"round {round_}"
     print("restore vs purge:", {o: outcomes.count(o) for o in set(outcomes)})
+
+
+def test_two_deployments_created_in_one_workspace_at_the_same_moment(team):
+    """Raced: two Deployments created in one Workspace (which has an auto-linked object).
+    Asserted every round: both are created (no deadlock between the two), each linked."""
+    http_connection(team, "everywhere", auto_link_deployments=True)
+    for round_ in range(ROUNDS):
+        first, create_first = new_deployment(team, f"a{round_}")
+        second, create_second = new_deployment(team, f"b{round_}")
+        race(jittered(create_first, 0.01), jittered(create_second, 0.01))
+        obj = EnvironmentObject.objects.get(key="everywhere")
+        for made in (first, second):
+            assert linked(obj.pk, made["d"]) == ["everywhere"], f"round {round_}"
+
+
+def test_restoring_an_older_key_while_a_deployment_is_created(team):
+    """Raced: restoring an auto-linked object's earlier version (its earlier key) and creating
+    a Deployment. Asserted every round: every link of the object, the new Deployment's too,
+    carries the key the object has after the restore."""
+    from envmanager.models import ObjectVersion
+    from envmanager.services.versions import environment_object_restore_version
+
+    obj = http_connection(team, "k0", auto_link_deployments=True)
+    for round_ in range(ROUNDS):
+        old_key, new_key = f"k{round_}", f"k{round_ + 1}"
+        environment_object_update(user=team.owner, obj=obj, key=new_key)
+        version = ObjectVersion.objects.filter(environment_object_id=obj.pk).latest("pk")
+        assert version.key == old_key
+        made, create = new_deployment(team, f"d{round_}")
+
+        def restore(version=version):
+            environment_object_restore_version(user=team.owner, version=version)
+
+        race(create, jittered(restore))
+        assert EnvironmentObject.objects.get(pk=obj.pk).key == old_key
+        assert linked(obj.pk, made["d"]) == [old_key], f"round {round_}"
+        keys = set(Link.objects.filter(environment_object=obj).values_list("object_key", flat=True))
+        assert keys == {old_key}, f"round {round_}: {keys}"
+        environment_object_update(user=team.owner, obj=obj, key=new_key)
