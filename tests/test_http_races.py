@@ -297,6 +297,34 @@ def test_a_page_link_made_while_the_object_is_renamed_carries_the_new_key(live):
         assert found == {new_key: 200, old_key: 404}, f"round {round_}: {found}"
 
 
+def test_a_page_unlink_while_auto_link_is_switched_on_ends_linked_or_excluded(live):
+    """Raced: the object page's Unlink of one Deployment, and a PATCH switching the object's
+    auto-link on. Asserted every round: the Deployment ends either linked (unlinked first,
+    then auto-linked: its lookup answers) or excluded from the auto-link (auto-linked first,
+    then unlinked, which excludes it: its lookup is a 404): never neither, never both."""
+    ws = new_workspace(live, "page unlink vs auto-link")
+    obj = created(live.api("POST", objects_path(ws), connection_body("shared")))["id"]
+    path, page = f"{objects_path(ws)}/{obj}", f"/workspaces/{ws}/environment/{obj}/"
+    for round_ in range(ROUNDS):
+        deployment = created(
+            live.api("POST", f"/workspaces/{ws}/deployments", {"name": f"d{round_}"})
+        )["id"]
+        form = {"action": "link", "target": f"deployment:{deployment}"}
+        assert live.page("POST", page, form).status == 302
+        link_id = re.search(r'name="link_id" value="(\d+)"', live.page("GET", page).body.decode())
+        assert link_id, "the page offers to unlink it"
+        answers = race(
+            lambda i=link_id.group(1): live.page("POST", page, {"action": "unlink", "link_id": i}),
+            lambda: live.api("PATCH", path, {"autoLinkDeployments": True}),
+        )
+        expect(answers, [{302}, {200}], live, round_)
+        body = live.api("GET", path).json()
+        excluded = {"scope": "DEPLOYMENT", "scopeEntityId": deployment} in body["excludeLinks"]
+        is_linked = lookups(live, deployment, "shared") == {"shared": 200}
+        assert is_linked != excluded, f"round {round_}: linked {is_linked}, excluded {excluded}"
+        assert live.api("PATCH", path, {"autoLinkDeployments": False}).status == 200
+
+
 # An import against a change of the secret flag
 
 
