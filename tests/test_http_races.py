@@ -488,7 +488,8 @@ def test_two_patches_with_the_same_if_match_one_is_refused_with_412(live):
 
 
 def test_the_server_logged_no_server_error(live):
-    """After every race above: gunicorn's log holds no traceback or 500 of ours."""
+    """After every race above: gunicorn's log holds no traceback, deadlock or 500 of ours."""
     log = live.server.log()
     assert "Traceback" not in log
+    assert "deadlock" not in log
     assert '" 500 ' not in log
