@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import re
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from urllib.parse import urlencode
 
 import psycopg
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.gunicorn_server import AppDatabase, GunicornServer, Seeded, server_env
 
@@ -98,7 +100,7 @@ class Live:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory):
+def live(tmp_path_factory, metadata_db_allowlist):
     data_dir: Path = tmp_path_factory.mktemp("http-races")
     database = AppDatabase(f"envmanager_httpraces_{os.getpid()}")
     try:
@@ -110,6 +112,8 @@ def live(tmp_path_factory):
     server = None
     try:
         env = server_env(database.url, data_dir)
+        # A migration's copy, wait and delete all run inside its start request (Celery eager).
+        env["ENVMANAGER_PROPAGATION_SECONDS"] = "0"
         seeded = database.migrate_and_seed(env)
         server = GunicornServer(env, data_dir / "gunicorn.log", workers=WORKERS)
         server.start()
@@ -323,6 +327,57 @@ def test_a_page_unlink_while_auto_link_is_switched_on_ends_linked_or_excluded(li
         is_linked = lookups(live, deployment, "shared") == {"shared": 200}
         assert is_linked != excluded, f"round {round_}: linked {is_linked}, excluded {excluded}"
         assert live.api("PATCH", path, {"autoLinkDeployments": False}).status == 200
+
+
+# A migration against a rename of the Workspace object with its key
+
+
+def test_a_migration_while_the_workspace_object_of_its_key_is_renamed(live, tmp_path):
+    """Raced: a migration of Airflow connection `wh_N` from a Deployment's metadata database
+    (copy, zero propagation window, delete, all in the start request), and a PATCH renaming
+    the Workspace object `wh_N` (not linked to that Deployment) to `wh_N_v2`. Asserted every
+    round: what Airflow's lookup answers for both keys is what the Deployment's resolved list
+    names (no link left on a stale key), the renamed object keeps its host, and the Airflow
+    row is gone exactly when the lookup of `wh_N` answers the row's host."""
+    from deployments.airflow_metadata import create_airflow_shaped_sqlite
+
+    rounds = 20
+    ws = new_workspace(live, "migration vs rename")
+    fernet_key = Fernet.generate_key().decode()
+    metadata_db = tmp_path / "airflow.db"
+    source = {"conn_type": "postgres", "host": "db.airflow", "login": "etl"}
+    create_airflow_shaped_sqlite(
+        metadata_db, fernet_key, {f"wh_{r}": source for r in range(rounds)}, {}
+    )
+    body = {"name": "prod", "metadataDbUrl": f"sqlite:///{metadata_db}", "fernetKey": fernet_key}
+    prod = created(live.api("POST", f"/workspaces/{ws}/deployments", body))["id"]
+    for round_ in range(rounds):
+        key = f"wh_{round_}"
+        users = created(live.api("POST", objects_path(ws), connection_body(key, host="db.user")))
+        start = {"objectType": "CONNECTION", "objectKeys": [key]}
+        answers = race(
+            lambda s=start: live.api("POST", f"/deployments/{prod}/migrations", s),
+            lambda k=key, u=users: live.api(
+                "PATCH", f"{objects_path(ws)}/{u['id']}", {"objectKey": f"{k}_v2"}
+            ),
+        )
+        expect(answers, [{202}, {200}], live, round_)
+        run = live.api("GET", f"/migrations/{answers[0].json()['id']}").json()
+        names = set(resolved(live, ws, prod, "CONNECTION")) & {key, f"{key}_v2"}
+        found = lookups(live, prod, key, f"{key}_v2")
+        assert {k for k, status in found.items() if status == 200} == names, (
+            f"round {round_}: lookups {found}, resolved {names}, run {run['status']}"
+        )
+        renamed = live.api("GET", f"{objects_path(ws)}/{users['id']}").json()
+        assert (renamed["objectKey"], renamed["connection"]["host"]) == (f"{key}_v2", "db.user")
+        with sqlite3.connect(metadata_db) as db:
+            row_kept = bool(
+                db.execute("SELECT 1 FROM connection WHERE conn_id = ?", (key,)).fetchall()
+            )
+        bearer = {"Authorization": f"Bearer {_TOKENS[prod]}"}
+        lookup = live.send("GET", f"/api/v1/lookup/connections/{key}", headers=bearer)
+        resolves_source = lookup.status == 200 and lookup.json()["host"] == "db.airflow"
+        assert row_kept != resolves_source, f"round {round_}: run {run}"
 
 
 # An import against a change of the secret flag
