@@ -18,6 +18,7 @@ from envmanager.services.environment_objects import (
     link_create,
     link_delete,
     link_set_overrides,
+    lock_workspace_auto_links,
 )
 
 
@@ -182,6 +183,12 @@ def environment_object_update_with_links(
     not excluded."""
     turning_on = auto_link_deployments is True and not obj.auto_link_deployments
     with transaction.atomic():
+        if turning_on or links is not None:
+            # Auto-linking and linking below take the Workspace's auto-link lock, and the
+            # first update locks the object: the Workspace first, in the order the other
+            # writers (an unlink, a link, a Deployment created) take them, else those two
+            # deadlock with this one (see `lock_workspace_auto_links`).
+            lock_workspace_auto_links(obj.workspace_id)
         obj = environment_object_update(
             user=user,
             obj=obj,

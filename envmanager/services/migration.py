@@ -34,7 +34,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.audit import audit_record
-from accounts.models import User, WorkspacePermission
+from accounts.models import User, Workspace, WorkspacePermission
 from accounts.permissions import require_workspace_perm
 from deployments.airflow_metadata import MetadataDbError, open_deployment_metadata_db
 from deployments.models import Deployment
@@ -511,7 +511,20 @@ def _copy_chunk_taking_what_appeared(
     """Copy a chunk; where a user created one of its keys (or linked one to this Deployment)
     after the chunk read them, the unique constraints refuse our insert: the chunk is rolled
     back to its savepoint and done again from the rows as they are now, so that key takes the
-    override path (or is a conflict), never a 500 or a run stuck in COPYING."""
+    override path (or is a conflict), never a 500 or a run stuck in COPYING.
+
+    The chunk reads the Workspace's keys, so it first locks the Workspace row against a
+    rename (and a link, an auto-link, a Deployment created) at the same moment: those take
+    the row `FOR UPDATE` (`lock_workspace_auto_links`) before they change a key, so either
+    the chunk reads the keys after the rename, or the rename waits and then carries the
+    chunk's new links to the new key. Never a link left on a key its object no longer has.
+    `FOR NO KEY UPDATE`, held for the whole chunk (retries included): a plain create of an
+    object in the Workspace (which only needs the row to stay) goes on meanwhile."""
+    list(
+        Workspace.objects.select_for_update(no_key=True)
+        .filter(pk=run.workspace_id)
+        .values_list("pk")
+    )
     for attempt in range(COPY_ATTEMPTS):
         try:
             with transaction.atomic():

@@ -8,7 +8,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.audit import audit_record
-from accounts.models import User, WorkspacePermission
+from accounts.models import User, Workspace, WorkspacePermission
 from accounts.permissions import require_workspace_perm
 from deployments.models import Deployment, IdeProject
 from envmanager.kernel.errors import Conflict, InvalidInput, NotFound
@@ -86,6 +86,13 @@ def environment_object_restore_version(*, user: User, version: ObjectVersion) ->
         if version is None:
             raise NotFound("That version no longer exists: it was purged.")
         snap = version.snapshot
+        # Restoring can change the key, which meets auto-links and Deployments being created:
+        # the Workspace row's lock (`environment_objects.lock_workspace_auto_links`, which
+        # imports this module) before the object, in the order a rename takes them. Else a
+        # Deployment created now links on the key the object had, or the two deadlock.
+        list(
+            Workspace.objects.select_for_update().filter(pk=version.workspace_id).values_list("pk")
+        )
         obj = (
             EnvironmentObject.objects.select_for_update()
             .filter(pk=version.environment_object_id)

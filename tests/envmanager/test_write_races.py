@@ -3,7 +3,9 @@ rounds, the end state checked every round: auto-links against Deployments create
 moment (the new Deployment always ends linked, under the object's current key), and an
 Airflow-file import against a change of the secret flag (never lowered)."""
 
+import random
 import threading
+import time
 
 import pytest
 from django.db import connection
@@ -42,6 +44,17 @@ def race(first, second) -> None:
     for t in threads:
         t.join()
     assert not errors, errors
+
+
+def jittered(fn, most: float = 0.03):
+    """`fn` after a random pause of up to `most` seconds: over the rounds, one side of a race
+    lands anywhere inside the other's transaction, not only where the barrier puts it."""
+
+    def run():
+        time.sleep(random.uniform(0, most))
+        fn()
+
+    return run
 
 
 def linked(obj_pk: int, deployment: Deployment) -> list[str]:
@@ -246,3 +259,176 @@ def test_promote_against_delete_is_a_404_never_a_500(team):
 
         race(promote, delete)
         assert set(outcome) == {"promote", "delete"}, f"round {round_}"
+
+
+def test_a_migration_copy_while_the_workspace_object_of_its_key_is_renamed(
+    team, airflow_sqlite, monkeypatch
+):
+    """Raced: a migration run's copy of Airflow connection `wh_N` and a rename of the Workspace
+    object `wh_N` (not linked to the Deployment) to `wh_N_v2`; then the run's deletion step.
+    Asserted every round: no link carries a stale key (each names its object's key now); the
+    renamed object keeps its own values; and the Airflow row is deleted exactly when the
+    Deployment resolves `wh_N` to the row's values (from a new object when the rename came
+    first), else it stays, the item saying why."""
+    from deployments.services import deployment_update
+    from envmanager.models import MigrationItem
+    from envmanager.selectors import deployment_resolve_one
+    from envmanager.services import migration as migration_services
+    from envmanager.services.migration import (
+        migration_copy,
+        migration_delete_sources,
+        migration_start,
+        open_run_metadata_db,
+        read_source_rows,
+    )
+
+    # The run's steps are called here, in the race, not by Celery.
+    monkeypatch.setattr(migration_services, "_enqueue", lambda *args, **kwargs: None)
+    rounds = 15
+    source = {"conn_type": "postgres", "host": "db.airflow", "login": "etl"}
+    url, fernet_key = airflow_sqlite(
+        connections={f"wh_{r}": source for r in range(rounds)}, variables={}
+    )
+    deployment_update(
+        user=team.owner, deployment=team.deployment, metadata_db_url=url, fernet_key=fernet_key
+    )
+    outcomes = []
+    for round_ in range(rounds):
+        key = f"wh_{round_}"
+        users = environment_object_create(
+            user=team.owner,
+            workspace=team.workspace,
+            object_type="CONNECTION",
+            key=key,
+            values={"conn_type": "postgres", "host": "db.user"},
+        )
+        run = migration_start(
+            user=team.owner, deployment=team.deployment, object_type="CONNECTION", object_keys=[key]
+        )
+        race(
+            lambda r=run: migration_copy(run_id=r.pk),
+            lambda u=users, k=key: environment_object_update(
+                user=team.owner, obj=EnvironmentObject.objects.get(pk=u.pk), key=f"{k}_v2"
+            ),
+        )
+        migration_delete_sources(run_id=run.pk)
+        stale = [
+            (link.object_key, link.environment_object.key)
+            for link in Link.objects.select_related("environment_object")
+            if link.object_key != link.environment_object.key
+        ]
+        assert not stale, f"round {round_}: links on stale keys {stale}"
+        renamed = EnvironmentObject.objects.get(pk=users.pk)
+        assert (renamed.key, renamed.values["host"]) == (f"{key}_v2", "db.user")
+        resolved = deployment_resolve_one(team.deployment, "CONNECTION", key)
+        resolves_source = resolved is not None and resolved.values["host"] == "db.airflow"
+        run.refresh_from_db()
+        with open_run_metadata_db(run) as db:
+            row_kept = key in read_source_rows(db, "CONNECTION", [key])
+        item = run.items.get()
+        assert row_kept != resolves_source, (
+            f"round {round_}: {item.action} {item.state} {item.reason!r}, row kept {row_kept}, "
+            f"resolves the row {resolves_source}"
+        )
+        if row_kept:
+            assert item.state == MigrationItem.State.KEPT_UNRESOLVED, f"round {round_}"
+        outcomes.append(f"{item.action} {item.state}")
+    print("migration copy vs rename:", {o: outcomes.count(o) for o in set(outcomes)})
+
+
+def test_a_restore_of_a_deleted_object_while_the_purge_runs_at_the_30_day_edge(team):
+    """Raced: restoring a deleted object whose deletion is just inside the 30 days, and the
+    purge run with a clock a second later (for it, the deletion is just past the 30 days).
+    Asserted every round: either the restore answered with the object, which is back with its
+    values and link and keeps every version of its history, or it answered NotFound and the
+    object and all its versions are gone: never an object without its history, or a purge
+    that left part of it; never another error."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from envmanager.kernel.errors import NotFound
+    from envmanager.models import ObjectVersion
+    from envmanager.selectors import deployment_resolve_one
+    from envmanager.services import environment_object_delete
+    from envmanager.services.versions import (
+        RESTORE_DELETED_DAYS,
+        deleted_objects_purge,
+        environment_object_restore_version,
+    )
+
+    outcomes = []
+    for round_ in range(ROUNDS):
+        key = f"edge_{round_}"
+        obj = http_connection(team, key, link_deployments=[team.deployment])
+        environment_object_update(user=team.owner, obj=obj, values={"host": f"h{round_}"})
+        environment_object_delete(user=team.owner, obj=EnvironmentObject.objects.get(pk=obj.pk))
+        versions = ObjectVersion.objects.filter(environment_object_id=obj.pk)
+        edge = timezone.now() - timedelta(days=RESTORE_DELETED_DAYS) + timedelta(seconds=5)
+        versions.update(created_at=edge - timedelta(days=1))
+        deletion = versions.get(reason=ObjectVersion.Reason.DELETE)
+        ObjectVersion.objects.filter(pk=deletion.pk).update(created_at=edge)
+        outcome = {}
+
+        def restore(deletion=deletion, outcome=outcome):
+            try:
+                environment_object_restore_version(user=team.owner, version=deletion)
+                outcome["restore"] = "restored"
+            except NotFound:
+                outcome["restore"] = "404"
+
+        def purge(outcome=outcome):
+            outcome["purged"] = deleted_objects_purge(now=edge + timedelta(days=30, seconds=1))
+
+        race(restore, purge)
+        outcomes.append(outcome["restore"])
+        left = versions.count()
+        back = EnvironmentObject.objects.filter(pk=obj.pk).first()
+        if outcome["restore"] == "restored":
+            assert back is not None and back.values["host"] == f"h{round_}", f"round {round_}"
+            assert left == 2 and outcome["purged"] == 0, f"round {round_}: {left} versions"
+            found = deployment_resolve_one(team.deployment, "CONNECTION", key)
+            assert found is not None and found.environment_object.pk == obj.pk
+        else:
+            assert back is None and left == 0, f"round {round_}: {back}, {left} versions"
+            assert outcome["purged"] == 2, f"round {round_}"
+    print("restore vs purge:", {o: outcomes.count(o) for o in set(outcomes)})
+
+
+def test_two_deployments_created_in_one_workspace_at_the_same_moment(team):
+    """Raced: two Deployments created in one Workspace (which has an auto-linked object).
+    Asserted every round: both are created (no deadlock between the two), each linked."""
+    http_connection(team, "everywhere", auto_link_deployments=True)
+    for round_ in range(ROUNDS):
+        first, create_first = new_deployment(team, f"a{round_}")
+        second, create_second = new_deployment(team, f"b{round_}")
+        race(jittered(create_first, 0.01), jittered(create_second, 0.01))
+        obj = EnvironmentObject.objects.get(key="everywhere")
+        for made in (first, second):
+            assert linked(obj.pk, made["d"]) == ["everywhere"], f"round {round_}"
+
+
+def test_restoring_an_older_key_while_a_deployment_is_created(team):
+    """Raced: restoring an auto-linked object's earlier version (its earlier key) and creating
+    a Deployment. Asserted every round: every link of the object, the new Deployment's too,
+    carries the key the object has after the restore."""
+    from envmanager.models import ObjectVersion
+    from envmanager.services.versions import environment_object_restore_version
+
+    obj = http_connection(team, "k0", auto_link_deployments=True)
+    for round_ in range(ROUNDS):
+        old_key, new_key = f"k{round_}", f"k{round_ + 1}"
+        environment_object_update(user=team.owner, obj=obj, key=new_key)
+        version = ObjectVersion.objects.filter(environment_object_id=obj.pk).latest("pk")
+        assert version.key == old_key
+        made, create = new_deployment(team, f"d{round_}")
+
+        def restore(version=version):
+            environment_object_restore_version(user=team.owner, version=version)
+
+        race(create, jittered(restore))
+        assert EnvironmentObject.objects.get(pk=obj.pk).key == old_key
+        assert linked(obj.pk, made["d"]) == [old_key], f"round {round_}"
+        keys = set(Link.objects.filter(environment_object=obj).values_list("object_key", flat=True))
+        assert keys == {old_key}, f"round {round_}: {keys}"
+        environment_object_update(user=team.owner, obj=obj, key=new_key)
