@@ -13,7 +13,7 @@ from accounts.permissions import require_workspace_perm
 from deployments.models import Deployment, IdeProject
 from envmanager.kernel.errors import Conflict, InvalidInput, NotFound
 from envmanager.models import RESTORE_DELETED_DAYS, EnvironmentObject, Link, ObjectVersion
-from envmanager.object_types import SPECS
+from envmanager.object_types import SPECS, Scope
 
 
 def changed_field_names(object_type: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -203,6 +203,25 @@ def _restore_deleted(user: User, version: ObjectVersion, snap: dict) -> Environm
                     f"Its Deployment resolves {obj.key!r} from another object now."
                 ) from None
             skipped.append(target.pk)
+    if obj.scope == Scope.WORKSPACE and obj.auto_link_deployments:
+        # "Every Deployment" includes those created while it was deleted (not excluded ones).
+        for target in (
+            Deployment.objects.filter(workspace=obj.workspace_id)
+            .exclude(pk__in=snap["auto_link_excluded"])
+            .exclude(links__environment_object=obj)
+        ):
+            try:
+                with transaction.atomic():
+                    Link.objects.create(
+                        environment_object=obj,
+                        deployment=target,
+                        object_type=obj.object_type,
+                        object_key=obj.key,
+                        is_auto=True,
+                        overrides={},
+                    )
+            except IntegrityError:  # that Deployment resolves the key from another object now
+                skipped.append(target.pk)
     version.restored_at = now
     version.save(update_fields=["restored_at"])
     audit_record(

@@ -99,6 +99,31 @@ def test_a_deleted_object_comes_back_with_its_links_and_overrides(team):
     assert env["warehouse"].values["password"] == SECRET
 
 
+def test_a_restored_auto_linked_object_links_to_deployments_made_while_it_was_deleted(team):
+    """Auto-linked means every Deployment: one created while the object was deleted resolves
+    it after the restore too; a Deployment excluded before the deletion stays excluded."""
+    from deployments.services import deployment_create
+    from envmanager.services import auto_link_exclude
+
+    obj = environment_object_create(
+        user=team.operator,
+        workspace=team.workspace,
+        object_type="CONNECTION",
+        key="everywhere",
+        values={"conn_type": "http", "host": "h"},
+        auto_link_deployments=True,
+    )
+    excluded = deployment_create(user=team.owner, workspace=team.workspace, name="left-out")
+    auto_link_exclude(user=team.operator, obj=obj, deployment=excluded)
+    environment_object_delete(user=team.operator, obj=obj)
+    newcomer = deployment_create(user=team.owner, workspace=team.workspace, name="newcomer")
+    version = ObjectVersion.objects.get(reason="DELETE")
+    environment_object_restore_version(user=team.operator, version=version)
+    assert "everywhere" in deployment_resolved_environment(newcomer)["CONNECTION"]
+    assert "everywhere" in deployment_resolved_environment(team.deployment)["CONNECTION"]
+    assert "everywhere" not in deployment_resolved_environment(excluded)["CONNECTION"]
+
+
 def test_deleted_objects_can_be_restored_for_30_days_only(team):
     obj = create(team)
     environment_object_delete(user=team.operator, obj=obj)
