@@ -29,7 +29,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
-from django.db.models import Q
+from django.db.models import ExpressionWrapper, F, Lookup, Q, TextField
 from django.utils import timezone
 
 from accounts.models import User, WorkspacePermission
@@ -37,7 +37,12 @@ from accounts.permissions import require_workspace_perm
 from deployments.airflow_metadata import MetadataDbError, open_deployment_metadata_db
 from deployments.models import Deployment
 from envmanager import object_types
-from envmanager.encryption import EncryptedJSONField, EncryptedTextField
+from envmanager.encryption import (
+    EncryptedJSONField,
+    EncryptedTextField,
+    JSONTokenReader,
+    json_tokens,
+)
 from envmanager.errors import Conflict, InvalidInput
 from envmanager.models import EnvironmentObject, Link, MigrationItem, MigrationRun
 from envmanager.object_types import ObjectType, Scope
@@ -131,6 +136,26 @@ def source_values(object_type: str, row) -> dict[str, Any]:
 SHADOWED = "the metadata-DB row is shadowed by it and is left where it is"
 
 
+class _AnyOf(Lookup):
+    """`field = ANY(%s)` with the keys as one array parameter (PostgreSQL)."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s)", [*params, list(self.rhs)]
+
+
+def _key_in(field: str, keys: Iterable[str]) -> Q | Lookup:
+    """A filter on `field` being one of `keys`. On PostgreSQL a chunk's thousand keys go as one
+    array parameter: a thousand placeholders cost more to bind and parse than the query."""
+    keys = list(keys)
+    if connection.vendor == "postgresql":
+        return _AnyOf(F(field), keys)
+    return Q(**{f"{field}__in": keys})
+
+
 def migration_conflicts(
     *, deployment: Deployment, object_type: str, keys: Iterable[str]
 ) -> dict[str, str]:
@@ -143,7 +168,7 @@ def migration_conflicts(
     replace those values with the row's stale ones and change what a running Deployment
     resolves, so the row is left where it is. One query (the link carries the key)."""
     links = Link.objects.filter(
-        deployment=deployment, object_type=object_type, object_key__in=list(keys)
+        _key_in("object_key", keys), deployment=deployment, object_type=object_type
     )
     conflicts = {}
     for link in links:
@@ -178,7 +203,7 @@ def resolved_values(deployment_id: int, object_type: str, keys: Iterable[str]) -
     return {
         key: object_types.apply_overrides(values, overrides)
         for key, values, overrides in Link.objects.filter(
-            deployment=deployment_id, object_type=object_type, object_key__in=list(keys)
+            _key_in("object_key", keys), deployment=deployment_id, object_type=object_type
         ).values_list("object_key", "environment_object__values", "overrides")
     }
 
@@ -548,10 +573,10 @@ def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict) ->
     existing = {
         o.key: o
         for o in EnvironmentObject.objects.filter(
+            _key_in("key", keys),
             workspace=run.workspace_id,
             scope=Scope.WORKSPACE,
             object_type=object_type,
-            key__in=keys,
         )
     }
     # Read in this chunk's transaction: a key linked since it was selected is a conflict too.
@@ -652,10 +677,33 @@ def _overrides_to_reach(object_type: str, workspace_values: dict, wanted: dict) 
     }
 
 
+def _stored_copies(deployment_id: int, object_type: str, keys: Iterable[str]) -> dict[str, dict]:
+    """What the Deployment resolves for each key, from the tokens as stored now: each object's
+    values and each link's overrides decrypted from the database (a token shared by many links,
+    such as a chunk's empty overrides, once), never from what we meant to write."""
+    read = JSONTokenReader()
+    rows = (
+        Link.objects.filter(_key_in("object_key", keys), deployment=deployment_id)
+        .filter(object_type=object_type)
+        .annotate(
+            stored_values=ExpressionWrapper(
+                F("environment_object__values"), output_field=TextField()
+            ),
+            stored_overrides=ExpressionWrapper(F("overrides"), output_field=TextField()),
+        )
+        .values_list("object_key", "stored_values", "stored_overrides")
+    )
+    return {
+        key: object_types.apply_overrides(read(values), read(overrides) or {})
+        for key, values, overrides in rows
+    }
+
+
 def _verify(run: MigrationRun, items: list[MigrationItem], expected: dict[str, dict]) -> None:
-    """Read our stored copies back from the database (decrypting them afresh) and compare them
-    field by field with the decrypted source. A mismatch withdraws that copy and fails it."""
-    stored = resolved_values(run.deployment_id, run.object_type, expected)
+    """Read our stored copies back from the database (decrypting what is stored afresh) and
+    compare them field by field with the decrypted source. A mismatch withdraws that copy and
+    fails it."""
+    stored = _stored_copies(run.deployment_id, run.object_type, expected)
     now = timezone.now()
     for item in items:
         if item.object_key not in expected or item.state != State.SELECTED:
@@ -789,14 +837,15 @@ def _delete_chunk(run: MigrationRun, db, items: list[MigrationItem]) -> None:
         # The links that make the Deployment resolve our copies, locked until the rows are
         # gone: an unlink or a delete of the object waits, and one made during the window
         # keeps its row in Airflow.
-        resolving = {
-            link.object_key: link.environment_object_id
-            for link in Link.objects.select_for_update().filter(
+        resolving = dict(
+            Link.objects.select_for_update()
+            .filter(
+                _key_in("object_key", [item.object_key for item in items]),
                 deployment=run.deployment_id,
                 object_type=run.object_type,
-                object_key__in=[item.object_key for item in items],
             )
-        }
+            .values_list("object_key", "environment_object_id")
+        )
         if run.mode == MigrationRun.Mode.REMOVE_SHADOWED:
             # No copy of ours: the row may go while the Deployment still resolves the key.
             unresolved = [item for item in items if item.object_key not in resolving]
@@ -1044,7 +1093,10 @@ def _column(field, values: list) -> list:
     """One column's values as PostgreSQL takes them. Only encrypted fields need their field's
     conversion (encryption); ids, text, booleans and aware datetimes go as they are, which
     saves the per-value cost of get_db_prep_save on every other column."""
-    if isinstance(field, EncryptedTextField | EncryptedJSONField):
+    if isinstance(field, EncryptedJSONField):
+        # A chunk's links without overrides share one token of `{}` (see json_tokens).
+        return json_tokens(values, share_empty=field.model is Link and field.name == "overrides")
+    if isinstance(field, EncryptedTextField):
         db = connections[DEFAULT_DB_ALIAS]  # not the proxy: it costs a lookup per attribute
         return [field.get_db_prep_save(value, db) for value in values]
     return values
