@@ -281,11 +281,17 @@ def migration_start(
     with open_deployment_metadata_db(deployment) as db:
         # Every row read and decrypted, a chunk at a time: memory stays flat in N.
         for chunk in _chunks(keys, settings.ENVMANAGER_MIGRATION_CHUNK_SIZE):
-            found = read_source_rows(db, object_type, chunk)
-            missing += [k for k in chunk if k not in found]
             if mode == MigrationRun.Mode.REMOVE_SHADOWED:
+                found = read_source_rows(db, object_type, chunk)
                 differing = shadow_differences(deployment, object_type, found)
                 refused.update({k: differing.get(k, NOT_SHADOWED) for k in chunk})
+            elif object_type == ObjectType.CONNECTION:
+                # The copy reads and decrypts the values; here the key is checked to open
+                # every one of them, so a wrong key is refused before anything changes.
+                found = db.present_connections(chunk)
+            else:
+                found = db.present_variables(chunk)
+            missing += [k for k in chunk if k not in found]
     if missing:
         shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
         raise InvalidInput(f"Not in the metadata database: {shown}.", {"objectKeys": "Unknown."})
@@ -308,7 +314,9 @@ def migration_start(
                 created_by=user,
                 metadata_db_fingerprint=deployment.metadata_db_fingerprint,
             )
-            _insert_rows([MigrationItem(run_id=run.pk, object_key=k) for k in keys], "object_key")
+            _insert_rows(
+                MigrationItem, [{"run_id": run.pk, "object_key": k} for k in keys], "object_key"
+            )
             audit_record(
                 workspace=deployment.workspace_id,
                 actor=user,
@@ -582,8 +590,8 @@ def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict) ->
     # Read in this chunk's transaction: a key linked since it was selected is a conflict too.
     conflicts = migration_conflicts(deployment=deployment, object_type=object_type, keys=keys)
     now = timezone.now()
-    new_objects: dict[str, EnvironmentObject] = {}
-    new_links: list[Link] = []
+    new_objects: dict[str, dict] = {}
+    new_links: list[dict] = []
     expected: dict[str, dict] = {}
     for item in items:
         row = sources.get(item.object_key)
@@ -611,17 +619,17 @@ def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict) ->
         workspace_object = existing.get(item.object_key)
         if workspace_object is None:
             item.action = MigrationItem.Action.CREATED
-            new_objects[item.object_key] = EnvironmentObject(
-                workspace_id=run.workspace_id,
-                scope=Scope.WORKSPACE,
-                object_type=object_type,
-                key=item.object_key,
-                values=values,
-                created_at=now,
-                updated_at=now,
-                created_by_id=run.created_by_id,
-                updated_by_id=run.created_by_id,
-            )
+            new_objects[item.object_key] = {
+                "workspace_id": run.workspace_id,
+                "scope": Scope.WORKSPACE,
+                "object_type": object_type,
+                "key": item.object_key,
+                "values": values,
+                "created_at": now,
+                "updated_at": now,
+                "created_by_id": run.created_by_id,
+                "updated_by_id": run.created_by_id,
+            }
             continue
         # Not linked to this Deployment yet (a linked key is a conflict): a new link with the
         # override that makes it resolve to the source row's values.
@@ -629,14 +637,20 @@ def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict) ->
         item.environment_object = workspace_object
         item.link_created, item.previous_overrides = True, None
         overrides = _overrides_to_reach(object_type, workspace_object.values, values)
-        new_links.append(_new_link(workspace_object, deployment, overrides, now))
-    _insert_rows(list(new_objects.values()), "key")
+        new_links.append(
+            _new_link(workspace_object.pk, object_type, item.object_key, deployment, overrides, now)
+        )
+    created = _insert_rows(EnvironmentObject, list(new_objects.values()), "key")
     for item in items:
-        if item.action == MigrationItem.Action.CREATED and item.object_key in new_objects:
-            obj = new_objects[item.object_key]
-            item.environment_object, item.link_created = obj, True
-            new_links.append(_new_link(obj, deployment, {}, now))
-    _insert_rows(new_links, "object_key")
+        if item.action == MigrationItem.Action.CREATED and item.object_key in created:
+            item.environment_object_id = created[item.object_key]
+            item.link_created = True
+            new_links.append(
+                _new_link(
+                    item.environment_object_id, object_type, item.object_key, deployment, {}, now
+                )
+            )
+    _insert_rows(Link, new_links, "object_key")
     _verify(run, items, expected)
     _update_items(
         items,
@@ -654,18 +668,23 @@ def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict) ->
 
 
 def _new_link(
-    obj: EnvironmentObject, deployment: Deployment, overrides: dict, now: datetime
-) -> Link:
-    # By id: `obj` is saved already, and setting the related objects costs more than the row.
-    return Link(
-        environment_object_id=obj.pk,
-        deployment_id=deployment.pk,
-        object_type=obj.object_type,
-        object_key=obj.key,
-        overrides=overrides,
-        created_at=now,
-        updated_at=now,
-    )
+    object_id: int,
+    object_type: str,
+    key: str,
+    deployment: Deployment,
+    overrides: dict,
+    now: datetime,
+) -> dict:
+    """A new link's row, for `_insert_rows`."""
+    return {
+        "environment_object_id": object_id,
+        "deployment_id": deployment.pk,
+        "object_type": object_type,
+        "object_key": key,
+        "overrides": overrides,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _overrides_to_reach(object_type: str, workspace_values: dict, wanted: dict) -> dict:
@@ -1102,18 +1121,23 @@ def _column(field, values: list) -> list:
     return values
 
 
-def _insert_rows(objs: list, key: str) -> None:
-    """Insert new model instances of one model in one statement and give them their ids, as
-    bulk_create does. `key` names a field unique among them (their ids are matched by it)."""
-    if not objs:
-        return
-    model = type(objs[0])
+def _insert_rows(model: type, rows: list[dict], key: str) -> dict:
+    """Insert new rows of `model` (each a dict of field attnames to values; the fields left out
+    take their defaults) in one statement, without a model instance per row. `key` names a
+    field unique among them; returns each row's new id by its `key`."""
+    if not rows:
+        return {}
     if connection.vendor != "postgresql":
-        model.objects.bulk_create(objs)
-        return
+        objs = model.objects.bulk_create([model(**row) for row in rows])
+        return {getattr(obj, key): obj.pk for obj in objs}
     quote = connection.ops.quote_name
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    columns = [_column(f, [f.pre_save(o, True) for o in objs]) for f in fields]
+    columns = []
+    for f in fields:
+        if f.attname in rows[0]:
+            columns.append(_column(f, [row[f.attname] for row in rows]))
+        else:
+            columns.append(_column(f, [f.get_default() for _ in rows]))
     key_column = quote(model._meta.get_field(key).column)
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608 - names from the model
@@ -1121,10 +1145,7 @@ def _insert_rows(objs: list, key: str) -> None:
     )
     with _binary_cursor() as cursor:
         cursor.execute(sql, columns)
-        ids = {k: pk for pk, k in cursor.fetchall()}
-    for obj in objs:
-        obj.pk = ids[getattr(obj, key)]
-        obj._state.adding, obj._state.db = False, connection.alias
+        return {k: pk for pk, k in cursor.fetchall()}
 
 
 def _update_items(items: list[MigrationItem], fields: list[str]) -> None:
