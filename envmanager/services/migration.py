@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
@@ -523,9 +524,18 @@ def _item_pages(run: MigrationRun, state: str) -> Iterator[list[MigrationItem]]:
         page = run.items.filter(state=state).order_by("object_key")
         if after is not None:
             page = page.filter(object_key__gt=after)
-        chunk = list(page[:size])
+        # Rows, not model instances: building a thousand instances (their signals, their
+        # descriptors) cost more than reading them. Each item has the model's field attnames,
+        # `pk` and `run`, which is all the steps use; they write items back by `_update_items`.
+        names = [f.attname for f in MigrationItem._meta.concrete_fields]
+        chunk = [
+            SimpleNamespace(**dict(zip(names, row, strict=True)), run=run)
+            for row in page.values_list(*names)[:size]
+        ]
         if not chunk:
             return
+        for item in chunk:
+            item.pk = item.id
         yield chunk
         after = chunk[-1].object_key
 
@@ -550,7 +560,7 @@ def _copy_chunk_taking_what_appeared(
                 raise
             for item in items:
                 item.state, item.reason, item.action = State.SELECTED, "", ""
-                item.environment_object, item.link_created = None, False
+                item.environment_object_id, item.link_created = None, False
                 item.previous_overrides, item.verified_at = None, None
 
 
@@ -634,7 +644,7 @@ def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict) ->
         # Not linked to this Deployment yet (a linked key is a conflict): a new link with the
         # override that makes it resolve to the source row's values.
         item.action = MigrationItem.Action.OVERRIDDEN
-        item.environment_object = workspace_object
+        item.environment_object_id = workspace_object.pk
         item.link_created, item.previous_overrides = True, None
         overrides = _overrides_to_reach(object_type, workspace_object.values, values)
         new_links.append(
@@ -749,7 +759,7 @@ def _withdraw_copy(item: MigrationItem, deployment_id: int) -> None:
         EnvironmentObject.objects.select_for_update().filter(pk=item.environment_object_id).first()
     )
     if obj is None:
-        item.environment_object, item.link_created = None, False
+        item.environment_object_id, item.link_created = None, False
         return
     link = (
         Link.objects.select_for_update()
@@ -765,7 +775,7 @@ def _withdraw_copy(item: MigrationItem, deployment_id: int) -> None:
         link.overrides = item.previous_overrides or {}
         link.updated_at = timezone.now()
         link.save(update_fields=["overrides", "updated_at"])
-    item.environment_object = None
+    item.environment_object_id = None
     item.link_created = False
 
 
