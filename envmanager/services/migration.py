@@ -24,13 +24,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
-from django.db.models import Q
+from django.db.models import ExpressionWrapper, F, Lookup, Q, TextField
 from django.utils import timezone
 
 from accounts.audit import audit_record
@@ -39,7 +40,12 @@ from accounts.permissions import require_workspace_perm
 from deployments.airflow_metadata import MetadataDbError, open_deployment_metadata_db
 from deployments.models import Deployment
 from envmanager import object_types
-from envmanager.kernel.encryption import EncryptedJSONField, EncryptedTextField
+from envmanager.kernel.encryption import (
+    EncryptedJSONField,
+    EncryptedTextField,
+    JSONTokenReader,
+    json_tokens,
+)
 from envmanager.kernel.errors import Conflict, InvalidInput
 from envmanager.models import EnvironmentObject, Link, MigrationItem, MigrationRun
 from envmanager.object_types import ObjectType, Scope
@@ -132,6 +138,26 @@ def source_values(object_type: str, row) -> dict[str, Any]:
 SHADOWED = "the metadata-DB row is shadowed by it and is left where it is"
 
 
+class _AnyOf(Lookup):
+    """`field = ANY(%s)` with the keys as one array parameter (PostgreSQL)."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s)", [*params, list(self.rhs)]
+
+
+def _key_in(field: str, keys: Iterable[str]) -> Q | Lookup:
+    """A filter on `field` being one of `keys`. On PostgreSQL a chunk's thousand keys go as one
+    array parameter: a thousand placeholders cost more to bind and parse than the query."""
+    keys = list(keys)
+    if connection.vendor == "postgresql":
+        return _AnyOf(F(field), keys)
+    return Q(**{f"{field}__in": keys})
+
+
 def migration_conflicts(
     *, deployment: Deployment, object_type: str, keys: Iterable[str]
 ) -> dict[str, str]:
@@ -144,7 +170,7 @@ def migration_conflicts(
     replace those values with the row's stale ones and change what a running Deployment
     resolves, so the row is left where it is. One query (the link carries the key)."""
     links = Link.objects.filter(
-        deployment=deployment, object_type=object_type, object_key__in=list(keys)
+        _key_in("object_key", keys), deployment=deployment, object_type=object_type
     )
     conflicts = {}
     for link in links:
@@ -179,7 +205,7 @@ def resolved_values(deployment_id: int, object_type: str, keys: Iterable[str]) -
     return {
         key: object_types.apply_overrides(values, overrides)
         for key, values, overrides in Link.objects.filter(
-            deployment=deployment_id, object_type=object_type, object_key__in=list(keys)
+            _key_in("object_key", keys), deployment=deployment_id, object_type=object_type
         ).values_list("object_key", "environment_object__values", "overrides")
     }
 
@@ -257,11 +283,17 @@ def migration_start(
     with open_deployment_metadata_db(deployment) as db:
         # Every row read and decrypted, a chunk at a time: memory stays flat in N.
         for chunk in _chunks(keys, settings.ENVMANAGER_MIGRATION_CHUNK_SIZE):
-            found = read_source_rows(db, object_type, chunk)
-            missing += [k for k in chunk if k not in found]
             if mode == MigrationRun.Mode.REMOVE_SHADOWED:
+                found = read_source_rows(db, object_type, chunk)
                 differing = shadow_differences(deployment, object_type, found)
                 refused.update({k: differing.get(k, NOT_SHADOWED) for k in chunk})
+            elif object_type == ObjectType.CONNECTION:
+                # The copy reads and decrypts the values; here the key is checked to open
+                # every one of them, so a wrong key is refused before anything changes.
+                found = db.present_connections(chunk)
+            else:
+                found = db.present_variables(chunk)
+            missing += [k for k in chunk if k not in found]
     if missing:
         shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
         raise InvalidInput(f"Not in the metadata database: {shown}.", {"objectKeys": "Unknown."})
@@ -284,7 +316,9 @@ def migration_start(
                 created_by=user,
                 metadata_db_fingerprint=deployment.metadata_db_fingerprint,
             )
-            _insert_rows([MigrationItem(run_id=run.pk, object_key=k) for k in keys], "object_key")
+            _insert_rows(
+                MigrationItem, [{"run_id": run.pk, "object_key": k} for k in keys], "object_key"
+            )
             audit_record(
                 workspace=deployment.workspace_id,
                 actor=user,
@@ -495,9 +529,18 @@ def _item_pages(run: MigrationRun, state: str) -> Iterator[list[MigrationItem]]:
         page = run.items.filter(state=state).order_by("object_key")
         if after is not None:
             page = page.filter(object_key__gt=after)
-        chunk = list(page[:size])
+        # Rows, not model instances: building a thousand instances (their signals, their
+        # descriptors) cost more than reading them. Each item has the model's field attnames,
+        # `pk` and `run`, which is all the steps use; they write items back by `_update_items`.
+        names = [f.attname for f in MigrationItem._meta.concrete_fields]
+        chunk = [
+            SimpleNamespace(**dict(zip(names, row, strict=True)), run=run)
+            for row in page.values_list(*names)[:size]
+        ]
         if not chunk:
             return
+        for item in chunk:
+            item.pk = item.id
         yield chunk
         after = chunk[-1].object_key
 
@@ -535,7 +578,7 @@ def _copy_chunk_taking_what_appeared(
                 raise
             for item in items:
                 item.state, item.reason, item.action = State.SELECTED, "", ""
-                item.environment_object, item.link_created = None, False
+                item.environment_object_id, item.link_created = None, False
                 item.previous_overrides, item.verified_at = None, None
 
 
@@ -566,17 +609,17 @@ def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict) ->
     existing = {
         o.key: o
         for o in EnvironmentObject.objects.filter(
+            _key_in("key", keys),
             workspace=run.workspace_id,
             scope=Scope.WORKSPACE,
             object_type=object_type,
-            key__in=keys,
         )
     }
     # Read in this chunk's transaction: a key linked since it was selected is a conflict too.
     conflicts = migration_conflicts(deployment=deployment, object_type=object_type, keys=keys)
     now = timezone.now()
-    new_objects: dict[str, EnvironmentObject] = {}
-    new_links: list[Link] = []
+    new_objects: dict[str, dict] = {}
+    new_links: list[dict] = []
     expected: dict[str, dict] = {}
     for item in items:
         row = sources.get(item.object_key)
@@ -604,32 +647,38 @@ def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict) ->
         workspace_object = existing.get(item.object_key)
         if workspace_object is None:
             item.action = MigrationItem.Action.CREATED
-            new_objects[item.object_key] = EnvironmentObject(
-                workspace_id=run.workspace_id,
-                scope=Scope.WORKSPACE,
-                object_type=object_type,
-                key=item.object_key,
-                values=values,
-                created_at=now,
-                updated_at=now,
-                created_by_id=run.created_by_id,
-                updated_by_id=run.created_by_id,
-            )
+            new_objects[item.object_key] = {
+                "workspace_id": run.workspace_id,
+                "scope": Scope.WORKSPACE,
+                "object_type": object_type,
+                "key": item.object_key,
+                "values": values,
+                "created_at": now,
+                "updated_at": now,
+                "created_by_id": run.created_by_id,
+                "updated_by_id": run.created_by_id,
+            }
             continue
         # Not linked to this Deployment yet (a linked key is a conflict): a new link with the
         # override that makes it resolve to the source row's values.
         item.action = MigrationItem.Action.OVERRIDDEN
-        item.environment_object = workspace_object
+        item.environment_object_id = workspace_object.pk
         item.link_created, item.previous_overrides = True, None
         overrides = _overrides_to_reach(object_type, workspace_object.values, values)
-        new_links.append(_new_link(workspace_object, deployment, overrides, now))
-    _insert_rows(list(new_objects.values()), "key")
+        new_links.append(
+            _new_link(workspace_object.pk, object_type, item.object_key, deployment, overrides, now)
+        )
+    created = _insert_rows(EnvironmentObject, list(new_objects.values()), "key")
     for item in items:
-        if item.action == MigrationItem.Action.CREATED and item.object_key in new_objects:
-            obj = new_objects[item.object_key]
-            item.environment_object, item.link_created = obj, True
-            new_links.append(_new_link(obj, deployment, {}, now))
-    _insert_rows(new_links, "object_key")
+        if item.action == MigrationItem.Action.CREATED and item.object_key in created:
+            item.environment_object_id = created[item.object_key]
+            item.link_created = True
+            new_links.append(
+                _new_link(
+                    item.environment_object_id, object_type, item.object_key, deployment, {}, now
+                )
+            )
+    _insert_rows(Link, new_links, "object_key")
     _verify(run, items, expected)
     _update_items(
         items,
@@ -647,18 +696,23 @@ def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict) ->
 
 
 def _new_link(
-    obj: EnvironmentObject, deployment: Deployment, overrides: dict, now: datetime
-) -> Link:
-    # By id: `obj` is saved already, and setting the related objects costs more than the row.
-    return Link(
-        environment_object_id=obj.pk,
-        deployment_id=deployment.pk,
-        object_type=obj.object_type,
-        object_key=obj.key,
-        overrides=overrides,
-        created_at=now,
-        updated_at=now,
-    )
+    object_id: int,
+    object_type: str,
+    key: str,
+    deployment: Deployment,
+    overrides: dict,
+    now: datetime,
+) -> dict:
+    """A new link's row, for `_insert_rows`."""
+    return {
+        "environment_object_id": object_id,
+        "deployment_id": deployment.pk,
+        "object_type": object_type,
+        "object_key": key,
+        "overrides": overrides,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _overrides_to_reach(object_type: str, workspace_values: dict, wanted: dict) -> dict:
@@ -670,10 +724,33 @@ def _overrides_to_reach(object_type: str, workspace_values: dict, wanted: dict) 
     }
 
 
+def _stored_copies(deployment_id: int, object_type: str, keys: Iterable[str]) -> dict[str, dict]:
+    """What the Deployment resolves for each key, from the tokens as stored now: each object's
+    values and each link's overrides decrypted from the database (a token shared by many links,
+    such as a chunk's empty overrides, once), never from what we meant to write."""
+    read = JSONTokenReader()
+    rows = (
+        Link.objects.filter(_key_in("object_key", keys), deployment=deployment_id)
+        .filter(object_type=object_type)
+        .annotate(
+            stored_values=ExpressionWrapper(
+                F("environment_object__values"), output_field=TextField()
+            ),
+            stored_overrides=ExpressionWrapper(F("overrides"), output_field=TextField()),
+        )
+        .values_list("object_key", "stored_values", "stored_overrides")
+    )
+    return {
+        key: object_types.apply_overrides(read(values), read(overrides) or {})
+        for key, values, overrides in rows
+    }
+
+
 def _verify(run: MigrationRun, items: list[MigrationItem], expected: dict[str, dict]) -> None:
-    """Read our stored copies back from the database (decrypting them afresh) and compare them
-    field by field with the decrypted source. A mismatch withdraws that copy and fails it."""
-    stored = resolved_values(run.deployment_id, run.object_type, expected)
+    """Read our stored copies back from the database (decrypting what is stored afresh) and
+    compare them field by field with the decrypted source. A mismatch withdraws that copy and
+    fails it."""
+    stored = _stored_copies(run.deployment_id, run.object_type, expected)
     now = timezone.now()
     for item in items:
         if item.object_key not in expected or item.state != State.SELECTED:
@@ -700,7 +777,7 @@ def _withdraw_copy(item: MigrationItem, deployment_id: int) -> None:
         EnvironmentObject.objects.select_for_update().filter(pk=item.environment_object_id).first()
     )
     if obj is None:
-        item.environment_object, item.link_created = None, False
+        item.environment_object_id, item.link_created = None, False
         return
     link = (
         Link.objects.select_for_update()
@@ -716,7 +793,7 @@ def _withdraw_copy(item: MigrationItem, deployment_id: int) -> None:
         link.overrides = item.previous_overrides or {}
         link.updated_at = timezone.now()
         link.save(update_fields=["overrides", "updated_at"])
-    item.environment_object = None
+    item.environment_object_id = None
     item.link_created = False
 
 
@@ -807,14 +884,15 @@ def _delete_chunk(run: MigrationRun, db, items: list[MigrationItem]) -> None:
         # The links that make the Deployment resolve our copies, locked until the rows are
         # gone: an unlink or a delete of the object waits, and one made during the window
         # keeps its row in Airflow.
-        resolving = {
-            link.object_key: link.environment_object_id
-            for link in Link.objects.select_for_update().filter(
+        resolving = dict(
+            Link.objects.select_for_update()
+            .filter(
+                _key_in("object_key", [item.object_key for item in items]),
                 deployment=run.deployment_id,
                 object_type=run.object_type,
-                object_key__in=[item.object_key for item in items],
             )
-        }
+            .values_list("object_key", "environment_object_id")
+        )
         if run.mode == MigrationRun.Mode.REMOVE_SHADOWED:
             # No copy of ours: the row may go while the Deployment still resolves the key.
             unresolved = [item for item in items if item.object_key not in resolving]
@@ -1062,24 +1140,32 @@ def _column(field, values: list) -> list:
     """One column's values as PostgreSQL takes them. Only encrypted fields need their field's
     conversion (encryption); ids, text, booleans and aware datetimes go as they are, which
     saves the per-value cost of get_db_prep_save on every other column."""
-    if isinstance(field, EncryptedTextField | EncryptedJSONField):
+    if isinstance(field, EncryptedJSONField):
+        # A chunk's links without overrides share one token of `{}` (see json_tokens).
+        return json_tokens(values, share_empty=field.model is Link and field.name == "overrides")
+    if isinstance(field, EncryptedTextField):
         db = connections[DEFAULT_DB_ALIAS]  # not the proxy: it costs a lookup per attribute
         return [field.get_db_prep_save(value, db) for value in values]
     return values
 
 
-def _insert_rows(objs: list, key: str) -> None:
-    """Insert new model instances of one model in one statement and give them their ids, as
-    bulk_create does. `key` names a field unique among them (their ids are matched by it)."""
-    if not objs:
-        return
-    model = type(objs[0])
+def _insert_rows(model: type, rows: list[dict], key: str) -> dict:
+    """Insert new rows of `model` (each a dict of field attnames to values; the fields left out
+    take their defaults) in one statement, without a model instance per row. `key` names a
+    field unique among them; returns each row's new id by its `key`."""
+    if not rows:
+        return {}
     if connection.vendor != "postgresql":
-        model.objects.bulk_create(objs)
-        return
+        objs = model.objects.bulk_create([model(**row) for row in rows])
+        return {getattr(obj, key): obj.pk for obj in objs}
     quote = connection.ops.quote_name
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    columns = [_column(f, [f.pre_save(o, True) for o in objs]) for f in fields]
+    columns = []
+    for f in fields:
+        if f.attname in rows[0]:
+            columns.append(_column(f, [row[f.attname] for row in rows]))
+        else:
+            columns.append(_column(f, [f.get_default() for _ in rows]))
     key_column = quote(model._meta.get_field(key).column)
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608 - names from the model
@@ -1087,10 +1173,7 @@ def _insert_rows(objs: list, key: str) -> None:
     )
     with _binary_cursor() as cursor:
         cursor.execute(sql, columns)
-        ids = {k: pk for pk, k in cursor.fetchall()}
-    for obj in objs:
-        obj.pk = ids[getattr(obj, key)]
-        obj._state.adding, obj._state.db = False, connection.alias
+        return {k: pk for pk, k in cursor.fetchall()}
 
 
 def _update_items(items: list[MigrationItem], fields: list[str]) -> None:
