@@ -11,11 +11,7 @@ from deployments.selectors import deployment_for_user
 from envmanager.kernel.errors import EnvManagerError
 from envmanager.models import MigrationRun
 from envmanager.object_types import AIRFLOW_SLUGS, SPECS, ObjectType
-from envmanager.selectors import (
-    migration_candidates,
-    migration_run_for_user,
-    migration_run_progress,
-)
+from envmanager.selectors import migration_run_for_user, migration_run_progress
 from envmanager.services import migration
 
 
@@ -27,7 +23,6 @@ def _object_type(slug: str) -> str:
 
 @login_required
 def migration_select(request: HttpRequest, deployment_id: int, type_slug: str) -> HttpResponse:
-    from deployments.airflow_metadata import MetadataDbError
 
     deployment = deployment_for_user(request.user, deployment_id)
     object_type = _object_type(type_slug)
@@ -42,16 +37,13 @@ def migration_select(request: HttpRequest, deployment_id: int, type_slug: str) -
         runs=deployment.migration_runs.all()[:10],
     )
     context["may_migrate"] = context["can"]["migrate"]
-    if not context["may_migrate"]:
-        context["error"] = "Only a Workspace Owner can migrate from Airflow."
-    elif deployment.is_remote_execution:
-        context["error"] = "Migration is not available for remote-execution Deployments."
-    else:
-        try:
-            context["candidates"] = migration_candidates(deployment, object_type)
-            context["removable"] = [c for c in context["candidates"] if c.removable]
-        except MetadataDbError as exc:
-            context["error"] = str(exc)
+    try:
+        context["candidates"] = migration.migration_candidates(
+            user=request.user, deployment=deployment, object_type=object_type
+        )
+        context["removable"] = [c for c in context["candidates"] if c.removable]
+    except EnvManagerError as exc:
+        context["error"] = str(exc)
     return render(request, "envmanager/migration_select.html", context)
 
 

@@ -81,27 +81,6 @@ def deployment_resolve_one(
     return _resolve_link(link) if link else None
 
 
-@dataclass(frozen=True)
-class MigrationCandidate:
-    """One row of a Deployment's metadata DB, as the migration selection page shows it."""
-
-    NEW = "NEW"
-    EXISTS_IN_WORKSPACE = "EXISTS_IN_WORKSPACE"
-    CONFLICT = "CONFLICT"
-    STATUSES = (NEW, EXISTS_IN_WORKSPACE, CONFLICT)
-
-    object_key: str
-    status: str
-    summary: str
-    description: str
-    # What migrating it would do, or (for a conflict) why it is left in Airflow.
-    reason: str = ""
-    # A conflict whose row is identical to what the Deployment resolves can be removed from
-    # Airflow ("Remove from Airflow"); otherwise `difference` names the fields that differ.
-    removable: bool = False
-    difference: str = ""
-
-
 def migration_source_counts(deployment: Deployment) -> dict[str, int]:
     """How many connections and variables the metadata DB holds (for the "Migrate from
     Airflow" buttons). Raises MetadataDbError when it cannot be read."""
@@ -110,62 +89,6 @@ def migration_source_counts(deployment: Deployment) -> dict[str, int]:
             ObjectType.CONNECTION: db.count_connections(),
             ObjectType.AIRFLOW_VARIABLE: db.count_variables(),
         }
-
-
-def migration_candidates(deployment: Deployment, object_type: str) -> list[MigrationCandidate]:
-    """Every row of that type in the metadata DB, marked new to the Workspace, existing in the
-    Workspace but not linked to this Deployment (an override will be created), or in conflict
-    with what the Deployment already resolves (`migration_conflicts`: its own object or a
-    linked Workspace object). Decrypts every row, so a wrong Fernet key is reported here,
-    before anything changes (raises MetadataDbError)."""
-    from envmanager.services.migration import (
-        migration_conflicts,
-        read_source_rows,
-        shadow_differences,
-    )
-
-    with open_deployment_metadata_db(deployment) as db:
-        rows = read_source_rows(db, object_type)
-    in_workspace = set(
-        EnvironmentObject.objects.filter(
-            workspace=deployment.workspace_id,
-            scope=Scope.WORKSPACE,
-            object_type=object_type,
-            key__in=list(rows),
-        ).values_list("key", flat=True)
-    )
-    conflicts = migration_conflicts(deployment=deployment, object_type=object_type, keys=rows)
-    differences = shadow_differences(
-        deployment, object_type, {k: rows[k] for k in conflicts if k in rows}
-    )
-    candidates = []
-    for key in sorted(rows):
-        row = rows[key]
-        if key in conflicts:
-            status, reason = MigrationCandidate.CONFLICT, conflicts[key]
-        elif key in in_workspace:
-            status = MigrationCandidate.EXISTS_IN_WORKSPACE
-            reason = f"A Deployment-level override on the Workspace object {key} will be created."
-        else:
-            status = MigrationCandidate.NEW
-            reason = "A new Workspace object linked to this Deployment only will be created."
-        if object_type == ObjectType.CONNECTION:
-            summary = " ".join(p for p in (row.conn_type, row.host or "") if p)
-        else:
-            summary = ""
-        difference = differences.get(key, "")
-        candidates.append(
-            MigrationCandidate(
-                key,
-                status,
-                summary,
-                row.description or "",
-                reason,
-                removable=key in conflicts and not difference,
-                difference=difference,
-            )
-        )
-    return candidates
 
 
 def migration_run_for_user(user, run_id) -> MigrationRun:

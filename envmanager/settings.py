@@ -255,7 +255,7 @@ SPECTACULAR_SETTINGS = {
         "ScopeEnum": "envmanager.object_types.Scope",
         "LinkScopeEnum": ["DEPLOYMENT", "IDE_PROJECT"],
         "DeploymentScopeEnum": ["DEPLOYMENT"],
-        "MigrationCandidateStatusEnum": "envmanager.selectors.MigrationCandidate.STATUSES",
+        "MigrationCandidateStatusEnum": "envmanager.services.migration.MigrationCandidate.STATUSES",
         "MigrationRunStatusEnum": "envmanager.models.MigrationRun.Status",
         "MigrationRunModeEnum": "envmanager.models.MigrationRun.Mode",
     },

@@ -8,15 +8,10 @@ from accounts.permissions import require_workspace_perm
 from deployments.selectors import deployment_for_user
 from envmanager.api.parsers import JSONParser
 from envmanager.kernel.api import error_responses
-from envmanager.kernel.errors import InvalidInput
 from envmanager.models import MigrationItem, MigrationRun
-from envmanager.selectors import (
-    MigrationCandidate,
-    migration_candidates,
-    migration_run_for_user,
-    migration_run_progress,
-)
+from envmanager.selectors import migration_run_for_user, migration_run_progress
 from envmanager.services import migration
+from envmanager.services.migration import MigrationCandidate
 
 STATE_NAMES = {
     "SELECTED": "selected",
@@ -161,19 +156,10 @@ class MigrationCandidatesView(APIView):
     )
     def get(self, request, deployment_id: int):
         deployment = deployment_for_user(request.user, deployment_id)
-        require_workspace_perm(
-            request.user,
-            WorkspacePermission.MIGRATE_FROM_AIRFLOW,
-            deployment.workspace,
-            "migrate from Airflow",
-        )
         object_type = request.query_params.get("objectType", "CONNECTION")
-        if object_type not in ("CONNECTION", "AIRFLOW_VARIABLE"):
-            raise InvalidInput(
-                "objectType must be CONNECTION or AIRFLOW_VARIABLE.",
-                {"objectType": "CONNECTION or AIRFLOW_VARIABLE."},
-            )
-        candidates = migration_candidates(deployment, object_type)
+        candidates = migration.migration_candidates(
+            user=request.user, deployment=deployment, object_type=object_type
+        )
         return Response(
             {
                 "objectType": object_type,

@@ -48,14 +48,14 @@ from envmanager.kernel.encryption import (
 )
 from envmanager.kernel.errors import Conflict, InvalidInput
 from envmanager.models import EnvironmentObject, Link, MigrationItem, MigrationRun
-from envmanager.object_types import ObjectType, Scope
+from envmanager.object_types import MIGRATABLE_TYPES, ObjectType, Scope
 
 logger = logging.getLogger(__name__)
 
 Status = MigrationRun.Status
 State = MigrationItem.State
 Action = MigrationItem.Action
-MIGRATABLE_TYPES = (ObjectType.CONNECTION, ObjectType.AIRFLOW_VARIABLE)
+
 
 # What verification compares: every field of a connection (all of them reach Airflow), and a
 # variable's value and description (the secret flag is ours, not Airflow's).
@@ -251,6 +251,97 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 # Starting, retrying and scheduling
 
 
+def require_may_migrate(user: User, deployment: Deployment, object_type: str) -> None:
+    """Who may migrate what, the one place: a Workspace Owner, from a Deployment that is not
+    remote-execution, connections and Airflow variables only (`object_types.MIGRATABLE_TYPES`).
+    Listing the candidates and starting a run both ask it."""
+    require_workspace_perm(
+        user, WorkspacePermission.MIGRATE_FROM_AIRFLOW, deployment.workspace, "migrate from Airflow"
+    )
+    if deployment.is_remote_execution:
+        raise InvalidInput("Migration is not available for remote-execution Deployments.")
+    if object_type not in MIGRATABLE_TYPES:
+        raise InvalidInput(
+            "Only connections and Airflow variables can be migrated from Airflow.",
+            {"objectType": "CONNECTION or AIRFLOW_VARIABLE."},
+        )
+
+
+@dataclass(frozen=True)
+class MigrationCandidate:
+    """One row of a Deployment's metadata DB, as the migration selection page shows it."""
+
+    NEW = "NEW"
+    EXISTS_IN_WORKSPACE = "EXISTS_IN_WORKSPACE"
+    CONFLICT = "CONFLICT"
+    STATUSES = (NEW, EXISTS_IN_WORKSPACE, CONFLICT)
+
+    object_key: str
+    status: str
+    summary: str
+    description: str
+    # What migrating it would do, or (for a conflict) why it is left in Airflow.
+    reason: str = ""
+    # A conflict whose row is identical to what the Deployment resolves can be removed from
+    # Airflow ("Remove from Airflow"); otherwise `difference` names the fields that differ.
+    removable: bool = False
+    difference: str = ""
+
+
+def migration_candidates(
+    *, user: User, deployment: Deployment, object_type: str
+) -> list[MigrationCandidate]:
+    """Every row of that type in the metadata DB, marked new to the Workspace, existing in the
+    Workspace but not linked to this Deployment (an override will be created), or in conflict
+    with what the Deployment already resolves (`migration_conflicts`: its own object or a
+    linked Workspace object). Decrypts every row, so a wrong Fernet key is reported here,
+    before anything changes (raises MetadataDbError). Asked by the user who would migrate
+    them: the same refusals as `migration_start` (`require_may_migrate`)."""
+    require_may_migrate(user, deployment, object_type)
+    with open_deployment_metadata_db(deployment) as db:
+        rows = read_source_rows(db, object_type)
+    in_workspace = set(
+        EnvironmentObject.objects.filter(
+            workspace=deployment.workspace_id,
+            scope=Scope.WORKSPACE,
+            object_type=object_type,
+            key__in=list(rows),
+        ).values_list("key", flat=True)
+    )
+    conflicts = migration_conflicts(deployment=deployment, object_type=object_type, keys=rows)
+    differences = shadow_differences(
+        deployment, object_type, {k: rows[k] for k in conflicts if k in rows}
+    )
+    candidates = []
+    for key in sorted(rows):
+        row = rows[key]
+        if key in conflicts:
+            status, reason = MigrationCandidate.CONFLICT, conflicts[key]
+        elif key in in_workspace:
+            status = MigrationCandidate.EXISTS_IN_WORKSPACE
+            reason = f"A Deployment-level override on the Workspace object {key} will be created."
+        else:
+            status = MigrationCandidate.NEW
+            reason = "A new Workspace object linked to this Deployment only will be created."
+        if object_type == ObjectType.CONNECTION:
+            summary = " ".join(p for p in (row.conn_type, row.host or "") if p)
+        else:
+            summary = ""
+        difference = differences.get(key, "")
+        candidates.append(
+            MigrationCandidate(
+                key,
+                status,
+                summary,
+                row.description or "",
+                reason,
+                removable=key in conflicts and not difference,
+                difference=difference,
+            )
+        )
+    return candidates
+
+
 def migration_start(
     *,
     user: User,
@@ -263,18 +354,9 @@ def migration_start(
     while another run of the Deployment is active, and (before anything changes) when the
     metadata DB is unreachable, the Fernet key is wrong or a key is not in the metadata DB.
     `mode=REMOVE_SHADOWED`: see `migration_remove_shadowed`."""
-    require_workspace_perm(
-        user, WorkspacePermission.MIGRATE_FROM_AIRFLOW, deployment.workspace, "migrate from Airflow"
-    )
+    require_may_migrate(user, deployment, object_type)
     if mode not in MigrationRun.Mode.values:
         raise InvalidInput("Unknown mode.", {"mode": "MOVE or REMOVE_SHADOWED."})
-    if deployment.is_remote_execution:
-        raise InvalidInput("Migration is not available for remote-execution Deployments.")
-    if object_type not in MIGRATABLE_TYPES:
-        raise InvalidInput(
-            "Only connections and Airflow variables can be migrated from Airflow.",
-            {"objectType": "CONNECTION or AIRFLOW_VARIABLE."},
-        )
     keys = sorted({k for k in object_keys if isinstance(k, str) and k})
     if not keys:
         raise InvalidInput("Select at least one object to migrate.", {"objectKeys": "Empty."})

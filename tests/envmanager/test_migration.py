@@ -15,7 +15,7 @@ from deployments.models import Deployment
 from deployments.services import deployment_create, deployment_update
 from envmanager.kernel.errors import Conflict, InvalidInput, NotPermitted
 from envmanager.models import EnvironmentObject, Link, MigrationItem, MigrationRun
-from envmanager.selectors import deployment_resolved_environment, migration_candidates
+from envmanager.selectors import deployment_resolved_environment
 from envmanager.services import (
     environment_object_create,
     environment_object_delete,
@@ -23,6 +23,7 @@ from envmanager.services import (
     link_delete,
 )
 from envmanager.services.migration import (
+    migration_candidates,
     migration_copy,
     migration_delete_sources,
     migration_retry,
@@ -181,7 +182,12 @@ def test_an_existing_workspace_key_gets_an_override_not_a_duplicate(
         },
     )
     link_create(user=team.owner, obj=existing, deployment=team.other_deployment)
-    statuses = {c.object_key: c.status for c in migration_candidates(team.deployment, "CONNECTION")}
+    statuses = {
+        c.object_key: c.status
+        for c in migration_candidates(
+            user=team.owner, deployment=team.deployment, object_type="CONNECTION"
+        )
+    }
     assert statuses["warehouse"] == "EXISTS_IN_WORKSPACE"
     assert statuses["no_password"] == "NEW"
     run = run_migration(team, "CONNECTION", ["warehouse"], django_capture_on_commit_callbacks)

@@ -12,9 +12,9 @@ from django.test import Client
 from deployments.airflow_metadata import AirflowMetadataDb
 from deployments.services import deployment_update
 from envmanager.models import Link, MigrationItem, MigrationRun
-from envmanager.selectors import deployment_resolve_one, migration_candidates
+from envmanager.selectors import deployment_resolve_one
 from envmanager.services import auto_link_exclude, environment_object_create, link_create
-from envmanager.services.migration import migration_copy, migration_start
+from envmanager.services.migration import migration_candidates, migration_copy, migration_start
 from tests.airflow_support import make_metadata_db
 
 pytestmark = pytest.mark.airflow
@@ -67,7 +67,9 @@ def linked_with_an_override(team):
 def statuses(team) -> dict[str, tuple[str, str]]:
     return {
         c.object_key: (c.status, c.reason)
-        for c in migration_candidates(team.deployment, "CONNECTION")
+        for c in migration_candidates(
+            user=team.owner, deployment=team.deployment, object_type="CONNECTION"
+        )
     }
 
 

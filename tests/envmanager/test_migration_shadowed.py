@@ -12,9 +12,13 @@ from deployments.airflow_metadata import AirflowMetadataDb
 from deployments.services import deployment_update
 from envmanager.kernel.errors import InvalidInput
 from envmanager.models import EnvironmentObject, MigrationItem, MigrationRun
-from envmanager.selectors import deployment_resolved_environment, migration_candidates
+from envmanager.selectors import deployment_resolved_environment
 from envmanager.services import environment_object_create, link_create
-from envmanager.services.migration import migration_remove_shadowed, migration_undo
+from envmanager.services.migration import (
+    migration_candidates,
+    migration_remove_shadowed,
+    migration_undo,
+)
 
 WAREHOUSE = {
     "conn_type": "postgres",
@@ -69,7 +73,12 @@ def remove(team, keys, capture) -> MigrationRun:
 
 
 def test_candidates_say_which_conflicts_can_leave(shadowed):
-    candidates = {c.object_key: c for c in migration_candidates(shadowed.deployment, "CONNECTION")}
+    candidates = {
+        c.object_key: c
+        for c in migration_candidates(
+            user=shadowed.owner, deployment=shadowed.deployment, object_type="CONNECTION"
+        )
+    }
     assert candidates["warehouse"].status == "CONFLICT" and candidates["warehouse"].removable
     assert not candidates["legacy"].removable
     assert candidates["legacy"].difference == "Differs in host."

@@ -7,8 +7,8 @@ from deployments.models import Deployment
 from envmanager.kernel.errors import EnvManagerError
 from envmanager.models import MigrationItem, MigrationRun
 from envmanager.object_types import AIRFLOW_SLUGS
-from envmanager.selectors import migration_candidates, migration_run_progress
-from envmanager.services.migration import migration_start
+from envmanager.selectors import migration_run_progress
+from envmanager.services.migration import migration_candidates, migration_start
 
 
 class Command(BaseCommand):
@@ -26,7 +26,6 @@ class Command(BaseCommand):
         parser.add_argument("--wait", type=int, default=600, help="seconds to wait for the run")
 
     def handle(self, *args, deployment_id, type, email, keys, execute, wait, **options):
-        from deployments.airflow_metadata import MetadataDbError
 
         user = User.objects.filter(email__iexact=email).first()
         deployment = Deployment.objects.filter(pk=deployment_id).first()
@@ -34,8 +33,10 @@ class Command(BaseCommand):
             raise CommandError("Unknown user or Deployment.")
         object_type = AIRFLOW_SLUGS[type]
         try:
-            candidates = migration_candidates(deployment, object_type)
-        except MetadataDbError as exc:
+            candidates = migration_candidates(
+                user=user, deployment=deployment, object_type=object_type
+            )
+        except EnvManagerError as exc:
             raise CommandError(str(exc)) from None
         wanted = set(keys.split(",")) if keys else None
         shown = [c for c in candidates if wanted is None or c.object_key in wanted]
