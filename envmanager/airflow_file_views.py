@@ -3,10 +3,11 @@ be created, overridden, updated or skipped → apply; and downloads of exports."
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import content_disposition_header
 
+from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Workspace
 from accounts.page_context import workspace_page
 from accounts.selectors import workspace_for_user
@@ -28,7 +29,7 @@ PREVIEW_MAX_AGE = 3600
 
 
 def _preview_purpose(
-    request: HttpRequest,
+    request: AuthenticatedHttpRequest,
     workspace: Workspace,
     deployment: Deployment | None,
     type_slug: str,
@@ -40,7 +41,7 @@ def _preview_purpose(
     return f"airflow-file-preview:{request.user.pk}:{workspace.pk}:{target}:{type_slug}:{filename}"
 
 
-def _target(request: HttpRequest, workspace_id: int):
+def _target(request: AuthenticatedHttpRequest, workspace_id: int):
     workspace = workspace_for_user(request.user, workspace_id)
     deployment = None
     deployment_id = request.GET.get("deployment") or request.POST.get("deployment")
@@ -67,7 +68,7 @@ def airflow_file_response(
 
 
 @login_required
-def airflow_files(request: HttpRequest, workspace_id: int) -> HttpResponse:
+def airflow_files(request: AuthenticatedHttpRequest, workspace_id: int) -> HttpResponse:
     workspace, deployment = _target(request, workspace_id)
     context = workspace_page(
         request,
@@ -150,7 +151,7 @@ def airflow_files(request: HttpRequest, workspace_id: int) -> HttpResponse:
 
 @login_required
 def airflow_file_download(
-    request: HttpRequest, workspace_id: int, type_slug: str, file_format: str
+    request: AuthenticatedHttpRequest, workspace_id: int, type_slug: str, file_format: str
 ) -> HttpResponse:
     workspace, deployment = _target(request, workspace_id)
     if type_slug not in TYPES:

@@ -9,11 +9,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.http import require_POST
 
+from accounts.http import AuthenticatedHttpRequest
 from accounts.models import WorkspacePermission
 from accounts.page_context import workspace_page
 from accounts.permissions import has_workspace_perm
@@ -67,7 +68,7 @@ def audit_filters(params) -> dict[str, str]:
     return filters
 
 
-def _owner_workspace(request: HttpRequest, workspace_id: int):
+def _owner_workspace(request: AuthenticatedHttpRequest, workspace_id: int):
     workspace = workspace_for_user(request.user, workspace_id)
     if not has_workspace_perm(request.user, WorkspacePermission.VIEW_AUDIT_LOG, workspace):
         raise NotPermitted("Only Workspace Owners can see the audit log.")
@@ -118,7 +119,7 @@ def audit_csv_response(events, workspace) -> StreamingHttpResponse:
 
 
 @login_required
-def audit_log(request: HttpRequest, workspace_id: int) -> HttpResponse:
+def audit_log(request: AuthenticatedHttpRequest, workspace_id: int) -> HttpResponse:
     try:
         workspace = _owner_workspace(request, workspace_id)
     except NotPermitted as exc:
@@ -142,7 +143,9 @@ def audit_log(request: HttpRequest, workspace_id: int) -> HttpResponse:
 
 
 @login_required
-def object_history(request: HttpRequest, workspace_id: int, object_id: int) -> HttpResponse:
+def object_history(
+    request: AuthenticatedHttpRequest, workspace_id: int, object_id: int
+) -> HttpResponse:
     workspace = workspace_for_user(request.user, workspace_id)
     if not has_workspace_perm(request.user, WorkspacePermission.VIEW_ENV_OBJECTS, workspace):
         raise Http404
@@ -165,7 +168,7 @@ def object_history(request: HttpRequest, workspace_id: int, object_id: int) -> H
 
 
 @login_required
-def deleted_objects(request: HttpRequest, workspace_id: int) -> HttpResponse:
+def deleted_objects(request: AuthenticatedHttpRequest, workspace_id: int) -> HttpResponse:
     workspace = workspace_for_user(request.user, workspace_id)
     if not has_workspace_perm(request.user, WorkspacePermission.VIEW_ENV_OBJECTS, workspace):
         raise Http404
@@ -185,7 +188,9 @@ def deleted_objects(request: HttpRequest, workspace_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def version_restore(request: HttpRequest, workspace_id: int, version_id: int) -> HttpResponse:
+def version_restore(
+    request: AuthenticatedHttpRequest, workspace_id: int, version_id: int
+) -> HttpResponse:
     workspace = workspace_for_user(request.user, workspace_id)
     version = ObjectVersion.objects.filter(workspace=workspace, pk=version_id).first()
     if version is None:
