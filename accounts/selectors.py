@@ -28,9 +28,11 @@ def workspace_members(workspace: Workspace) -> QuerySet[Membership]:
     )
 
 
-def workspace_member(workspace: Workspace, user_id: int | str) -> Membership:
+def workspace_member(workspace: Workspace, user_id: int | str | None) -> Membership:
     """The membership of one user of this Workspace, by the user's id; a user who is not a
     member (or no id at all) is a 404."""
+    if user_id is None:
+        raise Http404("That user is not a member of this Workspace.")
     try:
         return workspace.memberships.select_related("user").get(user_id=int(user_id))
     except (Membership.DoesNotExist, TypeError, ValueError):

@@ -41,7 +41,9 @@ def _preview_purpose(
     return f"airflow-file-preview:{request.user.pk}:{workspace.pk}:{target}:{type_slug}:{filename}"
 
 
-def _target(request: AuthenticatedHttpRequest, workspace_id: int):
+def _target(
+    request: AuthenticatedHttpRequest, workspace_id: int
+) -> tuple[Workspace, Deployment | None]:
     workspace = workspace_for_user(request.user, workspace_id)
     deployment = None
     deployment_id = request.GET.get("deployment") or request.POST.get("deployment")
@@ -62,7 +64,8 @@ def airflow_file_response(
     name = f"{deployment.name if deployment else workspace.name}-{type_slug}.{file_format}"
     name = "".join(c if c.isprintable() else "_" for c in name)
     response = HttpResponse(text, content_type="application/octet-stream")
-    response["Content-Disposition"] = content_disposition_header(True, name)
+    # An attachment always gets a header; the stubs' None is for inline without a filename.
+    response["Content-Disposition"] = content_disposition_header(True, name)  # type: ignore[assignment]
     response["Cache-Control"] = "no-store"
     return response
 
@@ -116,26 +119,25 @@ def airflow_files(request: AuthenticatedHttpRequest, workspace_id: int) -> HttpR
             if upload is None:
                 raise EnvManagerError("Choose a file to import.")
             content = upload.read()
+            filename = upload.name or ""  # always set on an upload; the stubs allow None
             rows = airflow_file_preview(
                 user=request.user,
                 workspace=workspace,
                 deployment=deployment,
                 object_type=TYPES[type_slug],
-                filename=upload.name,
+                filename=filename,
                 content=content,
                 overwrite=overwrite,
             )
             context.update(
                 preview=rows,
-                filename=upload.name,
+                filename=filename,
                 type_slug=type_slug,
                 overwrite=overwrite,
                 # The file holds secrets: the browser only ever holds it encrypted.
                 content=seal(
                     content,
-                    purpose=_preview_purpose(
-                        request, workspace, deployment, type_slug, upload.name
-                    ),
+                    purpose=_preview_purpose(request, workspace, deployment, type_slug, filename),
                 ),
             )
         except SealBroken:

@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.http import require_POST
@@ -119,7 +120,7 @@ def audit_csv_response(events, workspace) -> StreamingHttpResponse:
 
 
 @login_required
-def audit_log(request: AuthenticatedHttpRequest, workspace_id: int) -> HttpResponse:
+def audit_log(request: AuthenticatedHttpRequest, workspace_id: int) -> HttpResponseBase:
     try:
         workspace = _owner_workspace(request, workspace_id)
     except NotPermitted as exc:

@@ -1,5 +1,7 @@
 """Pages of "Migrate from Airflow": the selection page, the run's progress and results."""
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
@@ -133,7 +135,11 @@ def migration_run_action(
     request: AuthenticatedHttpRequest, run_id: int, action: str
 ) -> HttpResponse:
     run = migration_run_for_user(request.user, run_id)
-    service = {"undo": migration.migration_undo, "retry": migration.migration_retry}.get(action)
+    services: dict[str, Callable[..., MigrationRun]] = {
+        "undo": migration.migration_undo,
+        "retry": migration.migration_retry,
+    }
+    service = services.get(action)
     if service is None:
         raise Http404
     kwargs = {}

@@ -41,8 +41,8 @@ TYPE_SLUGS = {
     "environment-variables": ObjectType.ENVIRONMENT_VARIABLE,
     "metrics-exports": ObjectType.METRICS_EXPORT,
 }
-SLUG_OF = {t: s for s, t in TYPE_SLUGS.items()}
-TYPE_LABELS = {
+SLUG_OF: dict[str, str] = {t: s for s, t in TYPE_SLUGS.items()}
+TYPE_LABELS: dict[str, str] = {
     ObjectType.CONNECTION: "Connections",
     ObjectType.AIRFLOW_VARIABLE: "Airflow Variables",
     ObjectType.ENVIRONMENT_VARIABLE: "Environment Variables",
@@ -81,9 +81,9 @@ def _apply_errors(request: AuthenticatedHttpRequest, form, error: EnvManagerErro
         field = name.removeprefix("overrides.")
         if field.startswith("extra."):
             field = "extra_keys"
-        field = {"objectKey": "key", "scopeEntityId": None}.get(field, field)
-        if field in form.fields:
-            form.add_error(field, message)
+        target = {"objectKey": "key", "scopeEntityId": None}.get(field, field)
+        if target in form.fields:
+            form.add_error(target, message)
             placed = True
         else:
             unplaced.append((name, message))
@@ -364,8 +364,8 @@ def environment_object_detail(
                 if link_form.is_valid():
                     overrides, _ = link_form.overrides()
                     target = request.POST.get("target", "")
-                    kind, _, pk = target.partition(":")
-                    pk = _id_from(pk)
+                    kind, _, pk_text = target.partition(":")
+                    pk = _id_from(pk_text)
                     deployment = (
                         workspace.deployments.filter(pk=pk).first()
                         if kind == "deployment" and pk
@@ -397,6 +397,8 @@ def environment_object_detail(
                     services.link_delete(user=request.user, link=link)
                     messages.success(request, "Unlinked.")
                 elif action == "exclude":
+                    if link.deployment is None:  # an IDE project's link: no auto-link to leave
+                        raise Http404("That link is not one of this object's Deployment links.")
                     services.auto_link_exclude(
                         user=request.user, obj=obj, deployment=link.deployment
                     )
