@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from accounts.models import AuditEvent, User, Workspace
+from accounts.models import AuditEvent, Token, User, Workspace
 
 
 class AuditedObject(Protocol):
@@ -15,7 +15,7 @@ class AuditedObject(Protocol):
     deployment_id: int | None
 
 
-def actor_label(actor) -> str:
+def actor_label(actor: User | Token | None) -> str:
     if actor is None:
         return "system"
     if isinstance(actor, User):
@@ -26,7 +26,7 @@ def actor_label(actor) -> str:
 def audit_event(
     *,
     workspace: Workspace | int,
-    actor,
+    actor: User | Token | None,
     action: str,
     obj: AuditedObject | None = None,
     object_type: str = "",

@@ -1,7 +1,10 @@
+from typing import Any
+
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest
 
 # Login throttling, within a window of 15 minutes: after 5 failed attempts for one email, that
 # email is refused until the window passes (whoever tries it); one address gets 50 failures, so
@@ -14,7 +17,7 @@ FAILED_LOGIN_WINDOW_SECONDS = 15 * 60
 THROTTLED_MESSAGE = "Too many failed attempts. Wait 15 minutes and try again."
 
 
-def _limits(request, email: str) -> dict[str, int]:
+def _limits(request: HttpRequest | None, email: str) -> dict[str, int]:
     address = request.META.get("REMOTE_ADDR", "") if request else ""
     return {
         f"login-fail:email:{email.strip().lower()}": MAX_FAILED_LOGINS,
@@ -22,10 +25,11 @@ def _limits(request, email: str) -> dict[str, int]:
     }
 
 
-class LoginThrottle:
-    """On a login form: refuse further attempts after repeated failures."""
+class LoginThrottle(AuthenticationForm):
+    """On a login form (mixed in before Django's own): refuse further attempts after repeated
+    failures."""
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         email = self.cleaned_data.get("username") or ""
         limits = _limits(self.request, email)
         if any((cache.get(key) or 0) >= limit for key, limit in limits.items()):

@@ -1,7 +1,7 @@
 import hashlib
 import secrets
 from datetime import timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractUser, Group
@@ -9,10 +9,10 @@ from django.db import models
 from django.utils import timezone
 
 
-class UserManager(BaseUserManager):
+class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
-    def _create_user(self, email: str, password: str | None, **extra):
+    def _create_user(self, email: str, password: str | None, **extra: Any) -> "User":
         if not email:
             raise ValueError("An email address is required.")
         user = self.model(email=self.normalize_email(email).lower(), **extra)
@@ -20,12 +20,12 @@ class UserManager(BaseUserManager):
         user.save(using=self._db)
         return user
 
-    def create_user(self, email: str, password: str | None = None, **extra):
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> "User":
         extra.setdefault("is_staff", False)
         extra.setdefault("is_superuser", False)
         return self._create_user(email, password, **extra)
 
-    def create_superuser(self, email: str, password: str | None = None, **extra):
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> "User":
         extra.setdefault("is_staff", True)
         extra.setdefault("is_superuser", True)
         return self._create_user(email, password, **extra)
@@ -34,13 +34,13 @@ class UserManager(BaseUserManager):
 class User(AbstractUser):
     """A person, identified by email address."""
 
-    username = None
+    username = None  # type: ignore[assignment]  # no username: the email is the USERNAME_FIELD
     email = models.EmailField("email address", unique=True)
 
     USERNAME_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
-    objects = UserManager()
+    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]  # stubs expect auth.UserManager (username-based); ours is the email-based one
 
     def __str__(self) -> str:
         return self.email
@@ -109,8 +109,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, list[str]]] = {
 }
 
 
-class WorkspaceQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "WorkspaceQuerySet":
+class WorkspaceQuerySet(models.QuerySet["Workspace"]):
+    def visible_to(self, user: "User") -> "WorkspaceQuerySet":
         if not getattr(user, "is_authenticated", False):
             return self.none()
         return self.filter(memberships__user=user)

@@ -1,9 +1,9 @@
 """What every Workspace page's layout needs (templates/base.html): the Workspace picker, the
 user's role, and what the user may do there (`can`, which also decides the navigation)."""
 
-from django.http import HttpRequest
 from guardian.core import ObjectPermissionChecker
 
+from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Workspace, WorkspacePermission
 from accounts.selectors import role_of
 
@@ -34,7 +34,7 @@ ENVIRONMENT_REFUSED = (
 )
 
 
-def workspace_page(request: HttpRequest, workspace: Workspace, **extra) -> dict:
+def workspace_page(request: AuthenticatedHttpRequest, workspace: Workspace, **extra) -> dict:
     """The context of a page inside a Workspace, with the page's own `extra`."""
     can = workspace_perms(request.user, workspace)
     return {

@@ -1,6 +1,7 @@
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Model
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
@@ -26,10 +27,11 @@ def _grant_role_permissions(workspace: Workspace) -> None:
             assign_perm(f"accounts.{codename}", group, workspace)
 
 
-def grant_deployment_role_permissions(deployment) -> None:
-    """Give each role group of the Workspace its permissions on a new Deployment."""
+def grant_deployment_role_permissions(deployment: Model, workspace: Workspace) -> None:
+    """Give each role group of the Workspace its permissions on a new Deployment (a Model here:
+    deployments sits above accounts)."""
     for role in Role.values:
-        group = deployment.workspace.role_group(role)
+        group = workspace.role_group(role)
         for codename in ROLE_PERMISSIONS[role]["deployment"]:
             assign_perm(f"deployments.{codename}", group, deployment)
 

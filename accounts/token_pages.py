@@ -6,10 +6,14 @@ the session only sealed (encrypted with our keys, bound to the user and the page
 minutes), and it is dropped from the session as it is shown.
 """
 
+from typing import TypeVar
+
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from envmanager.kernel.encryption import SealBroken, seal, unseal
+
+_Token = TypeVar("_Token", bound=Model)
 
 SESSION_KEY = "envmanager-token-shown-once"
 SHOW_WITHIN_SECONDS = 300
@@ -37,7 +41,7 @@ def shown_once(request: HttpRequest, *, page: str) -> str | None:
     return plain.decode()
 
 
-def posted_token(request: HttpRequest, tokens: QuerySet) -> Model | None:
+def posted_token(request: HttpRequest, tokens: QuerySet[_Token]) -> _Token | None:
     """The token of `tokens` a form names by its `token_id`; None for anything else."""
     token_id = request.POST.get("token_id", "")
     if not (token_id.isascii() and token_id.isdigit()):

@@ -2,11 +2,12 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
 from accounts import services
+from accounts.http import AuthenticatedHttpRequest
 from accounts.token_pages import posted_token, show_once, shown_once
 from envmanager.kernel.errors import EnvManagerError
 
@@ -15,7 +16,7 @@ PAGE = "api-tokens"
 
 @never_cache  # the page that shows a new token: no browser or proxy may keep it
 @login_required
-def api_tokens(request: HttpRequest) -> HttpResponse:
+def api_tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             if request.POST.get("action") == "revoke":
@@ -32,9 +33,9 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
         except EnvManagerError as exc:
             messages.error(request, exc.message)
         return redirect("api-tokens")
-    plain = shown_once(request, page=PAGE)
+    shown = shown_once(request, page=PAGE)
     return render(
         request,
         "accounts/api_tokens.html",
-        {"tokens": request.user.api_tokens.all(), "created": {"token": plain} if plain else None},
+        {"tokens": request.user.api_tokens.all(), "created": {"token": shown} if shown else None},
     )

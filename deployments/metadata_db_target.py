@@ -167,7 +167,7 @@ def _addresses(host: str, port: int) -> set[str]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         return set()
-    return {ipaddress.ip_address(info[4][0].split("%", 1)[0]).compressed for info in infos}
+    return {ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]).compressed for info in infos}
 
 
 def _postgres_target(url: str) -> MetadataDbTarget:

@@ -2,12 +2,12 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from accounts.models import DeploymentPermission, Token, Workspace
+from accounts.models import DeploymentPermission, Token, User, Workspace
 from envmanager.kernel.encryption import EncryptedTextField
 
 
-class DeploymentQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "DeploymentQuerySet":
+class DeploymentQuerySet(models.QuerySet["Deployment"]):
+    def visible_to(self, user: User) -> "DeploymentQuerySet":
         if not getattr(user, "is_authenticated", False):
             return self.none()
         return self.filter(workspace__memberships__user=user)

@@ -4,10 +4,13 @@ from typing import Any
 from django.db.models import Max, Q, Sum
 from django.http import Http404
 
+from accounts.models import User, Workspace
 from deployments.models import Deployment, LookupCount
 
 
-def deployment_for_user(user, deployment_id, workspace=None) -> Deployment:
+def deployment_for_user(
+    user: User, deployment_id: int | str, workspace: Workspace | None = None
+) -> Deployment:
     """A Deployment of one of the user's Workspaces; anything else is a 404."""
     deployments = Deployment.objects.visible_to(user).select_related("workspace")
     if workspace is not None:

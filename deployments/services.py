@@ -42,7 +42,7 @@ def validate_fernet_key(value: str) -> None:
             ) from None
 
 
-def _save(obj, unique_message: str, field: str = "name"):
+def _save(obj: Deployment | IdeProject, unique_message: str, field: str = "name") -> None:
     try:
         # Uniqueness is left to the database, which names the field through Conflict below.
         obj.full_clean(validate_constraints=False, validate_unique=False)
@@ -127,7 +127,7 @@ def deployment_create(
         _save(
             deployment, f"A Deployment named {deployment.name!r} already exists in this Workspace."
         )
-        grant_deployment_role_permissions(deployment)
+        grant_deployment_role_permissions(deployment, deployment.workspace)
         deployment_created.send(sender=Deployment, deployment=deployment)
         audit_record(
             workspace=workspace,

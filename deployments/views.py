@@ -5,10 +5,11 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
+from accounts.http import AuthenticatedHttpRequest
 from accounts.models import DeploymentPermission, WorkspacePermission
 from accounts.page_context import workspace_page
 from accounts.permissions import has_deployment_perm, has_workspace_perm
@@ -20,7 +21,7 @@ from envmanager.kernel.errors import EnvManagerError
 
 @never_cache  # the page that shows a new token: no browser or proxy may keep it
 @login_required
-def deployment_tokens(request: HttpRequest, deployment_id: int) -> HttpResponse:
+def deployment_tokens(request: AuthenticatedHttpRequest, deployment_id: int) -> HttpResponse:
     deployment = deployment_for_user(request.user, deployment_id)
     may_manage = has_deployment_perm(request.user, DeploymentPermission.CREATE_TOKENS, deployment)
     page = f"deployment-tokens:{deployment.pk}"
@@ -41,10 +42,10 @@ def deployment_tokens(request: HttpRequest, deployment_id: int) -> HttpResponse:
             messages.error(request, exc.message)
         return redirect("deployment-tokens", deployment_id=deployment.pk)
     created = None
-    plain = shown_once(request, page=page)
-    if plain:
+    shown = shown_once(request, page=page)
+    if shown:
         base_url = request.build_absolute_uri("/").rstrip("/")
-        created = {"token": plain, "kwargs": json.dumps({"base_url": base_url, "token": plain})}
+        created = {"token": shown, "kwargs": json.dumps({"base_url": base_url, "token": shown})}
     return render(
         request,
         "deployments/tokens.html",

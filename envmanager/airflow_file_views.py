@@ -3,10 +3,11 @@ be created, overridden, updated or skipped → apply; and downloads of exports."
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import content_disposition_header
 
+from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Workspace
 from accounts.page_context import workspace_page
 from accounts.selectors import workspace_for_user
@@ -27,7 +28,7 @@ PREVIEW_MAX_AGE = 3600
 
 
 def _preview_purpose(
-    request: HttpRequest,
+    request: AuthenticatedHttpRequest,
     workspace: Workspace,
     deployment: Deployment | None,
     type_slug: str,
@@ -39,7 +40,9 @@ def _preview_purpose(
     return f"airflow-file-preview:{request.user.pk}:{workspace.pk}:{target}:{type_slug}:{filename}"
 
 
-def _target(request: HttpRequest, workspace_id: int):
+def _target(
+    request: AuthenticatedHttpRequest, workspace_id: int
+) -> tuple[Workspace, Deployment | None]:
     workspace = workspace_for_user(request.user, workspace_id)
     deployment = None
     deployment_id = request.GET.get("deployment") or request.POST.get("deployment")
@@ -60,13 +63,14 @@ def airflow_file_response(
     name = f"{deployment.name if deployment else workspace.name}-{type_slug}.{file_format}"
     name = "".join(c if c.isprintable() else "_" for c in name)
     response = HttpResponse(text, content_type="application/octet-stream")
-    response["Content-Disposition"] = content_disposition_header(True, name)
+    # An attachment always gets a header; the stubs' None is for inline without a filename.
+    response["Content-Disposition"] = content_disposition_header(True, name)  # type: ignore[assignment]
     response["Cache-Control"] = "no-store"
     return response
 
 
 @login_required
-def airflow_files(request: HttpRequest, workspace_id: int) -> HttpResponse:
+def airflow_files(request: AuthenticatedHttpRequest, workspace_id: int) -> HttpResponse:
     workspace, deployment = _target(request, workspace_id)
     context = workspace_page(
         request,
@@ -114,26 +118,25 @@ def airflow_files(request: HttpRequest, workspace_id: int) -> HttpResponse:
             if upload is None:
                 raise EnvManagerError("Choose a file to import.")
             content = upload.read()
+            filename = upload.name or ""  # always set on an upload; the stubs allow None
             rows = airflow_file_preview(
                 user=request.user,
                 workspace=workspace,
                 deployment=deployment,
                 object_type=AIRFLOW_SLUGS[type_slug],
-                filename=upload.name,
+                filename=filename,
                 content=content,
                 overwrite=overwrite,
             )
             context.update(
                 preview=rows,
-                filename=upload.name,
+                filename=filename,
                 type_slug=type_slug,
                 overwrite=overwrite,
                 # The file holds secrets: the browser only ever holds it encrypted.
                 content=seal(
                     content,
-                    purpose=_preview_purpose(
-                        request, workspace, deployment, type_slug, upload.name
-                    ),
+                    purpose=_preview_purpose(request, workspace, deployment, type_slug, filename),
                 ),
             )
         except SealBroken:
@@ -149,7 +152,7 @@ def airflow_files(request: HttpRequest, workspace_id: int) -> HttpResponse:
 
 @login_required
 def airflow_file_download(
-    request: HttpRequest, workspace_id: int, type_slug: str, file_format: str
+    request: AuthenticatedHttpRequest, workspace_id: int, type_slug: str, file_format: str
 ) -> HttpResponse:
     workspace, deployment = _target(request, workspace_id)
     if type_slug not in AIRFLOW_SLUGS:

@@ -90,7 +90,7 @@ def _parse_mapping(text: str, fmt: str) -> dict[str, Any]:
     if fmt == "json":
         try:
             data = parse_json(text)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:  # JSONTooDeep is one too
             raise FileFormatError(f"Not valid JSON: {exc.msg} (line {exc.lineno}).") from None
     else:
         try:

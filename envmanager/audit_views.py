@@ -9,11 +9,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.http import require_POST
 
+from accounts.http import AuthenticatedHttpRequest
 from accounts.models import WorkspacePermission
 from accounts.page_context import workspace_page
 from accounts.permissions import has_workspace_perm
@@ -111,7 +113,7 @@ def audit_csv_response(events, workspace) -> StreamingHttpResponse:
 
 
 @login_required
-def audit_log(request: HttpRequest, workspace_id: int) -> HttpResponse:
+def audit_log(request: AuthenticatedHttpRequest, workspace_id: int) -> HttpResponseBase:
     workspace = workspace_for_user(request.user, workspace_id)
     try:
         filters = audit_filters(request.GET)
@@ -135,7 +137,9 @@ def audit_log(request: HttpRequest, workspace_id: int) -> HttpResponse:
 
 
 @login_required
-def object_history(request: HttpRequest, workspace_id: int, object_id: int) -> HttpResponse:
+def object_history(
+    request: AuthenticatedHttpRequest, workspace_id: int, object_id: int
+) -> HttpResponse:
     workspace = workspace_for_user(request.user, workspace_id)
     if not has_workspace_perm(request.user, WorkspacePermission.VIEW_ENV_OBJECTS, workspace):
         raise Http404
@@ -158,7 +162,7 @@ def object_history(request: HttpRequest, workspace_id: int, object_id: int) -> H
 
 
 @login_required
-def deleted_objects(request: HttpRequest, workspace_id: int) -> HttpResponse:
+def deleted_objects(request: AuthenticatedHttpRequest, workspace_id: int) -> HttpResponse:
     workspace = workspace_for_user(request.user, workspace_id)
     if not has_workspace_perm(request.user, WorkspacePermission.VIEW_ENV_OBJECTS, workspace):
         raise Http404
@@ -178,7 +182,9 @@ def deleted_objects(request: HttpRequest, workspace_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def version_restore(request: HttpRequest, workspace_id: int, version_id: int) -> HttpResponse:
+def version_restore(
+    request: AuthenticatedHttpRequest, workspace_id: int, version_id: int
+) -> HttpResponse:
     workspace = workspace_for_user(request.user, workspace_id)
     version = ObjectVersion.objects.filter(workspace=workspace, pk=version_id).first()
     if version is None:

@@ -154,7 +154,7 @@ def _parse_json_object(form: forms.Form, name: str, text: str) -> dict | None:
     """The JSON object typed into a field, or None with the reason added next to the field."""
     try:
         parsed = parse_json(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:  # JSONTooDeep is one too
         form.add_error(name, f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).")
         return None
     if not isinstance(parsed, dict):

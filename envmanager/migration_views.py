@@ -1,11 +1,14 @@
 """Pages of "Migrate from Airflow": the selection page, the run's progress and results."""
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.http import AuthenticatedHttpRequest
 from accounts.page_context import workspace_page
 from deployments.selectors import deployment_for_user
 from envmanager.kernel.errors import EnvManagerError
@@ -22,7 +25,9 @@ def _object_type(slug: str) -> str:
 
 
 @login_required
-def migration_select(request: HttpRequest, deployment_id: int, type_slug: str) -> HttpResponse:
+def migration_select(
+    request: AuthenticatedHttpRequest, deployment_id: int, type_slug: str
+) -> HttpResponse:
 
     deployment = deployment_for_user(request.user, deployment_id)
     object_type = _object_type(type_slug)
@@ -49,7 +54,9 @@ def migration_select(request: HttpRequest, deployment_id: int, type_slug: str) -
 
 @login_required
 @require_POST
-def migration_start(request: HttpRequest, deployment_id: int, type_slug: str) -> HttpResponse:
+def migration_start(
+    request: AuthenticatedHttpRequest, deployment_id: int, type_slug: str
+) -> HttpResponse:
     deployment = deployment_for_user(request.user, deployment_id)
     object_type = _object_type(type_slug)
     try:
@@ -67,7 +74,7 @@ def migration_start(request: HttpRequest, deployment_id: int, type_slug: str) ->
 
 
 @login_required
-def migration_run(request: HttpRequest, run_id: int) -> HttpResponse:
+def migration_run(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
     run = migration_run_for_user(request.user, run_id)
     migration.migration_run_resume_due(run=run)
     progress = migration_run_progress(run)
@@ -113,9 +120,15 @@ def migration_run(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def migration_run_action(request: HttpRequest, run_id: int, action: str) -> HttpResponse:
+def migration_run_action(
+    request: AuthenticatedHttpRequest, run_id: int, action: str
+) -> HttpResponse:
     run = migration_run_for_user(request.user, run_id)
-    service = {"undo": migration.migration_undo, "retry": migration.migration_retry}.get(action)
+    services: dict[str, Callable[..., MigrationRun]] = {
+        "undo": migration.migration_undo,
+        "retry": migration.migration_retry,
+    }
+    service = services.get(action)
     if service is None:
         raise Http404
     kwargs = {}

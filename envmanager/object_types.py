@@ -341,7 +341,7 @@ def _json_object(errors: dict, name: str, value: Any, *, nullable: bool = False)
     if isinstance(value, str):
         try:
             value = parse_json(value)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:  # JSONTooDeep is one too
             errors[name] = f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
             return {}
     if not isinstance(value, dict):

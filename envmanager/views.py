@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import services as account_services
+from accounts.http import AuthenticatedHttpRequest
 from accounts.models import DeploymentPermission, Role, Workspace
 from accounts.page_context import workspace_page
 from accounts.permissions import has_deployment_perm
@@ -43,7 +44,7 @@ def _id_from(value: str | None) -> int | None:
     return None
 
 
-def _type_from(request: HttpRequest) -> str:
+def _type_from(request: AuthenticatedHttpRequest) -> str:
     slug = request.GET.get("type") or request.POST.get("type") or "connections"
     if slug not in PAGE_SLUGS:
         raise Http404("Unknown object type.")
@@ -57,7 +58,7 @@ def _tabs(object_type: str) -> list[dict]:
     ]
 
 
-def _apply_errors(request: HttpRequest, form, error: EnvManagerError) -> None:
+def _apply_errors(request: AuthenticatedHttpRequest, form, error: EnvManagerError) -> None:
     """A service's field errors next to the form's fields; the rest at the top. A refusal goes
     to the page's messages too: a user who may not act may not see the form either."""
     if isinstance(error, NotPermitted):
@@ -67,9 +68,9 @@ def _apply_errors(request: HttpRequest, form, error: EnvManagerError) -> None:
         field = name.removeprefix("overrides.")
         if field.startswith("extra."):
             field = "extra_keys"
-        field = {"objectKey": "key", "scopeEntityId": None}.get(field, field)
-        if field in form.fields:
-            form.add_error(field, message)
+        target = {"objectKey": "key", "scopeEntityId": None}.get(field, field)
+        if target in form.fields:
+            form.add_error(target, message)
             placed = True
         else:
             unplaced.append((name, message))
@@ -97,7 +98,9 @@ def summary(object_type: str, values: dict) -> str:
     return value if len(value) <= 80 else value[:77] + "…"
 
 
-def _list_context(request: HttpRequest, object_type: str, page, rows, form, query) -> dict:
+def _list_context(
+    request: AuthenticatedHttpRequest, object_type: str, page, rows, form, query
+) -> dict:
     """What both object lists (Workspace Environment, Deployment tab) render."""
     return {
         "object_type": object_type,
@@ -121,7 +124,7 @@ class _FormInvalid(Exception):
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     workspaces = list(Workspace.objects.visible_to(request.user))
     form = WorkspaceForm()
     if request.method == "POST":
@@ -141,7 +144,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def workspace_detail(request: HttpRequest, workspace_id: int) -> HttpResponse:
+def workspace_detail(request: AuthenticatedHttpRequest, workspace_id: int) -> HttpResponse:
     """The Workspace overview: its Deployments and IDE projects, members and settings."""
     workspace = workspace_for_user(request.user, workspace_id)
     context = workspace_page(request, workspace)
@@ -235,7 +238,7 @@ def workspace_detail(request: HttpRequest, workspace_id: int) -> HttpResponse:
     return render(request, "envmanager/workspace.html", context)
 
 
-def _update(request: HttpRequest, obj: EnvironmentObject, form) -> None:
+def _update(request: AuthenticatedHttpRequest, obj: EnvironmentObject, form) -> None:
     """Save an edit form: only what the user changed on it, refused where the same field was
     changed by someone else since the page was opened."""
     key, values, auto_link, seen = form.changes()
@@ -253,7 +256,7 @@ def _update(request: HttpRequest, obj: EnvironmentObject, form) -> None:
 
 
 @login_required
-def workspace_environment(request: HttpRequest, workspace_id: int) -> HttpResponse:
+def workspace_environment(request: AuthenticatedHttpRequest, workspace_id: int) -> HttpResponse:
     workspace = workspace_for_user(request.user, workspace_id)
     context = workspace_page(request, workspace)
     if not context["can"]["view_objects"]:
@@ -308,7 +311,7 @@ def workspace_environment(request: HttpRequest, workspace_id: int) -> HttpRespon
 
 @login_required
 def environment_object_detail(
-    request: HttpRequest, workspace_id: int, object_id: int
+    request: AuthenticatedHttpRequest, workspace_id: int, object_id: int
 ) -> HttpResponse:
     """Edit one Workspace object, its links and their overrides."""
     workspace = workspace_for_user(request.user, workspace_id)
@@ -348,8 +351,8 @@ def environment_object_detail(
                 if link_form.is_valid():
                     overrides, _ = link_form.overrides()
                     target = request.POST.get("target", "")
-                    kind, _, pk = target.partition(":")
-                    pk = _id_from(pk)
+                    kind, _, pk_text = target.partition(":")
+                    pk = _id_from(pk_text)
                     deployment = (
                         workspace.deployments.filter(pk=pk).first()
                         if kind == "deployment" and pk
@@ -381,6 +384,8 @@ def environment_object_detail(
                     services.link_delete(user=request.user, link=link)
                     messages.success(request, "Unlinked.")
                 elif action == "exclude":
+                    if link.deployment is None:  # an IDE project's link: no auto-link to leave
+                        raise Http404("That link is not one of this object's Deployment links.")
                     services.auto_link_exclude(
                         user=request.user, obj=obj, deployment=link.deployment
                     )
@@ -457,7 +462,7 @@ def environment_object_detail(
 # A Deployment's Environment tab
 
 
-def _deployment_context(request: HttpRequest, deployment: Deployment) -> dict:
+def _deployment_context(request: AuthenticatedHttpRequest, deployment: Deployment) -> dict:
     context = workspace_page(request, deployment.workspace, deployment=deployment)
     may_update = has_deployment_perm(request.user, DeploymentPermission.UPDATE, deployment)
     context["may_edit_own"] = context["can"]["create_objects"] or may_update
@@ -513,7 +518,7 @@ def _resolved_page(deployment: Deployment, object_type: str, query: str, number)
 
 
 @login_required
-def deployment_environment(request: HttpRequest, deployment_id: int) -> HttpResponse:
+def deployment_environment(request: AuthenticatedHttpRequest, deployment_id: int) -> HttpResponse:
     deployment = deployment_for_user(request.user, deployment_id)
     context = _deployment_context(request, deployment)
     if not context["can"]["view_objects"]:
@@ -564,7 +569,9 @@ def deployment_environment(request: HttpRequest, deployment_id: int) -> HttpResp
 
 
 @login_required
-def deployment_object(request: HttpRequest, deployment_id: int, object_id: int) -> HttpResponse:
+def deployment_object(
+    request: AuthenticatedHttpRequest, deployment_id: int, object_id: int
+) -> HttpResponse:
     """Edit, delete or promote one of a Deployment's own objects."""
     deployment = deployment_for_user(request.user, deployment_id)
     obj = environment_object_for_user(request.user, object_id, deployment.workspace)
@@ -634,7 +641,7 @@ def deployment_object(request: HttpRequest, deployment_id: int, object_id: int) 
 
 
 @login_required
-def deployment_settings(request: HttpRequest, deployment_id: int) -> HttpResponse:
+def deployment_settings(request: AuthenticatedHttpRequest, deployment_id: int) -> HttpResponse:
     """Name, kind and (for Owners) the write-only metadata DB URL and Fernet keys of one
     Deployment, with "Test connection"."""
     deployment = deployment_for_user(request.user, deployment_id)
@@ -660,7 +667,9 @@ def deployment_settings(request: HttpRequest, deployment_id: int) -> HttpRespons
 
 @login_required
 @require_POST
-def deployment_metadata_db_test(request: HttpRequest, deployment_id: int) -> HttpResponse:
+def deployment_metadata_db_test(
+    request: AuthenticatedHttpRequest, deployment_id: int
+) -> HttpResponse:
     """ "Test connection" on the settings page: the result as a message."""
     deployment = deployment_for_user(request.user, deployment_id)
     try:
