@@ -145,7 +145,17 @@ class EnvManagerSecretsBackend(BaseSecretsBackend):  # type: ignore[misc,valid-t
                     raise EnvManagerBackendError(f"envmanager GET {path}: unexpected 200 body")
                 return data
             if resp.status_code == 404:
-                return None
+                # Not found only when our server says so: its error body, not any 404 page.
+                try:
+                    body = resp.json()
+                except ValueError:
+                    body = None
+                if isinstance(body, dict) and {"message", "statusCode"} <= body.keys():
+                    return None
+                raise EnvManagerBackendError(
+                    f"envmanager GET {path}: HTTP 404 without envmanager's error body "
+                    "(is base_url right?)"
+                )
             if resp.status_code in (401, 403):
                 raise EnvManagerBackendError(
                     f"envmanager token rejected (HTTP {resp.status_code}) for GET {path}"

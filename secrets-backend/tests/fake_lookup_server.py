@@ -65,7 +65,12 @@ class FakeLookupServer:
             return 200, self.connections[key]
         if kind == "variables" and key in self.variables:
             return 200, {"value": self.variables[key]}
-        return 404, {"message": "not found"}
+        return 404, {
+            "message": "not found",
+            "statusCode": 404,
+            "requestId": "fake",
+            "fieldErrors": [],
+        }
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
