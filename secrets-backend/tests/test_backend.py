@@ -59,6 +59,18 @@ def test_404_is_none(server):
     assert len(server.requests) == 2  # get_config makes no request
 
 
+def test_a_404_without_our_error_body_is_an_error_not_a_miss(server):
+    """A mistyped base_url (or a proxy's page) answers 404 for every path: that must fail the
+    lookup, not fall through to stale metastore rows as a miss would."""
+    wrong = EnvManagerSecretsBackend(
+        base_url=server.base_url + "/not-envmanager/", token=TOKEN, cache_ttl=0
+    )
+    for lookup in (lambda: wrong.get_conn_value("c"), lambda: wrong.get_variable("v")):
+        with pytest.raises(EnvManagerBackendError) as err:
+            lookup()
+        assert "base_url" in str(err.value) and TOKEN not in str(err.value)
+
+
 def test_token_sent_as_bearer(server):
     server.variables["v"] = "x"
     make_backend(server).get_variable("v")
