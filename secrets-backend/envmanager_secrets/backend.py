@@ -70,6 +70,8 @@ class EnvManagerSecretsBackend(BaseSecretsBackend):  # type: ignore[misc,valid-t
         token: str = "",
         timeout: float = 5,
         cache_ttl: float = 10,
+        connect_timeout: float = 2,
+        total_timeout: float = 10,
         **kwargs: Any,  # unknown BACKEND_KWARGS are ignored so config typos don't break Airflow
     ) -> None:
         super().__init__()
@@ -77,7 +79,13 @@ class EnvManagerSecretsBackend(BaseSecretsBackend):  # type: ignore[misc,valid-t
             raise ValueError("EnvManagerSecretsBackend needs base_url and token in BACKEND_KWARGS")
         self.base_url = base_url.rstrip("/")
         # Per-key env overrides (AIRFLOW__SECRETS__BACKEND_KWARG__TIMEOUT) arrive as strings.
+        # `timeout`: the longest wait for the server's answer (read); `connect_timeout`: for the
+        # TCP connection alone (a host that drops packets is known at once); `total_timeout`:
+        # every attempt of one lookup together, retries and their pauses included, so a hung
+        # server costs a task at most this long before the lookup fails.
         self.timeout = float(timeout)
+        self.connect_timeout = float(connect_timeout)
+        self.total_timeout = float(total_timeout)
         self.cache_ttl = float(cache_ttl)
         self._session = requests.Session()
         self._session.headers["Authorization"] = f"Bearer {token}"
@@ -124,11 +132,19 @@ class EnvManagerSecretsBackend(BaseSecretsBackend):  # type: ignore[misc,valid-t
     def _fetch(self, kind: str, key: str) -> dict[str, Any] | None:
         path = f"/api/v1/lookup/{kind}/{quote(key, safe='')}"
         problem = ""
+        deadline = time.monotonic() + self.total_timeout
+        attempt = 0
         for attempt in range(len(RETRY_BACKOFF) + 1):
             if attempt:
-                time.sleep(RETRY_BACKOFF[attempt - 1])
+                pause = RETRY_BACKOFF[attempt - 1]
+                if deadline - time.monotonic() <= pause:
+                    attempt -= 1
+                    break  # no time left for another attempt
+                time.sleep(pause)
+            left = deadline - time.monotonic()
+            timeouts = (min(self.connect_timeout, left), min(self.timeout, left))
             try:
-                resp = self._session.get(self.base_url + path, timeout=self.timeout)
+                resp = self._session.get(self.base_url + path, timeout=timeouts)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 # Only the exception class: its text is not needed and stays out of logs.
                 problem = type(exc).__name__

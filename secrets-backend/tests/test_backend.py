@@ -107,6 +107,25 @@ def test_timeout_raises(server):
     assert time.monotonic() - started < 2
 
 
+def test_a_hung_server_costs_a_lookup_at_most_its_total_timeout(server):
+    """Three attempts of a 5 s read timeout would stall a task 15 s; the total bound stops the
+    lookup (all attempts together) after total_timeout."""
+    server.delay = 3
+    started = time.monotonic()
+    with pytest.raises(EnvManagerBackendError) as err:
+        make_backend(server, timeout=5, total_timeout=1).get_variable("slow")
+    took = time.monotonic() - started
+    assert 0.9 < took < 1.8, took
+    assert "Timeout" in str(err.value) and TOKEN not in str(err.value)
+
+
+def test_the_time_bounds_come_from_airflow_config_as_text(server):
+    server.variables["v"] = "x"
+    backend = make_backend(server, connect_timeout="0.5", total_timeout="3", timeout="1")
+    assert (backend.connect_timeout, backend.total_timeout, backend.timeout) == (0.5, 3.0, 1.0)
+    assert backend.get_variable("v") == "x"
+
+
 def test_connection_refused_raises():
     with socket.socket() as s:  # a port with nobody listening
         s.bind(("127.0.0.1", 0))
