@@ -39,7 +39,9 @@ def _lock(name: str):
 def ensure_airflow() -> Path:
     """The Airflow virtual environment, with our secrets backend installed in it."""
     with _lock("airflow-venv"):
-        marker = AIRFLOW_VENV / ".envmanager-ready"
+        marker = (
+            AIRFLOW_VENV / ".envmanager-ready-2"
+        )  # -2: the secrets backend installs envmanager-env
         if not marker.exists():
             if not (AIRFLOW_VENV / "bin" / "airflow").exists():
                 subprocess.run([sys.executable, "-m", "venv", str(AIRFLOW_VENV)], check=True)

@@ -27,6 +27,14 @@ class FakeLookupServer:
         self.token = token
         self.connections: dict[str, dict[str, Any]] = {}
         self.variables: dict[str, str] = {}
+        # What /api/v1/lookup/environment answers (the whole document, as envmanager builds it).
+        self.environment: dict[str, Any] = {
+            "connections": {},
+            "variables": {},
+            "environmentVariables": {},
+            "dotenv": "",
+            "metricsExports": {},
+        }
         self.status: int | None = None  # when set, every request gets this status
         self.delay = 0.0  # seconds to sleep before answering (timeouts)
         self.requests: list[dict[str, Any]] = []  # raw path and headers of each request
@@ -57,6 +65,8 @@ class FakeLookupServer:
             return self.status, {"message": "forced", "secret": "BODY-SECRET"}
         if auth != f"Bearer {self.token}":
             return 401, {"message": "bad token"}
+        if path == PREFIX + "environment":
+            return 200, self.environment
         if not path.startswith(PREFIX) or path.count("/") != 5:
             return 404, {"message": "no route"}
         kind, key = path[len(PREFIX) :].split("/")

@@ -1,0 +1,207 @@
+"""`envmanager-env`: run a process with its Deployment's environment from envmanager.
+
+With ENVMANAGER_URL (the server's base URL) and ENVMANAGER_TOKEN (a Deployment token) set:
+
+    envmanager-env exec -- COMMAND [ARGS...]   run COMMAND with the Deployment's environment
+    envmanager-env dotenv                      print the environment variables as a dotenv file
+    envmanager-env check                       say whether URL and token work, and what resolves
+
+Exit codes: 0 done; 2 bad usage; 3 ENVMANAGER_URL or ENVMANAGER_TOKEN missing; 4 the token was
+refused (401/403); 5 the server could not be reached or gave no environment within --wait
+seconds (or the URL is not envmanager's); 127 COMMAND not found. After `exec`, the exit code is
+COMMAND's own: it replaces this process (same PID, same signals).
+
+Values are never printed except by `dotenv`, whose output is the environment itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any, NoReturn
+
+import requests
+
+BACKEND = "envmanager_secrets.EnvManagerSecretsBackend"
+ENVIRONMENT_PATH = "/api/v1/lookup/environment"
+USAGE, NOT_CONFIGURED, TOKEN_REFUSED, UNREACHABLE, NOT_FOUND = 2, 3, 4, 5, 127
+# Pauses between attempts while the server is unreachable: 0.5 s doubling up to 5 s.
+FIRST_PAUSE, LONGEST_PAUSE = 0.5, 5.0
+
+
+class Failure(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _settings() -> tuple[str, str]:
+    url = os.environ.get("ENVMANAGER_URL", "").strip().rstrip("/")
+    token = os.environ.get("ENVMANAGER_TOKEN", "").strip()
+    if not url or not token:
+        raise Failure(
+            NOT_CONFIGURED,
+            "Set ENVMANAGER_URL (the envmanager server, e.g. https://envmanager.example.com) "
+            "and ENVMANAGER_TOKEN (a Deployment token).",
+        )
+    return url, token
+
+
+def _valid(document: Any) -> dict[str, Any]:
+    """The document, whole, or a Failure: never a partial environment."""
+    if not isinstance(document, dict):
+        raise Failure(UNREACHABLE, "The server's answer is not an environment document.")
+    env = document.get("environmentVariables")
+    if not isinstance(env, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+    ):
+        raise Failure(UNREACHABLE, "The server's answer has no environment variables list.")
+    return document
+
+
+def fetch_environment(url: str, token: str, wait: float, timeout: float = 5) -> dict[str, Any]:
+    """The Deployment's resolved environment document. Retries an unreachable server or a 5xx
+    for up to `wait` seconds; a refused token or a URL that is not envmanager's fails at once."""
+    deadline = time.monotonic() + wait
+    pause = FIRST_PAUSE
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    while True:
+        problem = ""
+        try:
+            left = max(deadline - time.monotonic(), 0.1)
+            resp = session.get(url + ENVIRONMENT_PATH, timeout=(min(2.0, left), min(timeout, left)))
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            problem = type(exc).__name__  # never the exception's text: it may name the URL's auth
+        else:
+            if resp.status_code == 200:
+                try:
+                    return _valid(resp.json())
+                except ValueError:
+                    raise Failure(UNREACHABLE, "The server's answer is not JSON.") from None
+            if resp.status_code in (401, 403):
+                raise Failure(
+                    TOKEN_REFUSED,
+                    f"The server refused the token (HTTP {resp.status_code}): "
+                    "is ENVMANAGER_TOKEN a Deployment token that is not revoked?",
+                )
+            if resp.status_code < 500:
+                raise Failure(
+                    UNREACHABLE,
+                    f"HTTP {resp.status_code} from {ENVIRONMENT_PATH}: is ENVMANAGER_URL the "
+                    "envmanager server's base URL?",
+                )
+            problem = f"HTTP {resp.status_code}"
+        if time.monotonic() + pause > deadline:
+            raise Failure(
+                UNREACHABLE,
+                f"envmanager did not answer within {wait:g} s ({problem}); nothing was started.",
+            )
+        print(f"envmanager-env: {problem}; trying again in {pause:g} s", file=sys.stderr)
+        time.sleep(pause)
+        pause = min(pause * 2, LONGEST_PAUSE)
+
+
+def process_environment(
+    document: dict[str, Any], url: str, token: str, base: dict[str, str]
+) -> dict[str, str]:
+    """`base` with the Deployment's environment variables set over it, and the secrets backend
+    pointed at the same server and token unless the caller configured one already."""
+    env = dict(base)
+    env.update(document["environmentVariables"])
+    env.setdefault("AIRFLOW__SECRETS__BACKEND", BACKEND)
+    env.setdefault(
+        "AIRFLOW__SECRETS__BACKEND_KWARGS", json.dumps({"base_url": url, "token": token})
+    )
+    return env
+
+
+def _exec(command: list[str], wait: float) -> NoReturn:
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise Failure(USAGE, "Name the command to run: envmanager-env exec -- COMMAND [ARGS...]")
+    url, token = _settings()
+    env = process_environment(fetch_environment(url, token, wait), url, token, dict(os.environ))
+    try:
+        os.execvpe(command[0], command, env)  # noqa: S606 - running the user's command is the point
+    except FileNotFoundError:
+        raise Failure(NOT_FOUND, f"Command not found: {command[0]}") from None
+    except PermissionError:
+        raise Failure(NOT_FOUND, f"Command not executable: {command[0]}") from None
+
+
+def _dotenv(wait: float) -> int:
+    url, token = _settings()
+    document = fetch_environment(url, token, wait)
+    sys.stdout.write(document.get("dotenv", ""))
+    return 0
+
+
+def _check(wait: float) -> int:
+    url, token = _settings()
+    document = fetch_environment(url, token, wait)
+    print(f"OK: {url} answers for this token.")
+    for name, label in (
+        ("environmentVariables", "environment variables"),
+        ("connections", "connections"),
+        ("variables", "Airflow variables"),
+        ("metricsExports", "metrics exports"),
+    ):
+        keys = sorted(document.get(name) or {})
+        print(f"{len(keys)} {label}" + (f": {', '.join(keys)}" if keys else ""))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="envmanager-env",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    top.add_argument(
+        "--wait",
+        type=float,
+        default=float(os.environ.get("ENVMANAGER_WAIT_SECONDS", 30)),
+        help="seconds to keep trying an unreachable server (default 30, ENVMANAGER_WAIT_SECONDS)",
+    )
+    sub = top.add_subparsers(dest="action", required=True)
+    run = sub.add_parser(
+        "exec",
+        help="run COMMAND with the Deployment's environment",
+        description="Fetch the Deployment's environment, set its environment variables and the "
+        "secrets backend (AIRFLOW__SECRETS__BACKEND and _KWARGS, unless already set), then run "
+        "COMMAND in place of this process. Nothing starts with a partial environment.",
+    )
+    run.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
+    sub.add_parser(
+        "dotenv",
+        help="print the environment variables as a dotenv file",
+        description="For docker compose env_file or systemd EnvironmentFile (values included).",
+    )
+    sub.add_parser(
+        "check",
+        help="say whether URL and token work and what the Deployment resolves (no values)",
+    )
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.action == "exec":
+            _exec(args.command, args.wait)
+        if args.action == "dotenv":
+            return _dotenv(args.wait)
+        return _check(args.wait)
+    except Failure as failure:
+        print(f"envmanager-env: {failure}", file=sys.stderr)
+        return failure.code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
