@@ -6,7 +6,8 @@ import importlib
 from datetime import timedelta
 
 import pytest
-from django.apps import apps
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 from django.test import Client
 from django.utils import timezone
 
@@ -112,7 +113,13 @@ def test_the_migration_relabels_merges_recorded_as_deletions(team, merged):
     gone = deployment_object(team, key="scratch")
     environment_object_delete(user=team.operator, obj=gone)
     migration = importlib.import_module("envmanager.migrations.0006_promote_merge_versions")
-    migration.promote_merges_are_not_deletions(apps, None)
+    # The models as that migration sees them (the audit trail was envmanager's then).
+    historical = (
+        MigrationLoader(connection)
+        .project_state(("envmanager", "0006_promote_merge_versions"))
+        .apps
+    )
+    migration.promote_merges_are_not_deletions(historical, None)
     assert dict(ObjectVersion.objects.values_list("key", "reason")) == {
         "warehouse": "PROMOTE",
         "scratch": "DELETE",
