@@ -4,23 +4,32 @@ a lookup of one key is one indexed query (token, link and object joined) and nev
 the environment.
 
 Nothing is cached across requests: a change is visible the moment it commits, and a revoked
-token stops at once. Lookups are counted per token and key in memory and written in batches,
-after the response has gone out.
+token stops at once. Lookups are counted per token and key in memory and written in batches by a
+timer thread and at exit (LookupCounter), never on a lookup's way.
 """
 
+import atexit
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.core.signals import request_finished
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    transaction,
+)
 from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
@@ -32,8 +41,6 @@ from envmanager.object_types import ObjectType
 from envmanager.selectors import deployment_resolved_environment
 
 log = logging.getLogger(__name__)
-
-COUNT_FLUSH_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,9 @@ INSERT INTO "envmanager_lookupcount"
        ("token_id", "object_type", "object_key", "found", "count", "last_at")
 VALUES {rows}
 ON CONFLICT ("token_id", "object_type", "object_key", "found") DO UPDATE
-SET "count" = "envmanager_lookupcount"."count" + excluded."count", "last_at" = excluded."last_at"
+SET "count" = "envmanager_lookupcount"."count" + excluded."count",
+    "last_at" = CASE WHEN excluded."last_at" > "envmanager_lookupcount"."last_at"
+                     THEN excluded."last_at" ELSE "envmanager_lookupcount"."last_at" END
 """
 
 
@@ -248,52 +257,108 @@ document_cache = DocumentCache()
 
 
 class LookupCounter:
-    """Counts lookups per (token, type, key, found) in this process and adds them to the
-    database at most every few seconds, in one statement per few hundred keys, after a
-    response has been sent (Django's request_finished): no lookup waits for it."""
+    """Counts lookups per (token, type, key, found) in this process, with the time of the last
+    one, and adds them to the database in one statement per few hundred keys: from a timer
+    thread every ENVMANAGER_LOOKUP_COUNT_SECONDS (started with the first lookup, one per
+    process: a forked gunicorn worker starts its own) and once more when the process exits
+    (atexit, which a gunicorn worker reaches on SIGTERM, SIGQUIT and SIGINT). No lookup waits
+    for a write. What a SIGKILL'd process held is lost (at most one interval's worth)."""
 
     BATCH = 500
 
     def __init__(self) -> None:
-        self._counts: Counter = Counter()
+        # key -> [count, epoch seconds of the last lookup]
+        self._counts: dict[tuple[int, str, str, bool], list[float]] = {}
         self._lock = threading.Lock()
-        self._flushed_at = time.monotonic()
+        # One flush at a time: the exit flush waits for the timer's write in progress.
+        self._flush_lock = threading.Lock()
+        self._timer_pid: int | None = None
+        self._stop = threading.Event()
 
     def add(self, token_id: int, object_type: str, key: str, found: bool) -> None:
+        now = time.time()
         with self._lock:
-            self._counts[(token_id, object_type, key, found)] += 1
+            entry = self._counts.get((token_id, object_type, key, found))
+            if entry is None:
+                self._counts[(token_id, object_type, key, found)] = [1, now]
+            else:
+                entry[0] += 1
+                entry[1] = max(entry[1], now)
+            started = self._timer_pid == os.getpid()
+        if not started:
+            self._start()
+
+    def _start(self) -> None:
+        interval = settings.ENVMANAGER_LOOKUP_COUNT_SECONDS
+        with self._lock:
+            if self._timer_pid == os.getpid() or interval <= 0:
+                return
+            # A fresh process (or a fork, whose parent's thread did not come along).
+            self._timer_pid = os.getpid()
+            self._stop = threading.Event()
+        threading.Thread(
+            target=self._run, args=(interval, self._stop), name="lookup-counts", daemon=True
+        ).start()
+        atexit.register(self._at_exit)
+
+    def _run(self, interval: float, stop: threading.Event) -> None:
+        while not stop.wait(interval):
+            self._flush_in_thread()
+
+    def _flush_in_thread(self) -> None:
+        # This thread's own database connection: dropped when broken or too old, as Django
+        # does around each request.
+        close_old_connections()
+        try:
+            self.flush()
+        except Exception:  # noqa: BLE001 - the timer must go on whatever one write did
+            log.exception("Lookup counts not written")
+        close_old_connections()
+
+    def _at_exit(self) -> None:
+        self._stop.set()
+        self.flush()
+        connection.close()
+
+    def pending(self) -> int:
+        """Lookups counted in this process and not yet written."""
+        with self._lock:
+            return int(sum(entry[0] for entry in self._counts.values()))
 
     def reset(self) -> None:
         with self._lock:
-            self._counts = Counter()
-
-    def flush_if_due(self, **kwargs: Any) -> None:
-        if self._counts and time.monotonic() - self._flushed_at >= COUNT_FLUSH_SECONDS:
-            self.flush()
+            self._counts = {}
 
     def flush(self) -> None:
-        with self._lock:
-            counts, self._counts = self._counts, Counter()
-            self._flushed_at = time.monotonic()
-        if not counts:
-            return
-        try:
-            self._write(counts)
-        except DatabaseError as exc:
-            # Keep them for the next flush; the response they follow has gone out already.
+        with self._flush_lock:
             with self._lock:
-                self._counts.update(counts)
-            log.warning("Lookup counts not written, kept for later: %s", type(exc).__name__)
+                counts, self._counts = self._counts, {}
+            if not counts:
+                return
+            try:
+                self._write(counts)
+            except DatabaseError as exc:
+                # Keep them for the next flush; the responses they follow have gone out.
+                with self._lock:
+                    for k, (n, at) in counts.items():
+                        entry = self._counts.setdefault(k, [0, at])
+                        entry[0] += n
+                        entry[1] = max(entry[1], at)
+                log.warning("Lookup counts not written, kept for later: %s", type(exc).__name__)
 
-    def _write(self, counts: Counter) -> None:
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
+    def _write(self, counts: dict[tuple[int, str, str, bool], list[float]]) -> None:
         live = set(
             DeploymentToken.objects.filter(pk__in={k[0] for k in counts}).values_list(
                 "pk", flat=True
             )
         )
+        adapt = connection.ops.adapt_datetimefield_value
         # A token deleted meanwhile takes its counts with it.
-        rows = [(*k, n, now) for k, n in counts.items() if k[0] in live]
+        rows = [
+            (*k, int(n), adapt(datetime.fromtimestamp(at, tz=UTC)))
+            for k, (n, at) in counts.items()
+            if k[0] in live
+        ]
         with transaction.atomic():  # all batches or none, so a retry never counts twice
             for start in range(0, len(rows), self.BATCH):
                 batch = rows[start : start + self.BATCH]
@@ -306,4 +371,3 @@ class LookupCounter:
 
 
 lookup_counter = LookupCounter()
-request_finished.connect(lookup_counter.flush_if_due, dispatch_uid="envmanager-lookup-counts")

@@ -81,6 +81,10 @@ ENVMANAGER_MIGRATION_RESUME_SECONDS = env_int("ENVMANAGER_MIGRATION_RESUME_SECON
 # Lookups run as PostgreSQL prepared statements (planned once per connection). Turn off behind
 # a connection pooler in transaction mode that does not keep prepared statements.
 ENVMANAGER_LOOKUP_PREPARED_STATEMENTS = env_bool("ENVMANAGER_LOOKUP_PREPARED_STATEMENTS", True)
+# Lookup counts are kept in memory and written by a timer thread in each server process this
+# often, and once more when the process exits (0: no timer and no write at exit, only explicit
+# flushes; the test suite runs so).
+ENVMANAGER_LOOKUP_COUNT_SECONDS = env_int("ENVMANAGER_LOOKUP_COUNT_SECONDS", 5)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

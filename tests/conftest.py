@@ -57,6 +57,8 @@ def _encryption_keys(settings, metadata_db_allowlist):
     settings.ENVMANAGER_METADATA_DB_ALLOWLIST = list(metadata_db_allowlist)
     settings.ENVMANAGER_ENCRYPTION_KEYS = [TEST_ENCRYPTION_KEY]
     settings.ENVMANAGER_PROPAGATION_SECONDS = 0
+    # Lookup counts are written when a test flushes them, not by a timer thread on its own.
+    settings.ENVMANAGER_LOOKUP_COUNT_SECONDS = 0
     # Hashing passwords properly is slow by design; tests only need it to work.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

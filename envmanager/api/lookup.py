@@ -152,7 +152,7 @@ STATUS_LINES = {
 
 class _Body(list):
     """The response body; when the server has sent it, the request is finished for Django too
-    (old connections closed, lookup counts flushed), as after any Django response."""
+    (old connections closed), as after any Django response."""
 
     def close(self) -> None:
         request_finished.send(sender=LookupFastPath)
