@@ -9,7 +9,9 @@ With ENVMANAGER_URL (the server's base URL) and ENVMANAGER_TOKEN (a Deployment t
 Exit codes: 0 done; 2 bad usage; 3 ENVMANAGER_URL or ENVMANAGER_TOKEN missing; 4 the token was
 refused (401/403); 5 the server could not be reached or gave no environment within --wait
 seconds (or the URL is not envmanager's); 127 COMMAND not found. After `exec`, the exit code is
-COMMAND's own: it replaces this process (same PID, same signals).
+COMMAND's own: it replaces this process (same PID, same signals). With `exec --watch SECONDS`
+COMMAND runs as a child, restarted when the environment variables change; signals are passed
+on and the exit code is still COMMAND's (128 + N when signal N ended it).
 
 Values are never printed except by `dotenv`, whose output is the environment itself.
 """
@@ -21,7 +23,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, NoReturn
+from typing import Any
 
 import requests
 
@@ -119,12 +121,16 @@ def process_environment(
     return env
 
 
-def _exec(command: list[str], wait: float) -> NoReturn:
+def _exec(command: list[str], wait: float, watch: float | None = None, grace: float = 10) -> int:
     if command and command[0] == "--":
         command = command[1:]
     if not command:
         raise Failure(USAGE, "Name the command to run: envmanager-env exec -- COMMAND [ARGS...]")
     url, token = _settings()
+    if watch is not None:
+        from envmanager_secrets.watch import supervise
+
+        return supervise(command, url, token, fetch_environment(url, token, wait), watch, grace)
     env = process_environment(fetch_environment(url, token, wait), url, token, dict(os.environ))
     try:
         os.execvpe(command[0], command, env)  # noqa: S606 - running the user's command is the point
@@ -156,6 +162,16 @@ def _check(wait: float) -> int:
     return 0
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < 86400:
+        raise argparse.ArgumentTypeError("must be more than 0 and less than 86400 seconds")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="envmanager-env",
@@ -177,6 +193,23 @@ def parser() -> argparse.ArgumentParser:
         "secrets backend (AIRFLOW__SECRETS__BACKEND and _KWARGS, unless already set), then run "
         "COMMAND in place of this process. Nothing starts with a partial environment.",
     )
+    run.add_argument(
+        "--watch",
+        type=_positive,
+        metavar="SECONDS",
+        help="instead of replacing this process, run COMMAND as a child, look for a changed "
+        "environment every SECONDS (a conditional GET) and restart COMMAND when its "
+        "environment variables change (connections and variables need no restart); signals "
+        "are passed on and the exit code is COMMAND's",
+    )
+    run.add_argument(
+        "--grace",
+        type=_positive,
+        default=10.0,
+        metavar="SECONDS",
+        help="with --watch: how long COMMAND may take to stop after SIGTERM before SIGKILL "
+        "(default 10)",
+    )
     run.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
     sub.add_parser(
         "dotenv",
@@ -194,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         if args.action == "exec":
-            _exec(args.command, args.wait)
+            return _exec(args.command, args.wait, args.watch, args.grace)
         if args.action == "dotenv":
             return _dotenv(args.wait)
         return _check(args.wait)

@@ -10,6 +10,7 @@ where data.json is ``{"connections": {id: {...}}, "variables": {key: "value"}}``
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import threading
 import time
@@ -90,8 +91,16 @@ class FakeLookupServer:
                 server.requests.append({"path": self.path, "headers": dict(self.headers)})
                 status, body = server._answer(self.path, self.headers.get("Authorization"))
                 raw = json.dumps(body).encode()
+                etag = None
+                if status == 200 and self.path == PREFIX + "environment":
+                    # As envmanager: an ETag of the document; If-None-Match with it is a 304.
+                    etag = '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
+                    if self.headers.get("If-None-Match") == etag:
+                        status, raw = 304, b""
                 try:
                     self.send_response(status)
+                    if etag:
+                        self.send_header("ETag", etag)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(raw)))
                     self.end_headers()
