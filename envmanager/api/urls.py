@@ -4,6 +4,7 @@ versions, promotion, Airflow files."""
 from django.urls import path
 
 from envmanager.api import airflow_files, audit, lookup, migration, promotion, views
+from envmanager.api.local_development import LocalEnvironmentView
 
 urlpatterns = [
     # Environment objects and IDE projects
@@ -31,6 +32,12 @@ urlpatterns = [
     path("lookup/connections/<path:conn_id>", lookup.connection, name="lookup-connection"),
     path("lookup/variables/<path:key>", lookup.variable, name="lookup-variable"),
     path("lookup/environment", lookup.environment, name="lookup-environment"),
+    # Local development (a personal token, where the Workspace allows it)
+    path(
+        "deployments/<int:deployment_id>/local-development",
+        LocalEnvironmentView.as_view(),
+        name="api-local-development",
+    ),
     # Migration from Airflow
     path(
         "deployments/<int:deployment_id>/migration-candidates",

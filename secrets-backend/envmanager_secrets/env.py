@@ -5,10 +5,16 @@ With ENVMANAGER_URL (the server's base URL) and ENVMANAGER_TOKEN (a Deployment t
     envmanager-env exec -- COMMAND [ARGS...]   run COMMAND with the Deployment's environment
     envmanager-env dotenv                      print the environment variables as a dotenv file
     envmanager-env check                       say whether URL and token work, and what resolves
+    envmanager-env pull --deployment ID        local development: write .env and the files
+                                               `airflow connections/variables import` read
+                                               (ENVMANAGER_TOKEN a personal API token), or
+                                               --import them into a local Airflow
 
 Exit codes: 0 done; 2 bad usage; 3 ENVMANAGER_URL or ENVMANAGER_TOKEN missing; 4 the token was
 refused (401/403); 5 the server could not be reached or gave no environment within --wait
-seconds (or the URL is not envmanager's); 127 COMMAND not found. After `exec`, the exit code is
+seconds (or the URL is not envmanager's); 6 pull refused (the reason is printed: local
+development off in the Workspace, your role, no such Deployment); 7 the local Airflow import
+failed; 127 COMMAND not found. After `exec`, the exit code is
 COMMAND's own: it replaces this process (same PID, same signals). With `exec --watch SECONDS`
 COMMAND runs as a child, restarted when the environment variables change; signals are passed
 on and the exit code is still COMMAND's (128 + N when signal N ended it).
@@ -220,6 +226,26 @@ def parser() -> argparse.ArgumentParser:
         "check",
         help="say whether URL and token work and what the Deployment resolves (no values)",
     )
+    local = sub.add_parser(
+        "pull",
+        help="local development: the Deployment's environment on this machine",
+        description="With a personal API token in ENVMANAGER_TOKEN, where the Workspace allows "
+        "local development: write .env (environment variables), connections.json and "
+        "variables.json (for `airflow connections import` / `airflow variables import`) into "
+        "--out, owner-only; or, with --import, import the connections and variables into the "
+        "local Airflow and write only .env. Every object pulled is in the audit log.",
+    )
+    local.add_argument("--deployment", type=int, required=True, metavar="ID")
+    local.add_argument("--out", default=".", metavar="DIR", help="where to write (default .)")
+    local.add_argument(
+        "--import",
+        dest="do_import",
+        action="store_true",
+        help="import connections and variables into the local Airflow instead of writing them",
+    )
+    local.add_argument(
+        "--airflow", default="airflow", metavar="PATH", help="the airflow command (default airflow)"
+    )
     return top
 
 
@@ -228,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.action == "exec":
             return _exec(args.command, args.wait, args.watch, args.grace)
+        if args.action == "pull":
+            from envmanager_secrets.pull import pull
+
+            url, token = _settings()
+            airflow = args.airflow if args.do_import else None
+            return pull(url, token, args.deployment, args.out, args.wait, airflow)
         if args.action == "dotenv":
             return _dotenv(args.wait)
         return _check(args.wait)
@@ -237,4 +269,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # As `python -m`: the module's own copy, so the helpers it imports share its Failure.
+    from envmanager_secrets.env import main as canonical_main
+
+    sys.exit(canonical_main())
