@@ -12,7 +12,8 @@ environment), the child keeps running with what it has and the poll goes on; one
 on stderr, and one more when it answers again.
 
 SIGTERM, SIGINT and SIGHUP are passed to the child (which runs in a process group of its own, so
-a terminal's Ctrl-C reaches it once, through us); the exit code is the child's (128 + N when a
+a terminal's Ctrl-C reaches it once, through us; being in the background, it cannot read the
+terminal: --watch is for services); the exit code is the child's (128 + N when a
 signal N ended it), whether it was asked to stop or stopped on its own.
 """
 
