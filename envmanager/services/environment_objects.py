@@ -23,6 +23,11 @@ from envmanager.kernel.errors import (
 )
 from envmanager.models import EnvironmentObject, Link, ObjectVersion
 from envmanager.object_types import ObjectType, Scope, type_name, type_with_article
+from envmanager.services.link_rows import (
+    auto_link_targets,
+    link_row_create,
+    lock_workspace_auto_links,
+)
 from envmanager.services.versions import changed_field_names, version_record
 
 
@@ -107,43 +112,23 @@ def _link(
     target = deployment or ide_project
     if target.workspace_id != obj.workspace_id:
         raise InvalidInput("That target is not in this Workspace.", {"scopeEntityId": "Unknown."})
-    try:
-        with transaction.atomic():
-            return Link.objects.create(
-                environment_object=obj,
-                deployment=deployment,
-                ide_project=ide_project,
-                object_type=obj.object_type,
-                object_key=obj.key,
-                is_home=is_home,
-                is_auto=is_auto,
-                overrides=overrides or {},
-            )
-    except IntegrityError:
-        if deployment is not None:
-            raise _conflict_for(deployment, obj.object_type, obj.key) from None
-        raise _taken_on_ide_project(ide_project, obj.object_type, obj.key) from None
-
-
-def lock_workspace_auto_links(workspace_id: int) -> None:
-    """Auto-links are a Workspace-wide rule: an auto-linked object links to every Deployment of
-    its Workspace, including one created at the same moment. Creating a Deployment, and
-    creating, renaming or auto-linking an object, lock the Workspace row before they read the
-    other side, so one of them always sees what the other committed."""
-    list(Workspace.objects.select_for_update().filter(pk=workspace_id).values_list("pk"))
-
-
-def _auto_link_targets(obj: EnvironmentObject):
-    excluded = obj.auto_link_excluded.values_list("pk", flat=True)
-    return (
-        Deployment.objects.filter(workspace=obj.workspace_id)
-        .exclude(pk__in=excluded)
-        .exclude(links__environment_object=obj)
+    link = link_row_create(
+        obj,
+        deployment=deployment,
+        ide_project=ide_project,
+        is_home=is_home,
+        is_auto=is_auto,
+        overrides=overrides,
     )
+    if link is not None:
+        return link
+    if deployment is not None:
+        raise _conflict_for(deployment, obj.object_type, obj.key)
+    raise _taken_on_ide_project(ide_project, obj.object_type, obj.key)
 
 
 def _apply_auto_link(obj: EnvironmentObject) -> None:
-    for deployment in _auto_link_targets(obj):
+    for deployment in auto_link_targets(obj):
         _link(obj, deployment=deployment, is_auto=True)
 
 

@@ -18,8 +18,8 @@ from envmanager.services.environment_objects import (
     link_create,
     link_delete,
     link_set_overrides,
-    lock_workspace_auto_links,
 )
+from envmanager.services.link_rows import lock_workspace_auto_links
 
 
 @dataclass(frozen=True)
