@@ -7,7 +7,7 @@ for the OpenAPI schema; `environment_object_body` builds it, leaving secrets out
 """
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
@@ -217,7 +217,7 @@ def parse_overrides(object_type: str, overrides: Mapping[str, Any], path: str) -
             try:
                 cleaned[snake] = fields[name].run_validation(value)
             except serializers.ValidationError as exc:
-                errors[f"{path}.{name}"] = list(exc.detail)
+                errors[f"{path}.{name}"] = list(cast(list[Any], exc.detail))
     if errors:
         raise serializers.ValidationError(errors)
     return cleaned

@@ -3,6 +3,8 @@ savepoint (the database refuses a key its target already resolves), the Deployme
 auto-linked object links to, and the Workspace lock auto-links take. `environment_objects`
 (create, link, auto-link) and `versions` (restoring a deleted object) both build on these."""
 
+from typing import Any
+
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
@@ -18,7 +20,7 @@ def link_row_create(
     ide_project: IdeProject | None = None,
     is_home: bool = False,
     is_auto: bool = False,
-    overrides: dict | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> Link | None:
     """Create one link in a savepoint; None when its target already resolves the key (the
     unique constraint), with nothing else of the transaction undone. The caller says why."""

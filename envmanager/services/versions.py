@@ -1,10 +1,11 @@
 """Version history of environment objects, and restoring an earlier version."""
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from accounts.audit import audit_record
@@ -56,7 +57,7 @@ def object_snapshot(obj: EnvironmentObject) -> dict[str, Any]:
 
 
 def version_record(
-    *, obj: EnvironmentObject, reason: str, user: User | None, changed_fields: list[str] = ()
+    *, obj: EnvironmentObject, reason: str, user: User | None, changed_fields: Sequence[str] = ()
 ) -> ObjectVersion:
     """Keep the object's state as it is now, before it changes (call inside the transaction)."""
     return ObjectVersion.objects.create(
@@ -87,15 +88,16 @@ def environment_object_restore_version(*, user: User, version: ObjectVersion) ->
     with transaction.atomic():
         # The version as it is now, locked: a purge that removed it meanwhile wins (nothing
         # comes back from a version that was forgotten), and one that is about to waits.
-        version = ObjectVersion.objects.select_for_update().filter(pk=version.pk).first()
-        if version is None:
+        locked = ObjectVersion.objects.select_for_update().filter(pk=version.pk).first()
+        if locked is None:
             raise NotFound("That version no longer exists: it was purged.")
+        version = locked
         snap = version.snapshot
         # Restoring can change the key, which meets auto-links and Deployments being created:
         # the Workspace row's lock before the object, in the order a rename takes them. Else a
         # Deployment created now links on the key the object had, or the two deadlock.
         lock_workspace_auto_links(version.workspace_id)
-        obj = (
+        obj: EnvironmentObject | None = (
             EnvironmentObject.objects.select_for_update()
             .filter(pk=version.environment_object_id)
             .first()
@@ -129,7 +131,7 @@ def environment_object_restore_version(*, user: User, version: ObjectVersion) ->
         return _restore_deleted(user, version, snap)
 
 
-def _restore_deleted(user: User, version: ObjectVersion, snap: dict) -> EnvironmentObject:
+def _restore_deleted(user: User, version: ObjectVersion, snap: dict[str, Any]) -> EnvironmentObject:
     merged = ObjectVersion.objects.filter(
         environment_object_id=version.environment_object_id, reason=ObjectVersion.Reason.PROMOTE
     ).exists()
@@ -177,20 +179,23 @@ def _restore_deleted(user: User, version: ObjectVersion, snap: dict) -> Environm
     )
     skipped = []
     for link in snap["links"]:
-        target = (
-            Deployment.objects.filter(pk=link["deployment_id"], workspace=obj.workspace_id).first()
-            if link["deployment_id"]
-            else IdeProject.objects.filter(
+        to_deployment = to_project = None
+        if link["deployment_id"]:
+            to_deployment = Deployment.objects.filter(
+                pk=link["deployment_id"], workspace=obj.workspace_id
+            ).first()
+        else:
+            to_project = IdeProject.objects.filter(
                 pk=link["ide_project_id"], workspace=obj.workspace_id
             ).first()
-        )
+        target = to_deployment or to_project
         if target is None:
             skipped.append(link["deployment_id"] or link["ide_project_id"])
             continue
         linked = link_row_create(
             obj,
-            deployment=target if link["deployment_id"] else None,
-            ide_project=None if link["deployment_id"] else target,
+            deployment=to_deployment,
+            ide_project=to_project,
             is_home=link["is_home"],
             is_auto=link["is_auto"],
             overrides=link["overrides"],
@@ -242,7 +247,9 @@ def deleted_objects_purge(
     return removed
 
 
-def _expired_versions(versions, cutoff: datetime):
+def _expired_versions(
+    versions: QuerySet[ObjectVersion], cutoff: datetime
+) -> QuerySet[ObjectVersion, dict[str, Any]]:
     """(workspace_id, environment_object_id) of the objects among `versions` that are gone
     and were last changed before `cutoff`."""
     return (
