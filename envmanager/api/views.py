@@ -377,7 +377,7 @@ class EnvironmentObjectDetailView(APIView):
         workspace = _env_objects_workspace(request.user, workspace_id)
         obj = _object_for(request.user, workspace, object_id)
         data = _parse(s.EnvironmentObjectUpdateSerializer, request.data, partial=True)
-        current = s.environment_object_body(obj)
+        current = s.EnvironmentObjectSerializer(obj).data
         for name in ("objectType", "scope", "scopeEntityId"):
             if name in data and data[name] != current[name]:
                 raise InvalidInput(

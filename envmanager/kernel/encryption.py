@@ -135,7 +135,7 @@ def replace_stored_tokens(
     quote = connection.ops.quote_name
     table, pk_column = quote(model._meta.db_table), quote(model._meta.pk.column)
     columns = [
-        quote(cast(models.Field[Any, Any], model._meta.get_field(name)).column) for name in names
+        quote(cast("models.Field[Any, Any]", model._meta.get_field(name)).column) for name in names
     ]
     n = range(len(columns))
     # Only quoted names from the model's own metadata go into the text; tokens are parameters.

@@ -1283,7 +1283,7 @@ def _update_items(items: list[MigrationItem], fields: list[str]) -> None:
     if not items:
         return
     quote = connection.ops.quote_name
-    model_fields = [cast(Field[Any, Any], MigrationItem._meta.get_field(name)) for name in fields]
+    model_fields = [cast("Field[Any, Any]", MigrationItem._meta.get_field(name)) for name in fields]
     table = quote(MigrationItem._meta.db_table)
     pk = quote(MigrationItem._meta.pk.column)
     names = ["pk", *(f"f{i}" for i in range(len(model_fields)))]
