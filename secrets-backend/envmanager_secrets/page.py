@@ -35,7 +35,8 @@ th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid #e2e8f0;
 th { font-weight: 600; color: #4a5568; background: #f7fafc; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 13px; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px;
-  background: #edf2f7; color: #2d3748; }
+  background: #edf2f7; color: #2d3748; white-space: nowrap; }
+td:last-child { white-space: nowrap; }
 .badge.override { background: #fefcbf; color: #744210; }
 .badge.deployment { background: #e9d8fd; color: #44337a; }
 .badge.secret { background: #fed7d7; color: #822727; }
