@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import Count, QuerySet
 from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEvent, User, Workspace, WorkspacePermission
@@ -178,3 +179,65 @@ def environment_object_for_user(
         return found
     except (EnvironmentObject.DoesNotExist, TypeError, ValueError):
         raise Http404("No such environment object.") from None
+
+
+class NameSource:
+    """Where a key a Deployment resolves comes from, as the names lookup says it."""
+
+    WORKSPACE = "WORKSPACE"  # a linked Workspace object, as the Workspace holds it
+    OVERRIDE = "OVERRIDE"  # a linked Workspace object with a Deployment-level override
+    DEPLOYMENT = "DEPLOYMENT"  # one of the Deployment's own objects
+
+
+# What the names lookup may show of a connection besides its key: never a secret field.
+NAME_FIELDS = {ObjectType.CONNECTION: ("conn_type", "host")}
+
+
+@dataclass(frozen=True)
+class ResolvedName:
+    """One key a Deployment resolves, without its value: where it comes from (and which fields
+    an override changes), the object's page, and the fields of NAME_FIELDS that are not
+    secret for this object."""
+
+    object_type: str
+    key: str
+    source: str
+    overridden_fields: tuple[str, ...]
+    object_id: int
+    page_path: str
+    is_secret: bool
+    shown: dict[str, Any]
+
+
+def _resolved_name(item: ResolvedObject) -> ResolvedName:
+    obj = item.environment_object
+    if item.is_linked:
+        source = NameSource.OVERRIDE if item.overridden_fields else NameSource.WORKSPACE
+        page = reverse("environment-object", args=[obj.workspace_id, obj.pk])
+    else:
+        source = NameSource.DEPLOYMENT
+        page = reverse("deployment-object", args=[obj.deployment_id, obj.pk])
+    secret = object_types.secret_fields(item.object_type, item.values)
+    return ResolvedName(
+        object_type=item.object_type,
+        key=item.key,
+        source=source,
+        overridden_fields=item.overridden_fields,
+        object_id=obj.pk,
+        page_path=page,
+        is_secret=bool(item.values.get("is_secret")),
+        shown={
+            name: item.values.get(name)
+            for name in NAME_FIELDS.get(item.object_type, ())
+            if name not in secret
+        },
+    )
+
+
+def deployment_environment_names(deployment: Deployment | int) -> dict[str, list[ResolvedName]]:
+    """The keys a Deployment resolves, by type, sorted by key, with where each comes from and
+    none of its values: what a page inside the Deployment's Airflow may show to anyone who may
+    see Airflow's connections. The one place that decides what of an object leaves envmanager
+    on that path (NAME_FIELDS, minus the object's secret fields)."""
+    resolved = deployment_resolved_environment(deployment)
+    return {t: [_resolved_name(item) for item in items.values()] for t, items in resolved.items()}

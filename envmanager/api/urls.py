@@ -3,7 +3,7 @@ versions, promotion, Airflow files."""
 
 from django.urls import path
 
-from envmanager.api import airflow_files, audit, lookup, migration, promotion, views
+from envmanager.api import airflow_files, audit, lookup, lookup_names, migration, promotion, views
 
 urlpatterns = [
     # Environment objects and IDE projects
@@ -31,6 +31,7 @@ urlpatterns = [
     path("lookup/connections/<path:conn_id>", lookup.connection, name="lookup-connection"),
     path("lookup/variables/<path:key>", lookup.variable, name="lookup-variable"),
     path("lookup/environment", lookup.environment, name="lookup-environment"),
+    path("lookup/names", lookup_names.names, name="lookup-names"),
     # Migration from Airflow
     path(
         "deployments/<int:deployment_id>/migration-candidates",
