@@ -3,7 +3,15 @@ versions, promotion, Airflow files."""
 
 from django.urls import path
 
-from envmanager.api import airflow_files, audit, lookup, migration, promotion, views
+from envmanager.api import (
+    airflow_files,
+    audit,
+    lookup,
+    metrics_lookup,
+    migration,
+    promotion,
+    views,
+)
 
 urlpatterns = [
     # Environment objects and IDE projects
@@ -31,6 +39,11 @@ urlpatterns = [
     path("lookup/connections/<path:conn_id>", lookup.connection, name="lookup-connection"),
     path("lookup/variables/<path:key>", lookup.variable, name="lookup-variable"),
     path("lookup/environment", lookup.environment, name="lookup-environment"),
+    path(
+        "lookup/prometheus-config",
+        metrics_lookup.prometheus_config,
+        name="lookup-prometheus-config",
+    ),
     # Migration from Airflow
     path(
         "deployments/<int:deployment_id>/migration-candidates",
