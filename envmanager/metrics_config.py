@@ -184,7 +184,8 @@ def render(
     job for the Airflow metrics bridge and one remote write per export, in key order."""
     comments = [
         f"Prometheus configuration made by envmanager{f' for {title}' if title else ''}.",
-        "Run Prometheus with --agent. It holds credentials: keep this file private (mode 0600).",
+        "Run Prometheus in agent mode (2.x: --enable-feature=agent; 3.x: --agent).",
+        "It holds credentials: keep this file private (mode 0600).",
         "envmanager-env prometheus-config rewrites it when an export changes; edits are lost.",
     ]
     remote_write = []

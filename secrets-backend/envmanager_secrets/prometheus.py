@@ -253,16 +253,19 @@ def _exports(text: str) -> int:
 
 
 def _apply(path: str, text: str, reload: Reload | None, owed: bool) -> bool:
-    """Write FILE and, when it changed (or a reload failed before), ask Prometheus to reload.
-    Whether a reload is still owed afterwards."""
+    """Write FILE and, when it changed (or a reload failed before), ask Prometheus to reload;
+    a FILE that did not exist yet was read by no Prometheus, so none is asked. Whether a reload
+    is still owed afterwards."""
+    existed = os.path.exists(path)
     changed = _write(path, text)
     if changed:
         _say(f"wrote {path} ({_exports(text)} metrics export(s))")
-    if reload is None or not (changed or owed):
+    if reload is None or not ((changed and existed) or owed):
         return False
     why_not = reload()
     if why_not is not None:
-        _say(f"could not make Prometheus reload: {why_not}; trying again at the next check")
+        if not owed:  # once, not at every check
+            _say(f"could not make Prometheus reload: {why_not}; trying again at each check")
         return True
     _say("asked Prometheus to reload")
     return False
