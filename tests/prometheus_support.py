@@ -1,7 +1,7 @@
 """Debian's Prometheus for the metrics-export tests: `promtool check config` on a rendering, and
 where the binaries are. Missing binaries skip a test at a developer's desk and fail it under CI
 (CI or ENVMANAGER_CI set), where a skip would hide that it never ran; scripts/test installs
-them (packages prometheus and apache2-utils)."""
+them (Debian's prometheus, collectd-core and apache2-utils)."""
 
 import os
 import shutil
@@ -15,7 +15,8 @@ _CI_VARIABLES = ("CI", "ENVMANAGER_CI")
 
 def require_binary(name: str) -> str:
     """The path of a program the test needs, or a skip (a failure under CI)."""
-    path = shutil.which(name)
+    # collectd is in /usr/sbin, which a non-root PATH may lack.
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
     if path:
         return path
     if any(os.environ.get(v, "").lower() not in ("", "0", "false") for v in _CI_VARIABLES):

@@ -1,16 +1,18 @@
-"""A metrics export ships metrics, with real parts on loopback: a real Prometheus in agent mode,
-configured only by our rendering (written and kept current by `envmanager-env
-prometheus-config --watch` against the app), remote-writes to a second real Prometheus that
-runs the remote-write receiver behind basic auth (its web config, a bcrypt hash made by
-`htpasswd` of apache2-utils). The series arrive with the export's labels; after the receiver's
-password is rotated, the agent's writes with the old one are refused; the export's password
-is changed in envmanager, the agent reloads, and new samples arrive with the new one.
+"""A metrics export ships Airflow's metrics, with real parts on loopback: StatsD lines as
+Airflow's client sends them reach collectd (Debian's collectd-core: its statsd plugin, served
+for Prometheus by its write_prometheus plugin); a real Prometheus in agent mode, configured only
+by our rendering (written and kept current by `envmanager-env prometheus-config --watch`
+against the app), scrapes collectd and remote-writes to a second real Prometheus that runs the
+remote-write receiver behind basic auth (its web config, a bcrypt hash made by `htpasswd` of
+apache2-utils). The series arrive with the export's labels; after the receiver's password is
+rotated, the agent's writes with the old one are refused; the export's password is changed in
+envmanager, the agent reloads, and new samples arrive with the new one.
 
-The agent scrapes itself, so series exist without Airflow (the StatsD bridge's part is the
-README's). One test, bounded (about 20 s here), every process stopped at the end."""
+One test, bounded (about 25 s here), every process stopped at the end."""
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -32,8 +34,37 @@ USER = "airflow-writer"
 OLD_PASSWORD = "old-S3CRET-pw"
 NEW_PASSWORD = "new-S3CRET-pw"
 LABELS = {"deployment": "production", "team": "data"}
-SERIES = 'up{job="airflow",deployment="production",team="data"}'
+# Airflow's StatsD client sends `<prefix>.<name>:<value>|g` (AIRFLOW__METRICS__STATSD_PREFIX).
+STATSD_LINE = b"airflow.dagbag_size:3|g"
+SERIES = (
+    'collectd_statsd_gauge{job="airflow",statsd="airflow.dagbag_size",'
+    'deployment="production",team="data"}'
+)
+COLLECTD = """Interval 1
+Hostname "airflow-host"
+FQDNLookup false
+BaseDir "%(dir)s"
+PIDFile "%(dir)s/collectd.pid"
+PluginDir "/usr/lib/collectd"
+TypesDB "/usr/share/collectd/types.db"
+LoadPlugin statsd
+<Plugin statsd>
+  Host "127.0.0.1"
+  Port "%(statsd)d"
+</Plugin>
+LoadPlugin write_prometheus
+<Plugin write_prometheus>
+  Host "127.0.0.1"
+  Port "%(prometheus)d"
+</Plugin>
+"""
 DEADLINE = 60
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def bcrypt_hash(password: str) -> str:
@@ -93,7 +124,9 @@ def test_an_export_ships_metrics_through_a_real_prometheus_agent(
 ):
     started = time.monotonic()
     prometheus = require_binary("prometheus")
-    receiver_port, agent_port = free_port(), free_port()
+    collectd = require_binary("collectd")
+    receiver_port, agent_port, bridge_port = free_port(), free_port(), free_port()
+    statsd_port = free_udp_port()
     receiver = f"http://127.0.0.1:{receiver_port}"
     agent = f"http://127.0.0.1:{agent_port}"
 
@@ -122,7 +155,12 @@ def test_an_export_ships_metrics_through_a_real_prometheus_agent(
     web_config(web, OLD_PASSWORD)
     (tmp_path / "receiver.yml").write_text("global:\n  scrape_interval: 1m\n")
     config = tmp_path / "agent.yml"
-    logs = [tmp_path / n for n in ("receiver.log", "watcher.log", "agent.log")]
+    bridge = tmp_path / "collectd"
+    bridge.mkdir()
+    (bridge / "collectd.conf").write_text(
+        COLLECTD % {"dir": bridge, "statsd": statsd_port, "prometheus": bridge_port}
+    )
+    logs = [tmp_path / n for n in ("receiver.log", "watcher.log", "agent.log", "collectd.log")]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENVMANAGER_")}
     env.update(ENVMANAGER_URL=app_server, ENVMANAGER_TOKEN=token)
     processes: list[subprocess.Popen] = []
@@ -134,6 +172,7 @@ def test_an_export_ships_metrics_through_a_real_prometheus_agent(
         return proc
 
     try:
+        start([collectd, "-f", "-C", str(bridge / "collectd.conf")], logs[3])
         start(
             [
                 prometheus,
@@ -153,7 +192,7 @@ def test_an_export_ships_metrics_through_a_real_prometheus_agent(
                 "prometheus-config",
                 str(config),
                 "--scrape-target",
-                f"127.0.0.1:{agent_port}",
+                f"127.0.0.1:{bridge_port}",
                 "--scrape-interval",
                 "1",
                 "--watch",
@@ -178,12 +217,17 @@ def test_an_export_ships_metrics_through_a_real_prometheus_agent(
             logs[2],
         )
 
-        # The agent's own series arrive at the receiver with the export's labels (overridden).
-        (series,) = wait_for(
-            "the series at the receiver", lambda: query(receiver, SERIES, OLD_PASSWORD), logs
-        )
-        assert series["metric"]["deployment"] == "production"
-        assert series["metric"]["instance"] == f"127.0.0.1:{agent_port}"
+        # Airflow's metric, through the bridge and the agent, arrives at the receiver with the
+        # export's labels (overridden for this Deployment).
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+
+            def arrived():
+                udp.sendto(STATSD_LINE, ("127.0.0.1", statsd_port))
+                return query(receiver, SERIES, OLD_PASSWORD)
+
+            (series,) = wait_for("the series at the receiver", arrived, logs)
+        assert series["value"][1] == "3"
+        assert series["metric"]["instance"] == f"127.0.0.1:{bridge_port}"
 
         # The receiver's password is rotated: the agent's writes with the old one are refused.
         web_config(web, NEW_PASSWORD)
