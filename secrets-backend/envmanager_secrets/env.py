@@ -111,13 +111,18 @@ def process_environment(
     document: dict[str, Any], url: str, token: str, base: dict[str, str]
 ) -> dict[str, str]:
     """`base` with the Deployment's environment variables set over it, and the secrets backend
-    pointed at the same server and token unless the caller configured one already."""
+    pointed at the same server and token unless the caller configured one already (and
+    Airflow's StatsD settings for a Deployment with a metrics export: prometheus.py)."""
     env = dict(base)
     env.update(document["environmentVariables"])
     env.setdefault("AIRFLOW__SECRETS__BACKEND", BACKEND)
     env.setdefault(
         "AIRFLOW__SECRETS__BACKEND_KWARGS", json.dumps({"base_url": url, "token": token})
     )
+    from envmanager_secrets.prometheus import statsd_settings
+
+    for name, value in statsd_settings(document).items():
+        env.setdefault(name, value)
     return env
 
 

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import signal
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import requests
 
@@ -32,6 +33,23 @@ from envmanager_secrets import env
 
 CONFIG_PATH = "/api/v1/lookup/prometheus-config"
 CANNOT_WRITE = 6
+# Airflow's StatsD settings for the bridge on the same host (collectd's statsd plugin, README).
+STATSD_SETTINGS = {
+    "AIRFLOW__METRICS__STATSD_ON": "True",
+    "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+    "AIRFLOW__METRICS__STATSD_PORT": "8125",
+    "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
+}
+
+
+def statsd_settings(document: dict[str, Any]) -> dict[str, str]:
+    """What `envmanager-env exec` adds (where not set already) so Airflow emits the metrics a
+    Deployment's exports ship: only for a Deployment with a metrics export, and only where
+    Airflow's StatsD client (the `statsd` package) is installed, as Airflow with statsd_on and
+    no client fails to start."""
+    if not document.get("metricsExports") or importlib.util.find_spec("statsd") is None:
+        return {}
+    return dict(STATSD_SETTINGS)
 
 
 @dataclass

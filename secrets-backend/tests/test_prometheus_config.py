@@ -6,6 +6,7 @@ with If-None-Match, rewrites FILE on a change and reloads; nothing secret is pri
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import stat
@@ -250,3 +251,51 @@ def test_a_refused_token_bad_settings_or_an_unwritable_file_fail_with_their_code
         command("prometheus-config", str(target), "--watch", "0", url=server.base_url)
     )
     assert code == 2
+
+
+STATSD = (
+    "import json, os; print(json.dumps({k: v for k, v in os.environ.items() "
+    "if k.startswith('AIRFLOW__METRICS__')}))"
+)
+
+
+def test_exec_turns_on_airflows_statsd_for_a_deployment_with_an_export(tmp_path):
+    from fake_lookup_server import FakeLookupServer
+
+    srv = FakeLookupServer(token=TOKEN).start()
+    try:
+        srv.environment["metricsExports"] = {"grafana": {"endpoint": "https://x"}}
+        stub = tmp_path / "site"
+        stub.mkdir()
+        (stub / "statsd.py").write_text("")  # Airflow's StatsD client is installed
+
+        def seen(**env: str) -> dict:
+            base = {
+                k: v for k, v in os.environ.items() if not k.startswith(("ENVMANAGER_", "AIRFLOW"))
+            }
+            base.update(ENVMANAGER_URL=srv.base_url, ENVMANAGER_TOKEN=TOKEN, **env)
+            out = subprocess.run(
+                [sys.executable, "-m", "envmanager_secrets.env", "exec", "--"]
+                + [sys.executable, "-c", STATSD],
+                env=base,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            assert out.returncode == 0, out.stderr
+            return json.loads(out.stdout)
+
+        assert seen(PYTHONPATH=str(stub)) == {
+            "AIRFLOW__METRICS__STATSD_ON": "True",
+            "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+            "AIRFLOW__METRICS__STATSD_PORT": "8125",
+            "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
+        }
+        # What the operator set stays; without the client, Airflow would not start: nothing.
+        mine = seen(PYTHONPATH=str(stub), AIRFLOW__METRICS__STATSD_HOST="bridge.internal")
+        assert mine["AIRFLOW__METRICS__STATSD_HOST"] == "bridge.internal"
+        assert seen() == {}
+        srv.environment["metricsExports"] = {}
+        assert seen(PYTHONPATH=str(stub)) == {}
+    finally:
+        srv.stop()
