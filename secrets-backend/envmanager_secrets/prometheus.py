@@ -45,8 +45,8 @@ STATSD_SETTINGS = {
 def statsd_settings(document: dict[str, Any]) -> dict[str, str]:
     """What `envmanager-env exec` adds (where not set already) so Airflow emits the metrics a
     Deployment's exports ship: only for a Deployment with a metrics export, and only where
-    Airflow's StatsD client (the `statsd` package) is installed, as Airflow with statsd_on and
-    no client fails to start."""
+    Airflow's StatsD client (the `statsd` package) is installed: without it Airflow 3 logs
+    "Could not configure StatsClient" in every process and sends nothing."""
     if not document.get("metricsExports") or importlib.util.find_spec("statsd") is None:
         return {}
     return dict(STATSD_SETTINGS)
