@@ -34,6 +34,8 @@ _HOSTNAME = r"[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?"
 _TARGET = re.compile(rf"^(?:{_HOSTNAME}|\[[0-9A-Fa-f:.]+\]):(\d{{1,5}})$")
 _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# What an HTTP header value cannot hold (RFC 9110 5.5; Go's net/http refuses to send it).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # Headers Prometheus refuses in `headers` (its config.go reservedHeaders, and Authorization,
 # which only its auth blocks may set).
 RESERVED_HEADERS = frozenset(
@@ -132,7 +134,7 @@ def _headers(values: Mapping[str, Any], problems: list[str]) -> dict[str, str]:
         if _HEADER_NAME.match(name)
         and name.lower() not in RESERVED_HEADERS
         and isinstance(value, str)
-        and not any(c in value for c in "\r\n\0")
+        and not _CONTROL.search(value)
     }
     if len(kept) < len(headers):
         # Header names and values are secret: the count only.

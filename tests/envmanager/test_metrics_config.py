@@ -106,17 +106,19 @@ def test_what_prometheus_would_refuse_is_left_out_and_said_without_secrets(tmp_p
             "Bad Header": "x",
             "X-Fine": "ok",
             "X-Split": "a\r\nInjected: header-S3CRET",
+            "X-Bell": "a\x07b",
+            "X-Tab": "a\tb",
         },
         "labels": {"9lives": "x", "__name__": "x", "ok_label": "yes", "a-b": "c"},
     }
     text = render({"grafana": hostile, "broken": {"endpoint": "ftp://x"}}, ScrapeSettings())
     promtool_check(text, tmp_path)
     got = entry(text, "grafana")
-    assert got["headers"] == {"X-Fine": "ok"}
+    assert got["headers"] == {"X-Fine": "ok", "X-Tab": "a\tb"}
     assert [r["target_label"] for r in got["write_relabel_configs"]] == ["ok_label"]
     assert [e["name"] for e in parsed(text)["remote_write"]] == ["grafana"]
     comments = "".join(line for line in text.splitlines(True) if line.startswith("#"))
-    assert "4 header(s) left out" in comments
+    assert "5 header(s) left out" in comments
     assert '"9lives"' in comments and '"a-b"' in comments and '"__name__"' in comments
     assert "Export broken: its endpoint is not" in comments
     assert "S3CRET" not in comments
