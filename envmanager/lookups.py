@@ -77,7 +77,7 @@ class _PreparedCursor(psycopg.Cursor):
     """Server-side binding, prepared on first use: PostgreSQL plans the lookup once per
     connection instead of on every call (planning costs several times what running it does)."""
 
-    def execute(self, query, params=None, *, prepare=True, binary=None):  # type: ignore[override]
+    def execute(self, query, params=None, *, prepare=True, binary=None):
         return super().execute(query, params, prepare=prepare, binary=binary)
 
 
@@ -89,8 +89,8 @@ def _cursor():
     connection.ensure_connection()
     raw = _PreparedCursor(connection.connection)
     if connection.queries_logged:
-        return connection.make_debug_cursor(raw)
-    return connection.make_cursor(raw)
+        return connection.make_debug_cursor(raw)  # type: ignore[arg-type]
+    return connection.make_cursor(raw)  # type: ignore[arg-type]
 
 
 def _lookup_row(params: list[Any]) -> tuple | None:

@@ -2,6 +2,8 @@
 forms around them. Each view fetches the tenant-scoped object first (another Workspace's id is
 a 404), checks each permission once per request, and calls a service."""
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -490,7 +492,7 @@ def _migration_buttons(deployment: Deployment, perms: dict) -> dict[str, str]:
     return {t: "" if n else "The metadata database holds none." for t, n in counts.items()}
 
 
-def _resolved_page(deployment: Deployment, object_type: str, query: str, number):
+def _resolved_page(deployment: Deployment, object_type: str, query: str, number: Any) -> Any:
     """One page of what the Deployment resolves of one type, paged in the database (a count and
     one page of links with their objects: two queries, whatever the number of objects). Each
     Link is resolved as `selectors.deployment_resolved_environment` does."""
@@ -502,8 +504,9 @@ def _resolved_page(deployment: Deployment, object_type: str, query: str, number)
     if query:
         links = links.filter(object_key__icontains=query)
     page = Paginator(links, PAGE_SIZE).get_page(number)
+    # The page shows what each link resolves to.
     page.object_list = [
-        ResolvedObject(
+        ResolvedObject(  # type: ignore[misc]
             object_type=link.object_type,
             key=link.object_key,
             values=object_types.apply_overrides(

@@ -78,7 +78,7 @@ def _response(result: Answer) -> JsonResponse:
     if result.status == 404:
         # A miss is an everyday answer here (Airflow then tries its other sources), not a
         # fault: keep it out of django.request's "Not Found" warnings, one per lookup.
-        response._has_been_logged = True
+        response._has_been_logged = True  # type: ignore[attr-defined]
     return response
 
 
