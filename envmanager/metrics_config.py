@@ -75,7 +75,7 @@ class ScrapeSettings:
     @classmethod
     def parse(cls, target: str | None, interval: str | None) -> "ScrapeSettings":
         """From a request's text; raises InvalidScrapeSettings."""
-        target = DEFAULT_SCRAPE_TARGET if target in (None, "") else target
+        target = target or DEFAULT_SCRAPE_TARGET
         match = _TARGET.match(target)
         if not match or not 0 < int(match.group(1)) < 65536:
             raise InvalidScrapeSettings(
@@ -83,7 +83,7 @@ class ScrapeSettings:
                 "from 1 to 65535)."
             )
         seconds = DEFAULT_SCRAPE_INTERVAL
-        if interval not in (None, ""):
+        if interval:
             if not interval.isascii() or not interval.isdigit() or not 1 <= int(interval) <= 3600:
                 raise InvalidScrapeSettings(
                     "The scrape interval is a whole number of seconds from 1 to 3600."

@@ -3,7 +3,7 @@ configuration (its metrics exports as remote writes), as `envmanager-env prometh
 fetches it. Optional `scrapeTarget` (HOST:PORT of the StatsD bridge) and `scrapeInterval`
 (seconds). With an ETag, and 304 for a matching If-None-Match, as the environment document."""
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 
 from accounts.api.authentication import bearer_scheme_token
 from envmanager import lookups, metrics_config
@@ -14,7 +14,7 @@ CONTENT_TYPE = "application/yaml; charset=utf-8"
 
 
 @lookup_endpoint
-def prometheus_config(request: HttpRequest) -> HttpResponse | JsonResponse:
+def prometheus_config(request: HttpRequest) -> HttpResponse:
     token = lookups.token_for(bearer_scheme_token(request.META.get("HTTP_AUTHORIZATION", "")))
     if token is None:
         return _response(Answer(401, error_body("A valid Deployment token is required.", 401)))
