@@ -162,10 +162,12 @@ def airflow_connection(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def environment_version(deployment_id: int) -> str:
-    """A version of everything a Deployment resolves, from one aggregate query: it changes
-    whenever a link or a linked object is created, changed or deleted."""
+def environment_version(deployment_id: int, object_type: str | None = None) -> str:
+    """A version of everything a Deployment resolves (or of one type of it), from one aggregate
+    query: it changes whenever a link or a linked object is created, changed or deleted."""
     links = Link.objects.filter(deployment=deployment_id)
+    if object_type:
+        links = links.filter(object_type=object_type)
     agg = links.aggregate(
         n=Count("id"),
         ids=Sum("id"),

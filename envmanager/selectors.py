@@ -190,7 +190,7 @@ class NameSource:
 
 
 # What the names lookup may show of a connection besides its key: never a secret field.
-NAME_FIELDS = {ObjectType.CONNECTION: ("conn_type", "host")}
+NAME_FIELDS: dict[str, tuple[str, ...]] = {ObjectType.CONNECTION: ("conn_type", "host")}
 
 
 @dataclass(frozen=True)

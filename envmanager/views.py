@@ -32,6 +32,7 @@ from envmanager.forms import (
     WorkspaceForm,
 )
 from envmanager.kernel.errors import EnvManagerError, NotPermitted
+from envmanager.metrics_config import metrics_exports_changed_at
 from envmanager.models import EnvironmentObject, Link
 from envmanager.object_types import PAGE_SLUGS, SPECS, TYPE_LABELS, ObjectType, Scope
 from envmanager.selectors import ResolvedObject, environment_object_for_user
@@ -626,6 +627,11 @@ def deployment_environment(request: AuthenticatedHttpRequest, deployment_id: int
         migration = {
             "reason": _migration_buttons(deployment, context["can"])[object_type],
             "slug": "connections" if object_type == ObjectType.CONNECTION else "variables",
+        }
+    if object_type == ObjectType.METRICS_EXPORT:
+        context["metrics"] = {
+            "changed_at": metrics_exports_changed_at(deployment.pk),
+            "base_url": request.build_absolute_uri("/").rstrip("/"),
         }
     context.update(
         _list_context(request, object_type, page, rows, form, query), migration=migration

@@ -18,7 +18,7 @@ from envmanager.object_types import ObjectType
 from envmanager.selectors import ResolvedName, deployment_environment_names
 
 # Document key per type, as the environment document names them.
-TYPE_KEYS = {
+TYPE_KEYS: dict[str, str] = {
     ObjectType.CONNECTION: "connections",
     ObjectType.AIRFLOW_VARIABLE: "variables",
     ObjectType.ENVIRONMENT_VARIABLE: "environmentVariables",

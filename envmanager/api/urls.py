@@ -3,7 +3,16 @@ versions, promotion, Airflow files."""
 
 from django.urls import path
 
-from envmanager.api import airflow_files, audit, lookup, lookup_names, migration, promotion, views
+from envmanager.api import (
+    airflow_files,
+    audit,
+    lookup,
+    lookup_names,
+    metrics_lookup,
+    migration,
+    promotion,
+    views,
+)
 
 urlpatterns = [
     # Environment objects and IDE projects
@@ -32,6 +41,11 @@ urlpatterns = [
     path("lookup/variables/<path:key>", lookup.variable, name="lookup-variable"),
     path("lookup/environment", lookup.environment, name="lookup-environment"),
     path("lookup/names", lookup_names.names, name="lookup-names"),
+    path(
+        "lookup/prometheus-config",
+        metrics_lookup.prometheus_config,
+        name="lookup-prometheus-config",
+    ),
     # Migration from Airflow
     path(
         "deployments/<int:deployment_id>/migration-candidates",
