@@ -12,7 +12,7 @@ import os
 import re
 import sqlite3
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +66,7 @@ class AirflowConnection:
 @dataclass(frozen=True)
 class AirflowVariable:
     key: str
-    value: str = field(repr=False)
+    value: str | None = field(repr=False)  # Airflow's column is nullable
     description: str | None
     team_name: str | None
     row: dict[str, Any] = field(repr=False)
@@ -494,7 +494,10 @@ def _jsonable(row: dict) -> dict:
 
 
 def create_airflow_shaped_sqlite(
-    path: str | Path, fernet_key: str, connections: dict[str, dict], variables: dict[str, Any]
+    path: str | Path,
+    fernet_key: str,
+    connections: Mapping[str, Mapping[str, Any]],
+    variables: Mapping[str, Any],
 ) -> None:
     """A SQLite file with Airflow 3.3's `connection` and `variable` tables (DDL copied from a
     database made by `airflow db migrate`), holding rows encrypted as Airflow does. For the

@@ -6,7 +6,7 @@ from envmanager.models import EnvironmentObject, Link
 class LinkInline(admin.TabularInline):
     model = Link
     extra = 0
-    fields = ["deployment", "ide_project", "is_home", "is_auto", "override_fields"]
+    fields = ("deployment", "ide_project", "is_home", "is_auto", "override_fields")
     readonly_fields = fields
 
     @admin.display(description="Overridden fields")

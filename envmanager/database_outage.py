@@ -51,21 +51,23 @@ class DatabaseUnavailableMiddleware:
                 if response.status_code >= 500:
                     transaction.set_rollback(True)
         except (OperationalError, InterfaceError) as exc:  # lost while committing
-            return self.process_exception(request, exc)
+            log_unavailable(request.method or "", request.path, exc)
+            return unavailable_response(request)
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
-        log_unavailable(request.method, request.path, exception)
+        log_unavailable(request.method or "", request.path, exception)
         return unavailable_response(request)
 
 
 def unavailable_response(request: HttpRequest) -> HttpResponse:
+    response: HttpResponse
     if request.path.startswith("/api/"):
         response = JsonResponse(error_body(MESSAGE, 503), status=503)
     else:
         response = HttpResponse(render_to_string("database_unavailable.html"), status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    response._has_been_logged = True  # log_unavailable said it all; no second, vaguer line
+    response._has_been_logged = True  # type: ignore[attr-defined]  # logged once, by the caller
     return response

@@ -4,7 +4,7 @@ storage (left empty on edit, they keep the stored secret), and what was typed in
 sent back to the browser either, not even after a validation error."""
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.forms.utils import pretty_name
@@ -84,8 +84,9 @@ class _NeverRendered:
     """A widget for a secret: what was typed is never sent back to the browser, so after a
     validation error the field comes back empty (as `PasswordInput(render_value=False)`)."""
 
-    def get_context(self, name, value, attrs):
-        return super().get_context(name, None, attrs)
+    def get_context(self, name: str, value: Any, attrs: Any) -> dict[str, Any]:
+        context: dict[str, Any] = super().get_context(name, None, attrs)  # type: ignore[misc]
+        return context
 
 
 class SecretInput(_NeverRendered, forms.TextInput):
@@ -169,7 +170,13 @@ def _mark_stored(field: forms.Field, help_text: str = "") -> None:
     field.help_text = help_text or "Stored and hidden. Type a new one to change it."
 
 
-class _ForgetsTypedSecrets:
+if TYPE_CHECKING:  # what the mixin is mixed into
+    _FormBase = forms.BaseForm
+else:
+    _FormBase = object
+
+
+class _ForgetsTypedSecrets(_FormBase):
     """Forms whose secret fields come back empty after an error (`secret_names`) say which
     ones to type again."""
 
@@ -180,7 +187,9 @@ class _ForgetsTypedSecrets:
         """After an error: the secret fields that were typed and come back empty."""
         if not self.is_bound or not self.errors:
             return []
-        return [self[n].label for n in self.secret_names() if self.data.get(self.add_prefix(n))]
+        return [
+            str(self[n].label) for n in self.secret_names() if self.data.get(self.add_prefix(n))
+        ]
 
 
 def _stored_keys_help(value: dict) -> str:
@@ -248,7 +257,7 @@ class EnvironmentObjectForm(_ForgetsTypedSecrets, forms.Form):
     )
 
     # In the order they show.
-    FIELDS_BY_TYPE = {
+    FIELDS_BY_TYPE: dict[str, tuple[str, ...]] = {
         ObjectType.CONNECTION: (
             "conn_type",
             "uri",
@@ -295,7 +304,7 @@ class EnvironmentObjectForm(_ForgetsTypedSecrets, forms.Form):
                 if name in JSON_FIELDS:
                     value = _json_text(value, keep_empty=name in SPECS[object_type].nullable)
                 initial[name] = value
-        super().__init__(*args, initial=initial, **kwargs)
+        super().__init__(*args, initial=initial, **kwargs)  # type: ignore[misc]
         # A stored secret may be cleared on edit (left empty, it is kept).
         clearable = [
             name
@@ -327,13 +336,13 @@ class EnvironmentObjectForm(_ForgetsTypedSecrets, forms.Form):
         for name in clearable:
             _mark_stored(
                 self.fields[name],
-                f"{_stored_keys_help(stored[name])} What you type here replaces the whole "
+                f"{_stored_keys_help((stored or {})[name])} What you type here replaces the whole "
                 f"stored {self._noun(name)}; left empty, it is kept."
                 if name in JSON_FIELDS
                 else "",
             )
         stored_secrets = secret_fields(object_type, stored or {})
-        if "value" in self.fields and "value" in stored_secrets and stored.get("value"):
+        if "value" in self.fields and "value" in stored_secrets and (stored or {}).get("value"):
             _mark_stored(self.fields["value"])
         for name in SPECS[object_type].nullable:
             if stored and stored.get(name) == "" and name in self.fields:
@@ -435,7 +444,7 @@ class EnvironmentObjectForm(_ForgetsTypedSecrets, forms.Form):
         return None
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = cast(dict[str, Any], super().clean())
         for name in JSON_FIELDS:
             if name in self.fields and cleaned.get(name):
                 parsed = _parse_json_object(self, name, cleaned[name])
@@ -510,6 +519,8 @@ class OverrideForm(_ForgetsTypedSecrets, forms.Form):
         self.secret = secret | {"extra_keys"}
         for name in spec.overridable:
             # An override form is never filled in; a secret typed into it is never sent back.
+            widget: forms.Widget | None
+            field_class: type[forms.CharField]
             if name in JSON_FIELDS or name == "value":
                 widget = (
                     _secret_textarea(2)
@@ -567,7 +578,7 @@ class OverrideForm(_ForgetsTypedSecrets, forms.Form):
         ] + [(self[name], None) for name in self.fields if name.startswith("unset_extra.")]
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = cast(dict[str, Any], super().clean())
         for name in (*JSON_FIELDS, "extra_keys"):
             if name in self.fields and cleaned.get(name):
                 parsed = _parse_json_object(self, name, cleaned[name])
@@ -656,12 +667,13 @@ class DeploymentForm(forms.Form):
         ]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = cast(dict[str, Any], super().clean())
         for name in self.SECRETS:
             if cleaned.get(f"clear_{name}") and cleaned.get(name):
                 self.add_error(
                     f"clear_{name}",
-                    f"Either type a new {self.fields[name].label.lower()} or clear it, not both.",
+                    f"Either type a new {str(self.fields[name].label).lower()} or clear it, "
+                    "not both.",
                 )
         return cleaned
 

@@ -86,7 +86,7 @@ class _PreparedCursor(psycopg.Cursor):
     """Server-side binding, prepared on first use: PostgreSQL plans the lookup once per
     connection instead of on every call (planning costs several times what running it does)."""
 
-    def execute(self, query, params=None, *, prepare=True, binary=None):  # type: ignore[override]
+    def execute(self, query, params=None, *, prepare=True, binary=None):
         return super().execute(query, params, prepare=prepare, binary=binary)
 
 
@@ -98,8 +98,8 @@ def _cursor():
     connection.ensure_connection()
     raw = _PreparedCursor(connection.connection)
     if connection.queries_logged:
-        return connection.make_debug_cursor(raw)
-    return connection.make_cursor(raw)
+        return connection.make_debug_cursor(raw)  # type: ignore[arg-type]
+    return connection.make_cursor(raw)  # type: ignore[arg-type]
 
 
 def _lookup_row(params: list[Any]) -> tuple | None:
@@ -171,10 +171,12 @@ def airflow_connection(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def environment_version(deployment_id: int) -> str:
-    """A version of everything a Deployment resolves, from one aggregate query: it changes
-    whenever a link or a linked object is created, changed or deleted."""
+def environment_version(deployment_id: int, object_type: str | None = None) -> str:
+    """A version of everything a Deployment resolves (or of one type of it), from one aggregate
+    query: it changes whenever a link or a linked object is created, changed or deleted."""
     links = Link.objects.filter(deployment=deployment_id)
+    if object_type:
+        links = links.filter(object_type=object_type)
     agg = links.aggregate(
         n=Count("id"),
         ids=Sum("id"),

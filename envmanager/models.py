@@ -1,3 +1,5 @@
+from typing import cast
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -146,7 +148,8 @@ class Link(models.Model):
 
     @property
     def target(self) -> Deployment | IdeProject:
-        return self.deployment or self.ide_project
+        """A link has exactly one target (a check constraint says so)."""
+        return cast(Deployment | IdeProject, self.deployment or self.ide_project)
 
 
 class MigrationRun(models.Model):

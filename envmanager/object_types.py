@@ -334,7 +334,9 @@ def _string(
     return value
 
 
-def _json_object(errors: dict, name: str, value: Any, *, nullable: bool = False) -> dict | None:
+def _json_object(
+    errors: dict[str, str], name: str, value: Any, *, nullable: bool = False
+) -> dict[str, Any] | None:
     if value is None or value == "":
         # Empty text is no JSON object: unset where the field may be, else an empty one.
         return None if nullable else {}
@@ -354,7 +356,7 @@ def _json_object(errors: dict, name: str, value: Any, *, nullable: bool = False)
 
 
 def _string_map(errors: dict, name: str, value: Any) -> dict[str, str]:
-    mapping = _json_object(errors, name, value)
+    mapping = _json_object(errors, name, value) or {}
     if name not in errors and not all(isinstance(v, str) for v in mapping.values()):
         errors[name] = "Every value must be text."
     return mapping
@@ -426,7 +428,7 @@ def _clean_field(object_type: str, name: str, value: Any, errors: dict) -> Any:
     if object_type == ObjectType.ENVIRONMENT_VARIABLE and name == "value":
         text = _string(errors, name, value)
         try:
-            dotenv_value(text)
+            dotenv_value(text or "")
         except ValueError as exc:
             errors[name] = f"{exc}."
         return text
@@ -505,7 +507,7 @@ def set_fields(object_type: str, values: dict[str, Any]) -> list[str]:
     """Names of the fields that hold a value (dotted paths for keys of extra). A nullable field
     set to empty text (or extra to `{}`) is set: Airflow shows `''`, not None."""
     spec = SPECS[object_type]
-    names = []
+    names: list[str] = []
     for name in spec.fields:
         value = values.get(name)
         if name == "extra" and isinstance(value, dict):

@@ -9,6 +9,36 @@ urlpatterns = [
     # Workspace, Environment, Deployment
     path("workspaces/<int:workspace_id>/", views.workspace_detail, name="workspace"),
     path(
+        "workspaces/<int:workspace_id>/deployments/new/",
+        views.workspace_deployment_create,
+        name="workspace-deployment-create",
+    ),
+    path(
+        "workspaces/<int:workspace_id>/ide-projects/new/",
+        views.workspace_ide_project_create,
+        name="workspace-ide-project-create",
+    ),
+    path(
+        "workspaces/<int:workspace_id>/members/",
+        views.workspace_member_add,
+        name="workspace-member-add",
+    ),
+    path(
+        "workspaces/<int:workspace_id>/members/<int:user_id>/role/",
+        views.workspace_member_role,
+        name="workspace-member-role",
+    ),
+    path(
+        "workspaces/<int:workspace_id>/members/<int:user_id>/remove/",
+        views.workspace_member_remove,
+        name="workspace-member-remove",
+    ),
+    path(
+        "workspaces/<int:workspace_id>/settings/",
+        views.workspace_settings,
+        name="workspace-settings",
+    ),
+    path(
         "workspaces/<int:workspace_id>/environment/",
         views.workspace_environment,
         name="workspace-environment",

@@ -1,14 +1,16 @@
 """Functions that read environment objects: what a Deployment resolves, what a user may see."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import AuditEvent, WorkspacePermission
+from accounts.models import AuditEvent, User, Workspace, WorkspacePermission
 from accounts.permissions import has_workspace_perm
 from deployments.airflow_metadata import open_deployment_metadata_db
 from deployments.models import Deployment
@@ -55,7 +57,7 @@ def _resolve_link(link: Link) -> ResolvedObject:
 
 
 def deployment_resolved_environment(
-    deployment: Deployment, object_type: str | None = None
+    deployment: Deployment | int, object_type: str | None = None
 ) -> dict[str, dict[str, ResolvedObject]]:
     """Everything a Deployment resolves, by type then key, in one query. The database makes
     each (type, key) unique per Deployment, so each key has exactly one value."""
@@ -91,7 +93,7 @@ def migration_source_counts(deployment: Deployment) -> dict[str, int]:
         }
 
 
-def migration_run_for_user(user, run_id) -> MigrationRun:
+def migration_run_for_user(user: User, run_id: Any) -> MigrationRun:
     """A run of a Workspace where the user may migrate (Owner); anything else is a 404."""
     run = MigrationRun.objects.select_related("deployment", "workspace").filter(pk=run_id).first()
     if run is None or not has_workspace_perm(
@@ -101,7 +103,7 @@ def migration_run_for_user(user, run_id) -> MigrationRun:
     return run
 
 
-def migration_run_progress(run) -> dict[str, int]:
+def migration_run_progress(run: MigrationRun) -> dict[str, int]:
     """How many objects of a run are in each state, plus the total."""
     counts = dict(run.items.values_list("state").annotate(n=Count("id")).values_list("state", "n"))
     return {"total": sum(counts.values()), **counts}
@@ -115,7 +117,9 @@ AUDIT_FILTER_LOOKUPS = {
 }
 
 
-def audit_events(user, workspace, filters: dict[str, str]):
+def audit_events(
+    user: User, workspace: Workspace, filters: Mapping[str, Any]
+) -> QuerySet[AuditEvent]:
     """A Workspace's audit log, newest first, filtered by action (`link` finds every link.*
     action), object type and Deployment (exact), actor and object key (parts of them), and a
     `since` / `until` date-time. Owners only (the one check, for the page and the API)."""
@@ -133,7 +137,7 @@ def audit_events(user, workspace, filters: dict[str, str]):
     return events.order_by("-created_at", "-id")
 
 
-def object_versions(obj_id: int, workspace):
+def object_versions(obj_id: int, workspace: Workspace) -> QuerySet[ObjectVersion]:
     """The saved versions of one object of this Workspace, also of one deleted since (its
     history stays until it is purged). An id the Workspace neither holds nor held (missing, or
     another tenant's) is a 404, as the object's own page and GET answer."""
@@ -145,7 +149,7 @@ def object_versions(obj_id: int, workspace):
     return versions
 
 
-def deleted_object_versions(workspace):
+def deleted_object_versions(workspace: Workspace) -> QuerySet[ObjectVersion]:
     """Versions saved at deletion of objects that are still gone and restorable (30 days).
     An object promotion merged into a Workspace object's override was not deleted (its
     version says PROMOTE), so it is not listed."""
@@ -163,12 +167,77 @@ def deleted_object_versions(workspace):
     )
 
 
-def environment_object_for_user(user, object_id, workspace=None) -> EnvironmentObject:
+def environment_object_for_user(
+    user: User, object_id: Any, workspace: Workspace | None = None
+) -> EnvironmentObject:
     """An object the user may see (Author and up, in its Workspace); anything else is a 404."""
     objects = EnvironmentObject.objects.visible_to(user).select_related("deployment", "workspace")
     if workspace is not None:
         objects = objects.filter(workspace=workspace)
     try:
-        return objects.get(pk=int(object_id))
+        found: EnvironmentObject = objects.get(pk=int(object_id))
+        return found
     except (EnvironmentObject.DoesNotExist, TypeError, ValueError):
         raise Http404("No such environment object.") from None
+
+
+class NameSource:
+    """Where a key a Deployment resolves comes from, as the names lookup says it."""
+
+    WORKSPACE = "WORKSPACE"  # a linked Workspace object, as the Workspace holds it
+    OVERRIDE = "OVERRIDE"  # a linked Workspace object with a Deployment-level override
+    DEPLOYMENT = "DEPLOYMENT"  # one of the Deployment's own objects
+
+
+# What the names lookup may show of a connection besides its key: never a secret field.
+NAME_FIELDS: dict[str, tuple[str, ...]] = {ObjectType.CONNECTION: ("conn_type", "host")}
+
+
+@dataclass(frozen=True)
+class ResolvedName:
+    """One key a Deployment resolves, without its value: where it comes from (and which fields
+    an override changes), the object's page, and the fields of NAME_FIELDS that are not
+    secret for this object."""
+
+    object_type: str
+    key: str
+    source: str
+    overridden_fields: tuple[str, ...]
+    object_id: int
+    page_path: str
+    is_secret: bool
+    shown: dict[str, Any]
+
+
+def _resolved_name(item: ResolvedObject) -> ResolvedName:
+    obj = item.environment_object
+    if item.is_linked:
+        source = NameSource.OVERRIDE if item.overridden_fields else NameSource.WORKSPACE
+        page = reverse("environment-object", args=[obj.workspace_id, obj.pk])
+    else:
+        source = NameSource.DEPLOYMENT
+        page = reverse("deployment-object", args=[obj.deployment_id, obj.pk])
+    secret = object_types.secret_fields(item.object_type, item.values)
+    return ResolvedName(
+        object_type=item.object_type,
+        key=item.key,
+        source=source,
+        overridden_fields=item.overridden_fields,
+        object_id=obj.pk,
+        page_path=page,
+        is_secret=bool(item.values.get("is_secret")),
+        shown={
+            name: item.values.get(name)
+            for name in NAME_FIELDS.get(item.object_type, ())
+            if name not in secret
+        },
+    )
+
+
+def deployment_environment_names(deployment: Deployment | int) -> dict[str, list[ResolvedName]]:
+    """The keys a Deployment resolves, by type, sorted by key, with where each comes from and
+    none of its values: what a page inside the Deployment's Airflow may show to anyone who may
+    see Airflow's connections. The one place that decides what of an object leaves envmanager
+    on that path (NAME_FIELDS, minus the object's secret fields)."""
+    resolved = deployment_resolved_environment(deployment)
+    return {t: [_resolved_name(item) for item in items.values()] for t, items in resolved.items()}

@@ -2,6 +2,8 @@
 forms around them. Each view fetches the tenant-scoped object first (another Workspace's id is
 a 404), checks each permission once per request, and calls a service."""
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -30,6 +32,7 @@ from envmanager.forms import (
     WorkspaceForm,
 )
 from envmanager.kernel.errors import EnvManagerError, NotPermitted
+from envmanager.metrics_config import metrics_exports_changed_at
 from envmanager.models import EnvironmentObject, Link
 from envmanager.object_types import PAGE_SLUGS, SPECS, TYPE_LABELS, ObjectType, Scope
 from envmanager.selectors import ResolvedObject, environment_object_for_user
@@ -143,84 +146,16 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "envmanager/home.html", {"workspaces": workspaces, "form": form})
 
 
-@login_required
-def workspace_detail(request: AuthenticatedHttpRequest, workspace_id: int) -> HttpResponse:
-    """The Workspace overview: its Deployments and IDE projects, members and settings."""
-    workspace = workspace_for_user(request.user, workspace_id)
+def _workspace_page(
+    request: AuthenticatedHttpRequest,
+    workspace: Workspace,
+    *,
+    deployment_form: DeploymentForm | None = None,
+    project_form: IdeProjectForm | None = None,
+) -> HttpResponse:
+    """The Workspace overview: its Deployments and IDE projects, members and settings (with a
+    form that failed to validate, bound, so what was typed stays)."""
     context = workspace_page(request, workspace)
-    may_set_db = context["can"]["set_metadata_db"]
-    deployment_form = DeploymentForm(prefix="deployment", may_set_metadata_db=may_set_db)
-    project_form = IdeProjectForm(prefix="project")
-    if request.method == "POST":
-        action = request.POST.get("action")
-        try:
-            if action == "create_deployment":
-                deployment_form = DeploymentForm(
-                    request.POST, prefix="deployment", may_set_metadata_db=may_set_db
-                )
-                if deployment_form.is_valid():
-                    try:
-                        deployment = deployment_services.deployment_create(
-                            user=request.user, workspace=workspace, **deployment_form.changes()
-                        )
-                    except EnvManagerError as exc:
-                        _apply_errors(request, deployment_form, exc)
-                    else:
-                        messages.success(request, f"Created Deployment {deployment.name}.")
-                        return redirect("workspace", workspace_id=workspace.pk)
-            elif action == "create_ide_project":
-                project_form = IdeProjectForm(request.POST, prefix="project")
-                if project_form.is_valid():
-                    try:
-                        project = deployment_services.ide_project_create(
-                            user=request.user,
-                            workspace=workspace,
-                            name=project_form.cleaned_data["name"],
-                        )
-                    except EnvManagerError as exc:
-                        _apply_errors(request, project_form, exc)
-                    else:
-                        messages.success(request, f"Created IDE project {project.name}.")
-                        return redirect("workspace", workspace_id=workspace.pk)
-            elif action in ("set_member", "change_role"):
-                # Add by email, or change one listed member's role from their row.
-                email = request.POST.get("email", "")
-                if action == "change_role":
-                    email = workspace_member(workspace, request.POST.get("user_id")).user.email
-                membership = account_services.membership_set(
-                    actor=request.user,
-                    workspace=workspace,
-                    email=email,
-                    role=request.POST.get("role", ""),
-                )
-                messages.success(
-                    request,
-                    f"{membership.user.email} is now {membership.get_role_display()} "
-                    f"in {workspace.name}.",
-                )
-                return redirect("workspace", workspace_id=workspace.pk)
-            elif action == "remove_member":
-                membership = workspace_member(workspace, request.POST.get("user_id"))
-                account_services.membership_remove(
-                    actor=request.user, workspace=workspace, user=membership.user
-                )
-                messages.success(request, f"Removed {membership.user.email} from {workspace.name}.")
-                if membership.user_id == request.user.pk:
-                    return redirect("home")
-                return redirect("workspace", workspace_id=workspace.pk)
-            elif action == "settings":
-                account_services.workspace_update(
-                    user=request.user,
-                    workspace=workspace,
-                    local_development_secrets=request.POST.get("local_development_secrets") == "on",
-                )
-                messages.success(request, "Saved.")
-                return redirect("workspace", workspace_id=workspace.pk)
-            else:
-                raise Http404
-        except EnvManagerError as exc:
-            messages.error(request, exc.message)
-            return redirect("workspace", workspace_id=workspace.pk)
     members = list(workspace_members(workspace))
     owners = [m.user_id for m in members if m.role == Role.OWNER]
     context.update(
@@ -232,10 +167,140 @@ def workspace_detail(request: AuthenticatedHttpRequest, workspace_id: int) -> Ht
         # The Remove button of the last Owner is disabled (membership_remove refuses it).
         sole_owner_id=owners[0] if len(owners) == 1 else None,
         roles=Role.choices,
-        deployment_form=deployment_form,
-        project_form=project_form,
+        deployment_form=deployment_form
+        or DeploymentForm(
+            prefix="deployment", may_set_metadata_db=context["can"]["set_metadata_db"]
+        ),
+        project_form=project_form or IdeProjectForm(prefix="project"),
     )
     return render(request, "envmanager/workspace.html", context)
+
+
+def _back_to(workspace: Workspace) -> HttpResponse:
+    return redirect("workspace", workspace_id=workspace.pk)
+
+
+@login_required
+@require_GET
+def workspace_detail(request: AuthenticatedHttpRequest, workspace_id: int) -> HttpResponse:
+    """The Workspace overview; each of its forms posts to a view of its own below."""
+    return _workspace_page(request, workspace_for_user(request.user, workspace_id))
+
+
+@login_required
+@require_POST
+def workspace_deployment_create(
+    request: AuthenticatedHttpRequest, workspace_id: int
+) -> HttpResponse:
+    workspace = workspace_for_user(request.user, workspace_id)
+    may_set_db = workspace_page(request, workspace)["can"]["set_metadata_db"]
+    form = DeploymentForm(request.POST, prefix="deployment", may_set_metadata_db=may_set_db)
+    if form.is_valid():
+        try:
+            deployment = deployment_services.deployment_create(
+                user=request.user, workspace=workspace, **form.changes()
+            )
+        except EnvManagerError as exc:
+            _apply_errors(request, form, exc)
+        else:
+            messages.success(request, f"Created Deployment {deployment.name}.")
+            return _back_to(workspace)
+    return _workspace_page(request, workspace, deployment_form=form)
+
+
+@login_required
+@require_POST
+def workspace_ide_project_create(
+    request: AuthenticatedHttpRequest, workspace_id: int
+) -> HttpResponse:
+    workspace = workspace_for_user(request.user, workspace_id)
+    form = IdeProjectForm(request.POST, prefix="project")
+    if form.is_valid():
+        try:
+            project = deployment_services.ide_project_create(
+                user=request.user, workspace=workspace, name=form.cleaned_data["name"]
+            )
+        except EnvManagerError as exc:
+            _apply_errors(request, form, exc)
+        else:
+            messages.success(request, f"Created IDE project {project.name}.")
+            return _back_to(workspace)
+    return _workspace_page(request, workspace, project_form=form)
+
+
+def _member_set(
+    request: AuthenticatedHttpRequest, workspace: Workspace, email: str
+) -> HttpResponse:
+    try:
+        membership = account_services.membership_set(
+            actor=request.user,
+            workspace=workspace,
+            email=email,
+            role=request.POST.get("role", ""),
+        )
+    except EnvManagerError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            f"{membership.user.email} is now {membership.get_role_display()} in {workspace.name}.",
+        )
+    return _back_to(workspace)
+
+
+@login_required
+@require_POST
+def workspace_member_add(request: AuthenticatedHttpRequest, workspace_id: int) -> HttpResponse:
+    """Add a member by email (or set the role of one who is already a member)."""
+    workspace = workspace_for_user(request.user, workspace_id)
+    return _member_set(request, workspace, request.POST.get("email", ""))
+
+
+@login_required
+@require_POST
+def workspace_member_role(
+    request: AuthenticatedHttpRequest, workspace_id: int, user_id: int
+) -> HttpResponse:
+    """Change one listed member's role, from their row."""
+    workspace = workspace_for_user(request.user, workspace_id)
+    return _member_set(request, workspace, workspace_member(workspace, user_id).user.email)
+
+
+@login_required
+@require_POST
+def workspace_member_remove(
+    request: AuthenticatedHttpRequest, workspace_id: int, user_id: int
+) -> HttpResponse:
+    workspace = workspace_for_user(request.user, workspace_id)
+    membership = workspace_member(workspace, user_id)
+    try:
+        account_services.membership_remove(
+            actor=request.user, workspace=workspace, user=membership.user
+        )
+    except EnvManagerError as exc:
+        messages.error(request, exc.message)
+        return _back_to(workspace)
+    messages.success(request, f"Removed {membership.user.email} from {workspace.name}.")
+    if membership.user_id == request.user.pk:
+        return redirect("home")
+    return _back_to(workspace)
+
+
+@login_required
+@require_POST
+def workspace_settings(request: AuthenticatedHttpRequest, workspace_id: int) -> HttpResponse:
+    workspace = workspace_for_user(request.user, workspace_id)
+    try:
+        account_services.workspace_update(
+            user=request.user,
+            workspace=workspace,
+            local_development_secrets=request.POST.get("local_development_secrets") == "on",
+        )
+    except EnvManagerError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Saved.")
+    return _back_to(workspace)
 
 
 def _update(request: AuthenticatedHttpRequest, obj: EnvironmentObject, form) -> None:
@@ -489,7 +554,7 @@ def _migration_buttons(deployment: Deployment, perms: dict) -> dict[str, str]:
     return {t: "" if n else "The metadata database holds none." for t, n in counts.items()}
 
 
-def _resolved_page(deployment: Deployment, object_type: str, query: str, number):
+def _resolved_page(deployment: Deployment, object_type: str, query: str, number: Any) -> Any:
     """One page of what the Deployment resolves of one type, paged in the database (a count and
     one page of links with their objects: two queries, whatever the number of objects). Each
     Link is resolved as `selectors.deployment_resolved_environment` does."""
@@ -501,8 +566,9 @@ def _resolved_page(deployment: Deployment, object_type: str, query: str, number)
     if query:
         links = links.filter(object_key__icontains=query)
     page = Paginator(links, PAGE_SIZE).get_page(number)
+    # The page shows what each link resolves to.
     page.object_list = [
-        ResolvedObject(
+        ResolvedObject(  # type: ignore[misc]
             object_type=link.object_type,
             key=link.object_key,
             values=object_types.apply_overrides(
@@ -561,6 +627,11 @@ def deployment_environment(request: AuthenticatedHttpRequest, deployment_id: int
         migration = {
             "reason": _migration_buttons(deployment, context["can"])[object_type],
             "slug": "connections" if object_type == ObjectType.CONNECTION else "variables",
+        }
+    if object_type == ObjectType.METRICS_EXPORT:
+        context["metrics"] = {
+            "changed_at": metrics_exports_changed_at(deployment.pk),
+            "base_url": request.build_absolute_uri("/").rstrip("/"),
         }
     context.update(
         _list_context(request, object_type, page, rows, form, query), migration=migration

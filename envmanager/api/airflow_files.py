@@ -3,6 +3,8 @@ offers them: preview and import a file (a multipart upload, or JSON with its nam
 export one, for a Workspace or for what one Deployment resolves. The services decide who may
 and what happens (`envmanager.services.airflow_files`)."""
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
@@ -107,7 +109,7 @@ class _AirflowFilePlanView(APIView):
     import); the answer is its rows and their counts."""
 
     parser_classes = [MultiPartParser, JSONParser]
-    service = None
+    service: Callable[..., list[ImportRow]]
 
     def post(self, request, workspace_id: int, file_type: str):
         workspace = workspace_for_user(request.user, workspace_id)

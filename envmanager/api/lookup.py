@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import parse_etags
 from django.views.decorators.csrf import csrf_exempt
@@ -78,23 +78,23 @@ def _response(result: Answer) -> JsonResponse:
     if result.status == 404:
         # A miss is an everyday answer here (Airflow then tries its other sources), not a
         # fault: keep it out of django.request's "Not Found" warnings, one per lookup.
-        response._has_been_logged = True
+        response._has_been_logged = True  # type: ignore[attr-defined]
     return response
 
 
-def lookup_endpoint(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
+def lookup_endpoint(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """A lookup view: GET; HEAD as GET (status and headers, Content-Length included) without
     the body; any other method a 405 in our error shape with Allow. No CSRF check: a
     Deployment token signs these requests, never a session cookie."""
 
     @csrf_exempt
     @functools.wraps(view)
-    def endpoint(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    def endpoint(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.method not in METHODS:
             message = f"Lookups answer {' and '.join(METHODS)} only."
-            response = JsonResponse(error_body(message, 405), status=405)
-            response["Allow"] = ALLOW
-            return response
+            refused = JsonResponse(error_body(message, 405), status=405)
+            refused["Allow"] = ALLOW
+            return refused
         response = view(request, *args, **kwargs)
         if request.method == "HEAD":
             response["Content-Length"] = str(len(response.content))

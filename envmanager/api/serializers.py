@@ -3,11 +3,12 @@ names to the snake_case fields of `envmanager.object_types.SPECS`.
 
 Input serializers only check JSON types (a port is a number, `extra` an object); what a value
 may be is `object_types`' rule, applied by the services. Output serializers describe the body
-for the OpenAPI schema; `environment_object_body` builds it, leaving secrets out.
+for the OpenAPI schema and build it (`EnvironmentObjectSerializer.to_representation`),
+leaving secrets out.
 """
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
@@ -217,7 +218,7 @@ def parse_overrides(object_type: str, overrides: Mapping[str, Any], path: str) -
             try:
                 cleaned[snake] = fields[name].run_validation(value)
             except serializers.ValidationError as exc:
-                errors[f"{path}.{name}"] = list(exc.detail)
+                errors[f"{path}.{name}"] = list(cast(list[Any], exc.detail))
     if errors:
         raise serializers.ValidationError(errors)
     return cleaned
@@ -426,8 +427,8 @@ class EnvironmentObjectSerializer(serializers.Serializer):
     """One environment object with its links and their overrides. Exactly one type block is
     present. Secret fields are write-only: they never appear in responses; see `setFields`."""
 
-    # Built by `environment_object_body`; context: `show_secrets`, `values_by_id` (the values
-    # to show instead of the stored ones, e.g. a Deployment's resolved values).
+    # Context: `show_secrets`, `values_by_id` (the values to show instead of the stored ones,
+    # e.g. a Deployment's resolved values).
 
     id = serializers.IntegerField()
     workspaceId = serializers.IntegerField()
@@ -455,10 +456,43 @@ class EnvironmentObjectSerializer(serializers.Serializer):
     metricsExport = _block_field(ObjectType.METRICS_EXPORT)
 
     def to_representation(self, instance: EnvironmentObject) -> dict[str, Any]:
-        values = self.context.get("values_by_id", {}).get(instance.pk)
-        return environment_object_body(
-            instance, show_secrets=self.context.get("show_secrets", False), values=values
-        )
+        """The object as the API shows it: the values of `values_by_id` (a Deployment's
+        resolved values) instead of the stored ones where given; secret fields left out
+        unless `show_secrets`."""
+        obj = instance
+        show_secrets = self.context.get("show_secrets", False)
+        values = self.context.get("values_by_id", {}).get(obj.pk, obj.values)
+        secrets = object_types.secret_fields(obj.object_type, values)
+        block, names = BLOCKS[obj.object_type]
+        defaults = object_types.SPECS[obj.object_type].defaults
+        return {
+            "id": obj.pk,
+            "workspaceId": obj.workspace_id,
+            "objectKey": obj.key,
+            "objectType": obj.object_type,
+            "scope": obj.scope,
+            "scopeEntityId": obj.deployment_id
+            if obj.scope == Scope.DEPLOYMENT
+            else obj.workspace_id,
+            "autoLinkDeployments": obj.auto_link_deployments,
+            "excludeLinks": [
+                {"scope": "DEPLOYMENT", "scopeEntityId": pk} for pk in _excluded_ids(obj)
+            ],
+            "links": [_link_body(obj, link, secrets, show_secrets) for link in _links_of(obj)],
+            "createdAt": _datetime.to_representation(obj.created_at),
+            "updatedAt": _datetime.to_representation(obj.updated_at),
+            "createdBy": _user_ref(obj.created_by),
+            "updatedBy": _user_ref(obj.updated_by),
+            "setFields": [
+                to_camel(obj.object_type, name)
+                for name in object_types.set_fields(obj.object_type, values)
+            ],
+            block: {
+                camel: values.get(snake, defaults.get(snake))
+                for camel, snake in names.items()
+                if show_secrets or snake not in secrets
+            },
+        }
 
 
 class PageSerializer(serializers.Serializer):
@@ -492,7 +526,7 @@ class IdeProjectInputSerializer(ClosedSerializer):
     description = TextField(required=False, max_length=2000)
 
 
-# Building a body.
+# Parts of a body.
 
 _datetime = serializers.DateTimeField()
 
@@ -534,38 +568,3 @@ def _excluded_ids(obj: EnvironmentObject) -> list[int]:
     if excluded is None:
         excluded = list(obj.auto_link_excluded.only("id"))
     return sorted(d.pk for d in excluded)
-
-
-def environment_object_body(
-    obj: EnvironmentObject, *, show_secrets: bool = False, values: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """An object as the API shows it. `values` replaces the stored ones (a Deployment's
-    resolved values); secret fields are left out unless `show_secrets`."""
-    values = obj.values if values is None else values
-    secrets = object_types.secret_fields(obj.object_type, values)
-    block, names = BLOCKS[obj.object_type]
-    defaults = object_types.SPECS[obj.object_type].defaults
-    return {
-        "id": obj.pk,
-        "workspaceId": obj.workspace_id,
-        "objectKey": obj.key,
-        "objectType": obj.object_type,
-        "scope": obj.scope,
-        "scopeEntityId": obj.deployment_id if obj.scope == Scope.DEPLOYMENT else obj.workspace_id,
-        "autoLinkDeployments": obj.auto_link_deployments,
-        "excludeLinks": [{"scope": "DEPLOYMENT", "scopeEntityId": pk} for pk in _excluded_ids(obj)],
-        "links": [_link_body(obj, link, secrets, show_secrets) for link in _links_of(obj)],
-        "createdAt": _datetime.to_representation(obj.created_at),
-        "updatedAt": _datetime.to_representation(obj.updated_at),
-        "createdBy": _user_ref(obj.created_by),
-        "updatedBy": _user_ref(obj.updated_by),
-        "setFields": [
-            to_camel(obj.object_type, name)
-            for name in object_types.set_fields(obj.object_type, values)
-        ],
-        block: {
-            camel: values.get(snake, defaults.get(snake))
-            for camel, snake in names.items()
-            if show_secrets or snake not in secrets
-        },
-    }

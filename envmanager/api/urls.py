@@ -3,7 +3,16 @@ versions, promotion, Airflow files."""
 
 from django.urls import path
 
-from envmanager.api import airflow_files, audit, lookup, migration, promotion, views
+from envmanager.api import (
+    airflow_files,
+    audit,
+    lookup,
+    lookup_names,
+    metrics_lookup,
+    migration,
+    promotion,
+    views,
+)
 from envmanager.api.local_development import LocalEnvironmentView
 
 urlpatterns = [
@@ -32,6 +41,12 @@ urlpatterns = [
     path("lookup/connections/<path:conn_id>", lookup.connection, name="lookup-connection"),
     path("lookup/variables/<path:key>", lookup.variable, name="lookup-variable"),
     path("lookup/environment", lookup.environment, name="lookup-environment"),
+    path("lookup/names", lookup_names.names, name="lookup-names"),
+    path(
+        "lookup/prometheus-config",
+        metrics_lookup.prometheus_config,
+        name="lookup-prometheus-config",
+    ),
     # Local development (a personal token, where the Workspace allows it)
     path(
         "deployments/<int:deployment_id>/local-development",

@@ -7,7 +7,7 @@ other id is a 404).
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -112,7 +112,10 @@ def _bodies(
             user=request.user, workspace=workspace, objects=objects, deployment=deployment
         )
     context = {"show_secrets": show_secrets, "values_by_id": values_by_id or {}}
-    return s.EnvironmentObjectSerializer(objects, many=True, context=context).data
+    return cast(
+        list[dict[str, Any]],
+        s.EnvironmentObjectSerializer(objects, many=True, context=context).data,
+    )
 
 
 def _secret_headers(show_secrets: bool) -> dict[str, str]:
@@ -158,8 +161,8 @@ def _wanted_links(
             )
         wanted.append(
             WantedLink(
-                deployment=target if model is Deployment else None,
-                ide_project=target if model is IdeProject else None,
+                deployment=target if isinstance(target, Deployment) else None,
+                ide_project=target if isinstance(target, IdeProject) else None,
                 overrides=s.parse_overrides(
                     object_type, link.get("overrides", {}), f"links[{index}].overrides"
                 ),
@@ -305,7 +308,7 @@ class EnvironmentObjectListView(APIView):
         deployment = None
         entity_id = data.get("scopeEntityId")
         if data["scope"] == Scope.DEPLOYMENT:
-            deployment = Deployment.objects.filter(workspace=workspace, pk=entity_id).first()
+            deployment = Deployment.objects.filter(workspace=workspace, pk=entity_id or 0).first()
         elif entity_id not in (None, workspace.pk):
             raise InvalidInput(
                 "A Workspace object's scopeEntityId is its Workspace's id.",
@@ -374,7 +377,7 @@ class EnvironmentObjectDetailView(APIView):
         workspace = _env_objects_workspace(request.user, workspace_id)
         obj = _object_for(request.user, workspace, object_id)
         data = _parse(s.EnvironmentObjectUpdateSerializer, request.data, partial=True)
-        current = s.environment_object_body(obj)
+        current = s.EnvironmentObjectSerializer(obj).data
         for name in ("objectType", "scope", "scopeEntityId"):
             if name in data and data[name] != current[name]:
                 raise InvalidInput(

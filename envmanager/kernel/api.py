@@ -5,6 +5,7 @@ schema, and the JSON-typed base fields every app's serializers use."""
 import re
 import uuid
 from collections.abc import Mapping
+from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -49,7 +50,7 @@ def _field_named_for_api(error: dict[str, str]) -> dict[str, str]:
     return {**error, "field": api_field_name(error["field"])}
 
 
-def _flatten(detail, prefix: str = "") -> list[dict[str, str]]:
+def _flatten(detail: Any, prefix: str = "") -> list[dict[str, str]]:
     if isinstance(detail, dict):
         out = []
         for key, value in detail.items():
@@ -72,7 +73,9 @@ def _flatten(detail, prefix: str = "") -> list[dict[str, str]]:
     return [{"field": prefix, "code": getattr(detail, "code", "invalid"), "message": str(detail)}]
 
 
-def error_body(message: str, status_code: int, field_errors: list | None = None) -> dict:
+def error_body(
+    message: str, status_code: int, field_errors: list[Any] | None = None
+) -> dict[str, Any]:
     return {
         "message": message,
         "statusCode": status_code,
@@ -81,7 +84,7 @@ def error_body(message: str, status_code: int, field_errors: list | None = None)
     }
 
 
-def exception_handler(exc, context):
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, EnvManagerError):
         fields = [
             {"field": api_field_name(name), "code": exc.code, "message": message}
@@ -117,13 +120,13 @@ def exception_handler(exc, context):
 # The error body, for the OpenAPI schema.
 
 
-class FieldErrorSerializer(serializers.Serializer):
+class FieldErrorSerializer(serializers.Serializer[Any]):
     field = serializers.CharField(help_text="camelCase path, e.g. `connection.port`.")
     code = serializers.CharField()
     message = serializers.CharField()
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[Any]):
     message = serializers.CharField()
     statusCode = serializers.IntegerField()
     requestId = serializers.CharField()
@@ -141,12 +144,12 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
 class TextField(serializers.CharField):
     default_error_messages = {"invalid": "Must be text (a JSON string)."}
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("allow_blank", True)
         kwargs.setdefault("trim_whitespace", False)
         super().__init__(**kwargs)
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
@@ -155,7 +158,7 @@ class TextField(serializers.CharField):
 class WholeNumberField(serializers.IntegerField):
     default_error_messages = {"invalid": "Must be a whole number (a JSON number, not text)."}
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return super().to_internal_value(data)
@@ -164,7 +167,7 @@ class WholeNumberField(serializers.IntegerField):
 class TrueFalseField(serializers.BooleanField):
     default_error_messages = {"invalid": "Must be true or false."}
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, bool):
             self.fail("invalid")
         return data
@@ -174,12 +177,12 @@ class JsonObjectField(serializers.DictField):
     default_error_messages = {"not_a_dict": 'Must be a JSON object, like {{"key": "value"}}.'}
 
 
-class ClosedSerializer(serializers.Serializer):
+class ClosedSerializer(serializers.Serializer[Any]):
     """Unknown fields are an error, so a misspelt field is not silently dropped."""
 
     ignored_fields: tuple[str, ...] = ()
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
             unknown = sorted(set(data) - set(self.fields) - set(self.ignored_fields))
             if unknown:

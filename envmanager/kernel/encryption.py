@@ -8,7 +8,7 @@ value a page must hand back without the browser reading it.
 
 import json
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -100,9 +100,9 @@ def is_current(token: str | None) -> bool:
     return True
 
 
-def _with_stored_tokens(model: type[models.Model], names: list[str]) -> models.QuerySet:
+def _with_stored_tokens(model: type[models.Model], names: list[str]) -> models.QuerySet[Any]:
     # The columns as plain text: an encrypted field's own converters would decrypt them.
-    return model._base_manager.annotate(
+    queryset: models.QuerySet[Any] = model._base_manager.annotate(
         **{
             f"_stored_{name}": models.ExpressionWrapper(
                 models.F(name), output_field=models.TextField()
@@ -110,9 +110,10 @@ def _with_stored_tokens(model: type[models.Model], names: list[str]) -> models.Q
             for name in names
         }
     )
+    return queryset
 
 
-def stored_tokens(model: type[models.Model], names: list[str]) -> models.QuerySet:
+def stored_tokens(model: type[models.Model], names: list[str]) -> models.QuerySet[Any]:
     """Rows of `model` as tuples `(pk, token, …)`: the encrypted columns `names` as the Fernet
     tokens they store, not decrypted (for key rotation, which needs no plaintext)."""
     return _with_stored_tokens(model, names).values_list(
@@ -124,7 +125,7 @@ def replace_stored_tokens(
     model: type[models.Model],
     names: list[str],
     rows: list[tuple[Any, tuple[str | None, ...], tuple[str | None, ...]]],
-) -> set:
+) -> set[Any]:
     """Compare-and-swap of rows' tokens, in one statement: each `(pk, old, new)` (tokens of
     the columns `names`, None for NULL) writes `new` only if the row still holds `old`.
     Returns the pks written; a row that changed or went meanwhile is left as it is. (UPDATE …
@@ -133,7 +134,9 @@ def replace_stored_tokens(
         return set()
     quote = connection.ops.quote_name
     table, pk_column = quote(model._meta.db_table), quote(model._meta.pk.column)
-    columns = [quote(model._meta.get_field(name).column) for name in names]
+    columns = [
+        quote(cast("models.Field[Any, Any]", model._meta.get_field(name)).column) for name in names
+    ]
     n = range(len(columns))
     # Only quoted names from the model's own metadata go into the text; tokens are parameters.
     values_columns = ", ".join(["pk", *(f"o{i}, n{i}" for i in n)])
@@ -158,45 +161,49 @@ def replace_stored_tokens(
         return {pk for (pk,) in cursor.fetchall()}
 
 
-class EncryptedTextField(models.TextField):
+class EncryptedTextField(models.TextField):  # type: ignore[type-arg]
     """A text value stored as a Fernet token. Empty string and NULL are stored as they are."""
 
-    def from_db_value(self, value, expression, connection):
+    def from_db_value(self, value: str | None, expression: Any, connection: Any) -> str | None:
         if value is None or value == "":
             return value
         return decrypt(value)
 
-    def get_prep_value(self, value):
+    def get_prep_value(self, value: Any) -> Any:
         value = super().get_prep_value(value)
         if value is None or value == "":
             return value
         return encrypt(value)
 
-    def value_to_string(self, obj) -> str:
+    def value_to_string(self, obj: Any) -> str:
         return "********"
 
 
-class EncryptedJSONField(models.TextField):
+class EncryptedJSONField(models.TextField):  # type: ignore[type-arg]
     """A JSON document (dict) stored as one Fernet token."""
 
-    def from_db_value(self, value, expression, connection) -> Any:
+    # What django-stubs takes as the type a model attribute of this field holds and accepts.
+    _pyi_private_set_type: Any
+    _pyi_private_get_type: Any
+
+    def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
         if value is None:
             return value
         return json.loads(decrypt(value))
 
-    def to_python(self, value):
+    def to_python(self, value: Any) -> Any:
         if isinstance(value, str):
             return json.loads(value)
         return value
 
-    def get_prep_value(self, value):
+    def get_prep_value(self, value: Any) -> Any:
         if value is None:
             return value
         # Keys in the order given: a connection's extra reaches Airflow as the same text
         # (`conn.extra`) as it came, not re-sorted.
         return encrypt(json.dumps(value, separators=(",", ":")))
 
-    def value_to_string(self, obj) -> str:
+    def value_to_string(self, obj: Any) -> str:
         return "********"
 
 

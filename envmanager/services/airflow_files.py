@@ -44,7 +44,7 @@ def _parse(object_type: str, filename: str, content: bytes) -> list[airflow_file
         raise InvalidInput(str(exc), {"file": str(exc)}) from None
 
 
-def _cleaned(object_type: str, parsed: airflow_files.ParsedObject) -> dict | str:
+def _cleaned(object_type: str, parsed: airflow_files.ParsedObject) -> dict[str, Any] | str:
     """The values ready to store, or the reason they cannot be."""
     if parsed.error:
         return parsed.error
@@ -55,14 +55,14 @@ def _cleaned(object_type: str, parsed: airflow_files.ParsedObject) -> dict | str
         return "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
 
 
-def _imported_variable_is_secret(key: str, have: dict | None) -> bool:
+def _imported_variable_is_secret(key: str, have: dict[str, Any] | None) -> bool:
     """A variables file says nothing about secrecy: an imported variable is secret where
     Airflow would hide its value (`variable_key_looks_secret`, as a migration decides), and an
     import never makes a secret variable plain."""
     return object_types.variable_key_looks_secret(key) or bool(have and have.get("is_secret"))
 
 
-def _unchanged(have: dict, values: dict) -> bool:
+def _unchanged(have: dict[str, Any], values: dict[str, Any]) -> bool:
     """Whether the file holds what is stored already. A variable's secret flag is not in the
     file, so it does not count: an identical value is not a change."""
     return all(have.get(name) == value for name, value in values.items() if name != "is_secret")
@@ -74,7 +74,7 @@ def _plan(
     object_type: str,
     parsed: list[airflow_files.ParsedObject],
     overwrite: bool,
-) -> list[tuple[ImportRow, dict | None, Any]]:
+) -> list[tuple[ImportRow, dict[str, Any] | None, Any]]:
     """What importing each entry would do: (row, cleaned values, the object or link it hits)."""
     keys = [p.key for p in parsed]
     in_workspace = {
@@ -88,12 +88,13 @@ def _plan(
         if (deployment)
         else {}
     )
-    plan = []
+    plan: list[tuple[ImportRow, dict[str, Any] | None, Any]] = []
     for entry in parsed:
         values = _cleaned(object_type, entry)
         if isinstance(values, str):
             plan.append((ImportRow(entry.key, ImportRow.SKIP, values), None, None))
             continue
+        current: Any  # the Workspace object, or what the Deployment resolves
         if deployment is None:
             current = in_workspace.get(entry.key)
             have = current.values if current else None
@@ -182,7 +183,10 @@ def airflow_file_import(
     parsed = _parse(object_type, filename, content)
     with transaction.atomic():
         plan = _plan(workspace, deployment, object_type, parsed, overwrite)
-        for row, values, target in plan:
+        for row, planned, target in plan:
+            if planned is None:  # skipped
+                continue
+            values = planned
             if row.action == ImportRow.CREATE:
                 environment_object_create(
                     user=user,

@@ -2,6 +2,7 @@
 
 import time
 from dataclasses import dataclass, fields
+from typing import Any
 
 from django.db import models, transaction
 
@@ -63,7 +64,9 @@ def encryption_keys_rotate(*, chunk_size: int = CHUNK_SIZE) -> KeyRotationReport
             for model, names in encrypted_fields()
         }
     )
-    detail = {"byModel": {label: c.as_dict() for label, c in report.by_model.items()}}
+    detail: dict[str, Any] = {
+        "byModel": {label: c.as_dict() for label, c in report.by_model.items()}
+    }
     detail.update(report.total.as_dict())
     with transaction.atomic():
         for workspace in Workspace.objects.all():
@@ -77,7 +80,7 @@ def _rotate_model(model: type[models.Model], names: list[str], chunk_size: int) 
     counts = RotationCounts()
     rows = stored_tokens_of(model, names).order_by("pk")
     after = None
-    pending: list = []
+    pending: list[Any] = []
     while True:
         # A plain read finds the rows to rewrite; only those are locked, and read again under
         # the lock, by `_rewrite`.
@@ -103,8 +106,8 @@ def _rotate_model(model: type[models.Model], names: list[str], chunk_size: int) 
 
 
 def _rewrite(
-    model: type[models.Model], names: list[str], pks: list, counts: RotationCounts
-) -> list:
+    model: type[models.Model], names: list[str], pks: list[Any], counts: RotationCounts
+) -> list[Any]:
     """Rewrite these rows in one transaction; returns the pks to look at again."""
     with transaction.atomic():
         # SKIP LOCKED: a row a writer holds is left for a retry, so the rotation never waits

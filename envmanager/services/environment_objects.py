@@ -2,8 +2,8 @@
 permission check comes first; bad input raises `envmanager.kernel.errors` and changes nothing."""
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar, cast
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -23,6 +23,11 @@ from envmanager.kernel.errors import (
 )
 from envmanager.models import EnvironmentObject, Link, ObjectVersion
 from envmanager.object_types import ObjectType, Scope, type_name, type_with_article
+from envmanager.services.link_rows import (
+    auto_link_targets,
+    link_row_create,
+    lock_workspace_auto_links,
+)
 from envmanager.services.versions import changed_field_names, version_record
 
 
@@ -101,49 +106,29 @@ def _link(
     ide_project: IdeProject | None = None,
     is_home: bool = False,
     is_auto: bool = False,
-    overrides: dict | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> Link:
     """Create a link; a key the target already resolves is a Conflict (enforced by the DB)."""
     target = deployment or ide_project
-    if target.workspace_id != obj.workspace_id:
+    if target is None or target.workspace_id != obj.workspace_id:
         raise InvalidInput("That target is not in this Workspace.", {"scopeEntityId": "Unknown."})
-    try:
-        with transaction.atomic():
-            return Link.objects.create(
-                environment_object=obj,
-                deployment=deployment,
-                ide_project=ide_project,
-                object_type=obj.object_type,
-                object_key=obj.key,
-                is_home=is_home,
-                is_auto=is_auto,
-                overrides=overrides or {},
-            )
-    except IntegrityError:
-        if deployment is not None:
-            raise _conflict_for(deployment, obj.object_type, obj.key) from None
-        raise _taken_on_ide_project(ide_project, obj.object_type, obj.key) from None
-
-
-def lock_workspace_auto_links(workspace_id: int) -> None:
-    """Auto-links are a Workspace-wide rule: an auto-linked object links to every Deployment of
-    its Workspace, including one created at the same moment. Creating a Deployment, and
-    creating, renaming or auto-linking an object, lock the Workspace row before they read the
-    other side, so one of them always sees what the other committed."""
-    list(Workspace.objects.select_for_update().filter(pk=workspace_id).values_list("pk"))
-
-
-def _auto_link_targets(obj: EnvironmentObject):
-    excluded = obj.auto_link_excluded.values_list("pk", flat=True)
-    return (
-        Deployment.objects.filter(workspace=obj.workspace_id)
-        .exclude(pk__in=excluded)
-        .exclude(links__environment_object=obj)
+    link = link_row_create(
+        obj,
+        deployment=deployment,
+        ide_project=ide_project,
+        is_home=is_home,
+        is_auto=is_auto,
+        overrides=overrides,
     )
+    if link is not None:
+        return link
+    if deployment is not None:
+        raise _conflict_for(deployment, obj.object_type, obj.key)
+    raise _taken_on_ide_project(cast(IdeProject, ide_project), obj.object_type, obj.key)
 
 
 def _apply_auto_link(obj: EnvironmentObject) -> None:
-    for deployment in _auto_link_targets(obj):
+    for deployment in auto_link_targets(obj):
         _link(obj, deployment=deployment, is_auto=True)
 
 
@@ -157,8 +142,8 @@ def environment_object_create(
     scope: str = Scope.WORKSPACE,
     deployment: Deployment | None = None,
     auto_link_deployments: bool = False,
-    link_deployments: list[Deployment] = (),
-    link_ide_projects: list[IdeProject] = (),
+    link_deployments: Sequence[Deployment] = (),
+    link_ide_projects: Sequence[IdeProject] = (),
 ) -> EnvironmentObject:
     """Create an object. A Workspace key is unique per type; a Deployment-scoped object's key
     must not be one its Deployment already resolves (one key, one value per type)."""
@@ -225,9 +210,12 @@ def environment_object_create(
     return obj
 
 
-def _locked(row: EnvironmentObject | Link) -> EnvironmentObject | Link:
+_Row = TypeVar("_Row", EnvironmentObject, Link)
+
+
+def _locked(row: _Row) -> _Row:
     """The row as it is now, locked until the transaction ends; gone meanwhile is a 404."""
-    locked = type(row).objects.select_for_update().filter(pk=row.pk).first()
+    locked: _Row | None = type(row).objects.select_for_update().filter(pk=row.pk).first()
     if locked is None:
         raise NotFound("It was deleted meanwhile.")
     return locked
@@ -346,7 +334,7 @@ def environment_object_update(
                     if link.deployment is not None:
                         raise _conflict_for(link.deployment, obj.object_type, new_key) from None
                     raise _taken_on_ide_project(
-                        link.ide_project, obj.object_type, new_key
+                        cast(IdeProject, link.ide_project), obj.object_type, new_key
                     ) from None
         if auto_link_deployments is not None and auto_link_deployments != obj.auto_link_deployments:
             if obj.scope != Scope.WORKSPACE:
@@ -458,9 +446,10 @@ def link_delete(*, user: User, link: Link) -> None:
         # lock, then the object and the link as they are now (see `lock_workspace_auto_links`).
         lock_workspace_auto_links(link.environment_object.workspace_id)
         obj = _locked(link.environment_object)
-        link = Link.objects.select_for_update().filter(pk=link.pk).first()
-        if link is None:
+        locked_link = Link.objects.select_for_update().filter(pk=link.pk).first()
+        if locked_link is None:
             return  # unlinked meanwhile: nothing left to do
+        link = locked_link
         if link.deployment_id and obj.auto_link_deployments:
             obj.auto_link_excluded.add(link.deployment_id)
         audit_record(
@@ -486,7 +475,7 @@ def link_set_overrides(
     user: User,
     link: Link,
     overrides: dict[str, Any] | None = None,
-    unset_fields: list[str] = (),
+    unset_fields: Sequence[str] = (),
 ) -> Link:
     """Set some override fields of a Deployment link and unset others (they fall back to the
     Workspace value). Unsetting `extra` unsets its `extra.KEY` overrides too. Fields not named

@@ -1,8 +1,9 @@
 """Services that set an object's links as a whole (the API's `links` list), composed from the
 link services in `environment_objects` so every rule still lives in one place."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.db import transaction
 
@@ -18,8 +19,8 @@ from envmanager.services.environment_objects import (
     link_create,
     link_delete,
     link_set_overrides,
-    lock_workspace_auto_links,
 )
+from envmanager.services.link_rows import lock_workspace_auto_links
 
 
 @dataclass(frozen=True)
@@ -36,13 +37,13 @@ class WantedLink:
     def target_key(self) -> tuple[str, int]:
         if self.deployment is not None:
             return ("deployment", self.deployment.pk)
-        return ("ide_project", self.ide_project.pk)
+        return ("ide_project", cast(IdeProject, self.ide_project).pk)
 
 
 def _target_key(link: Link) -> tuple[str, int]:
     if link.deployment_id is not None:
         return ("deployment", link.deployment_id)
-    return ("ide_project", link.ide_project_id)
+    return ("ide_project", cast(int, link.ide_project_id))
 
 
 def _prefixed(exc: EnvManagerError, prefix: str) -> EnvManagerError:
@@ -78,12 +79,12 @@ def environment_object_set_links(
         seen.add(wanted.target_key)
     with transaction.atomic():
         existing = {
-            _target_key(link): link
-            for link in obj.links.filter(is_home=False).select_related("environment_object")
+            _target_key(row): row
+            for row in obj.links.filter(is_home=False).select_related("environment_object")
         }
-        for key, link in existing.items():
+        for key, old in existing.items():
             if key not in seen:
-                link_delete(user=user, link=link)
+                link_delete(user=user, link=old)
         result = []
         for index, wanted in enumerate(links):
             try:
@@ -123,7 +124,7 @@ def environment_object_create_with_links(
     scope: str = Scope.WORKSPACE,
     deployment: Deployment | None = None,
     auto_link_deployments: bool = False,
-    links: list[WantedLink] = (),
+    links: Sequence[WantedLink] = (),
 ) -> EnvironmentObject:
     """Create an object and its links (with overrides) in one transaction."""
     with transaction.atomic():
@@ -145,14 +146,16 @@ def environment_object_create_with_links(
     return obj
 
 
-def _link_targets(links: list[WantedLink]) -> dict[str, list]:
+def _link_targets(links: Sequence[WantedLink]) -> dict[str, list[Any]]:
     return {
         "link_deployments": [w.deployment for w in links if w.deployment],
         "link_ide_projects": [w.ide_project for w in links if w.ide_project],
     }
 
 
-def _set_links_keeping_auto(*, user: User, obj: EnvironmentObject, links: list[WantedLink]):
+def _set_links_keeping_auto(
+    *, user: User, obj: EnvironmentObject, links: Sequence[WantedLink]
+) -> None:
     """Set the listed links without dropping auto-links the list does not name (an object just
     switched to auto-link has links the client could not know about)."""
     named = {w.target_key for w in links}

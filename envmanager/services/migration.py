@@ -21,23 +21,27 @@ import json
 import logging
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
-from django.db.models import ExpressionWrapper, F, Lookup, Q, TextField
+from django.db.models import ExpressionWrapper, F, Field, Lookup, Q, TextField
 from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import User, Workspace, WorkspacePermission
 from accounts.permissions import require_workspace_perm
-from deployments.airflow_metadata import MetadataDbError, open_deployment_metadata_db
+from deployments.airflow_metadata import (
+    AirflowMetadataDb,
+    MetadataDbError,
+    open_deployment_metadata_db,
+)
 from deployments.models import Deployment
 from envmanager import object_types
 from envmanager.kernel.encryption import (
@@ -59,7 +63,7 @@ Action = MigrationItem.Action
 
 # What verification compares: every field of a connection (all of them reach Airflow), and a
 # variable's value and description (the secret flag is ours, not Airflow's).
-VERIFIED_FIELDS = {
+VERIFIED_FIELDS: dict[str, tuple[str, ...]] = {
     ObjectType.CONNECTION: object_types.SPECS[ObjectType.CONNECTION].fields,
     ObjectType.AIRFLOW_VARIABLE: ("value", "description"),
 }
@@ -73,7 +77,7 @@ def _lease_seconds() -> int:
     return settings.ENVMANAGER_MIGRATION_LEASE_SECONDS
 
 
-def open_run_metadata_db(run: MigrationRun):
+def open_run_metadata_db(run: MigrationRun) -> AbstractContextManager[AirflowMetadataDb]:
     """The database a run read, and no other (raises MetadataDbChanged when the Deployment's
     URL names another one now)."""
     return open_deployment_metadata_db(
@@ -81,14 +85,16 @@ def open_run_metadata_db(run: MigrationRun):
     )
 
 
-def read_source_rows(db, object_type: str, keys: list[str] | None = None) -> dict[str, Any]:
+def read_source_rows(
+    db: AirflowMetadataDb, object_type: str, keys: list[str] | None = None
+) -> dict[str, Any]:
     """Decrypted rows of the metadata DB by key (all of them when `keys` is None)."""
     if object_type == ObjectType.CONNECTION:
         return {row.conn_id: row for row in db.connections(keys)}
     return {row.key: row for row in db.variables(keys)}
 
 
-def source_values(object_type: str, row) -> dict[str, Any]:
+def source_values(object_type: str, row: Any) -> dict[str, Any]:
     """A metadata-DB row as the values of an environment object of that type, field for field
     as Airflow shows it: NULL stays unset and empty text stays empty text (a Dag can tell
     `conn.schema == ''` from `conn.schema is None`). A row whose values no secrets backend can
@@ -138,18 +144,18 @@ def source_values(object_type: str, row) -> dict[str, Any]:
 SHADOWED = "the metadata-DB row is shadowed by it and is left where it is"
 
 
-class _AnyOf(Lookup):
+class _AnyOf(Lookup):  # type: ignore[type-arg]
     """`field = ANY(%s)` with the keys as one array parameter (PostgreSQL)."""
 
     lookup_name = "any_of"
     prepare_rhs = False
 
-    def as_sql(self, compiler, connection):
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
         lhs, params = self.process_lhs(compiler, connection)
         return f"{lhs} = ANY(%s)", [*params, list(self.rhs)]
 
 
-def _key_in(field: str, keys: Iterable[str]) -> Q | Lookup:
+def _key_in(field: str, keys: Iterable[str]) -> "Q | Lookup[bool]":
     """A filter on `field` being one of `keys`. On PostgreSQL a chunk's thousand keys go as one
     array parameter: a thousand placeholders cost more to bind and parse than the query."""
     keys = list(keys)
@@ -192,25 +198,30 @@ def migration_conflicts(
 
 
 # What a Dag sees of each type: a shadowed row may leave only when all of these are equal.
-SHADOW_FIELDS = {
+SHADOW_FIELDS: dict[str, tuple[str, ...]] = {
     ObjectType.CONNECTION: VERIFIED_FIELDS[ObjectType.CONNECTION],
     ObjectType.AIRFLOW_VARIABLE: ("value",),
 }
 NOT_SHADOWED = "The Deployment does not resolve this key; migrate it instead."
 
 
-def resolved_values(deployment_id: int, object_type: str, keys: Iterable[str]) -> dict[str, dict]:
+def resolved_values(
+    deployment_id: int, object_type: str, keys: Iterable[str]
+) -> dict[str, dict[str, Any]]:
     """What the Deployment resolves for each key (the object's values with its link's
     overrides), read from the database afresh."""
-    return {
-        key: object_types.apply_overrides(values, overrides)
-        for key, values, overrides in Link.objects.filter(
+    rows = cast(
+        Iterable[tuple[str, dict[str, Any], dict[str, Any]]],
+        Link.objects.filter(
             _key_in("object_key", keys), deployment=deployment_id, object_type=object_type
-        ).values_list("object_key", "environment_object__values", "overrides")
-    }
+        ).values_list("object_key", "environment_object__values", "overrides"),
+    )
+    return {key: object_types.apply_overrides(values, overrides) for key, values, overrides in rows}
 
 
-def shadow_differences(deployment: Deployment, object_type: str, rows: dict) -> dict[str, str]:
+def shadow_differences(
+    deployment: Deployment, object_type: str, rows: dict[str, Any]
+) -> dict[str, str]:
     """For each metadata-DB row the Deployment already resolves: "" when what Dags see of it is
     the same either way (the row can leave Airflow and nothing changes), else which fields
     differ (names only, never values). Keys it does not resolve are left out."""
@@ -243,7 +254,7 @@ def migration_remove_shadowed(
     )
 
 
-def _chunks(items: list, size: int) -> Iterator[list]:
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -366,16 +377,15 @@ def migration_start(
         # Every row read and decrypted, a chunk at a time: memory stays flat in N.
         for chunk in _chunks(keys, settings.ENVMANAGER_MIGRATION_CHUNK_SIZE):
             if mode == MigrationRun.Mode.REMOVE_SHADOWED:
-                found = read_source_rows(db, object_type, chunk)
-                differing = shadow_differences(deployment, object_type, found)
+                rows = read_source_rows(db, object_type, chunk)
+                differing = shadow_differences(deployment, object_type, rows)
                 refused.update({k: differing.get(k, NOT_SHADOWED) for k in chunk})
             elif object_type == ObjectType.CONNECTION:
                 # The copy reads and decrypts the values; here the key is checked to open
                 # every one of them, so a wrong key is refused before anything changes.
-                found = db.present_connections(chunk)
+                missing += [k for k in chunk if k not in db.present_connections(chunk)]
             else:
-                found = db.present_variables(chunk)
-            missing += [k for k in chunk if k not in found]
+                missing += [k for k in chunk if k not in db.present_variables(chunk)]
     if missing:
         shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
         raise InvalidInput(f"Not in the metadata database: {shown}.", {"objectKeys": "Unknown."})
@@ -396,7 +406,7 @@ def migration_start(
                 object_type=object_type,
                 mode=mode,
                 created_by=user,
-                metadata_db_fingerprint=deployment.metadata_db_fingerprint,
+                metadata_db_fingerprint=deployment.metadata_db_fingerprint or "",
             )
             _insert_rows(
                 MigrationItem, [{"run_id": run.pk, "object_key": k} for k in keys], "object_key"
@@ -501,13 +511,14 @@ def migration_run_resume_due(*, run: MigrationRun) -> bool:
         return False
     if run.status == Status.WAITING and run.delete_after and run.delete_after > now:
         return False
-    step = {
+    steps: dict[str, str] = {
         Status.PENDING: "copy",
         Status.COPYING: "copy",
         Status.WAITING: "delete",
         Status.DELETING: "delete",
         Status.UNDOING: "undo",
-    }[run.status]
+    }
+    step = steps[run.status]
     if run.status in (Status.PENDING, Status.WAITING) and run.updated_at > now - timedelta(
         seconds=_lease_seconds()
     ):
@@ -528,7 +539,7 @@ def migration_runs_resume_due() -> int:
     return sum(migration_run_resume_due(run=run) for run in due)
 
 
-def _claim(run_id: int, statuses: tuple, status: str) -> MigrationRun | None:
+def _claim(run_id: int, statuses: tuple[Any, ...], status: str) -> MigrationRun | None:
     """Take the run's lease if it is in one of `statuses` and no live worker holds it. One
     conditional UPDATE, so two workers can never both win."""
     now = timezone.now()
@@ -549,7 +560,7 @@ def _renew(run: MigrationRun) -> None:
     )
 
 
-def _audit_step(run: MigrationRun, action: str, **detail) -> None:
+def _audit_step(run: MigrationRun, action: str, **detail: Any) -> None:
     """One audit row per step of a run, with the keys in each state (keys are not secret)."""
     by_state: dict[str, list[str]] = {}
     for key, state in run.items.values_list("object_key", "state"):
@@ -602,7 +613,7 @@ def migration_copy(*, run_id: int) -> None:
     _after_copy(run)
 
 
-def _item_pages(run: MigrationRun, state: str) -> Iterator[list[MigrationItem]]:
+def _item_pages(run: MigrationRun, state: str) -> Iterator[list[Any]]:
     """The run's items in `state`, a chunk at a time in key order (keyset paging, so a chunk
     whose items change state is never read twice and memory stays flat in N)."""
     size = settings.ENVMANAGER_MIGRATION_CHUNK_SIZE
@@ -631,7 +642,7 @@ COPY_ATTEMPTS = 3
 
 
 def _copy_chunk_taking_what_appeared(
-    run: MigrationRun, items: list[MigrationItem], sources: dict
+    run: MigrationRun, items: list[MigrationItem], sources: dict[str, Any]
 ) -> None:
     """Copy a chunk; where a user created one of its keys (or linked one to this Deployment)
     after the chunk read them, the unique constraints refuse our insert: the chunk is rolled
@@ -664,7 +675,9 @@ def _copy_chunk_taking_what_appeared(
                 item.previous_overrides, item.verified_at = None, None
 
 
-def _check_shadowed_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict) -> None:
+def _check_shadowed_chunk(
+    run: MigrationRun, items: list[MigrationItem], sources: dict[str, Any]
+) -> None:
     """A removal run's "copy": each row is checked again, in this chunk's transaction, to be
     identical to what the Deployment resolves; nothing is written but the items."""
     rows = {i.object_key: sources[i.object_key] for i in items if i.object_key in sources}
@@ -682,7 +695,7 @@ def _check_shadowed_chunk(run: MigrationRun, items: list[MigrationItem], sources
     _update_items(items, ["state", "action", "reason", "source_row", "verified_at"])
 
 
-def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict) -> None:
+def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict[str, Any]) -> None:
     if run.mode == MigrationRun.Mode.REMOVE_SHADOWED:
         _check_shadowed_chunk(run, items, sources)
         return
@@ -700,9 +713,9 @@ def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict) ->
     # Read in this chunk's transaction: a key linked since it was selected is a conflict too.
     conflicts = migration_conflicts(deployment=deployment, object_type=object_type, keys=keys)
     now = timezone.now()
-    new_objects: dict[str, dict] = {}
-    new_links: list[dict] = []
-    expected: dict[str, dict] = {}
+    new_objects: dict[str, dict[str, Any]] = {}
+    new_links: list[dict[str, Any]] = []
+    expected: dict[str, dict[str, Any]] = {}
     for item in items:
         row = sources.get(item.object_key)
         item.reason = ""
@@ -782,9 +795,9 @@ def _new_link(
     object_type: str,
     key: str,
     deployment: Deployment,
-    overrides: dict,
+    overrides: dict[str, Any],
     now: datetime,
-) -> dict:
+) -> dict[str, Any]:
     """A new link's row, for `_insert_rows`."""
     return {
         "environment_object_id": object_id,
@@ -797,7 +810,9 @@ def _new_link(
     }
 
 
-def _overrides_to_reach(object_type: str, workspace_values: dict, wanted: dict) -> dict:
+def _overrides_to_reach(
+    object_type: str, workspace_values: dict[str, Any], wanted: dict[str, Any]
+) -> dict[str, Any]:
     """The override fields that make a Workspace object resolve to `wanted` on one link."""
     return {
         name: wanted[name]
@@ -806,7 +821,9 @@ def _overrides_to_reach(object_type: str, workspace_values: dict, wanted: dict) 
     }
 
 
-def _stored_copies(deployment_id: int, object_type: str, keys: Iterable[str]) -> dict[str, dict]:
+def _stored_copies(
+    deployment_id: int, object_type: str, keys: Iterable[str]
+) -> dict[str, dict[str, Any]]:
     """What the Deployment resolves for each key, from the tokens as stored now: each object's
     values and each link's overrides decrypted from the database (a token shared by many links,
     such as a chunk's empty overrides, once), never from what we meant to write."""
@@ -828,7 +845,9 @@ def _stored_copies(deployment_id: int, object_type: str, keys: Iterable[str]) ->
     }
 
 
-def _verify(run: MigrationRun, items: list[MigrationItem], expected: dict[str, dict]) -> None:
+def _verify(
+    run: MigrationRun, items: list[MigrationItem], expected: dict[str, dict[str, Any]]
+) -> None:
     """Read our stored copies back from the database (decrypting what is stored afresh) and
     compare them field by field with the decrypted source. A mismatch withdraws that copy and
     fails it."""
@@ -961,7 +980,7 @@ UNRESOLVED = (
 )
 
 
-def _delete_chunk(run: MigrationRun, db, items: list[MigrationItem]) -> None:
+def _delete_chunk(run: MigrationRun, db: AirflowMetadataDb, items: list[MigrationItem]) -> None:
     with transaction.atomic():
         # The links that make the Deployment resolve our copies, locked until the rows are
         # gone: an unlink or a delete of the object waits, and one made during the window
@@ -1064,7 +1083,7 @@ def migration_undo_plan(*, run: MigrationRun) -> list[UndoPlanItem]:
             key=item.object_key,
             action=item.action,
             later_work=later_work(
-                item, item.environment_object, links.get(item.environment_object_id)
+                item, item.environment_object, links.get(item.environment_object_id or 0)
             ),
         )
         for item in items
@@ -1172,7 +1191,7 @@ def migration_undo_apply(*, run_id: int) -> None:
     logger.info("migration run %s undone", run.pk)
 
 
-def _undo_chunk(run: MigrationRun, db, items: list[MigrationItem]) -> None:
+def _undo_chunk(run: MigrationRun, db: AirflowMetadataDb, items: list[MigrationItem]) -> None:
     deleted = [item for item in items if item.state == State.DELETED]
     rows = [item.source_row for item in deleted]
     if rows:
@@ -1202,7 +1221,7 @@ def _undo_chunk(run: MigrationRun, db, items: list[MigrationItem]) -> None:
 
 
 @contextmanager
-def _binary_cursor() -> Iterator:
+def _binary_cursor() -> Iterator[Any]:
     """A server-side-binding cursor on the connection Django uses, inside its transaction; its
     errors are Django's (an IntegrityError is django.db.IntegrityError, as from the ORM)."""
     import psycopg
@@ -1212,13 +1231,13 @@ def _binary_cursor() -> Iterator:
         yield cursor
 
 
-def _unnest(fields: list, *, pk: bool = False) -> str:
+def _unnest(fields: list[Any], *, pk: bool = False) -> str:
     types = (["bigint"] if pk else []) + [f.db_type(connection) for f in fields]
     casts = ", ".join(f"CAST(%b AS {t}[])" for t in types)
     return f"SELECT * FROM UNNEST({casts})"  # noqa: S608 - types from the model
 
 
-def _column(field, values: list) -> list:
+def _column(field: Any, values: list[Any]) -> list[Any]:
     """One column's values as PostgreSQL takes them. Only encrypted fields need their field's
     conversion (encryption); ids, text, booleans and aware datetimes go as they are, which
     saves the per-value cost of get_db_prep_save on every other column."""
@@ -1231,7 +1250,7 @@ def _column(field, values: list) -> list:
     return values
 
 
-def _insert_rows(model: type, rows: list[dict], key: str) -> dict:
+def _insert_rows(model: Any, rows: list[dict[str, Any]], key: str) -> dict[str, Any]:
     """Insert new rows of `model` (each a dict of field attnames to values; the fields left out
     take their defaults) in one statement, without a model instance per row. `key` names a
     field unique among them; returns each row's new id by its `key`."""
@@ -1264,7 +1283,7 @@ def _update_items(items: list[MigrationItem], fields: list[str]) -> None:
     if not items:
         return
     quote = connection.ops.quote_name
-    model_fields = [MigrationItem._meta.get_field(name) for name in fields]
+    model_fields = [cast("Field[Any, Any]", MigrationItem._meta.get_field(name)) for name in fields]
     table = quote(MigrationItem._meta.db_table)
     pk = quote(MigrationItem._meta.pk.column)
     names = ["pk", *(f"f{i}" for i in range(len(model_fields)))]

@@ -7,6 +7,7 @@ from django.utils import timezone
 from accounts.audit import audit_record
 from accounts.models import DeploymentPermission, User, WorkspacePermission
 from accounts.permissions import has_deployment_perm, has_workspace_perm
+from deployments.models import Deployment
 from envmanager import object_types
 from envmanager.kernel.errors import InvalidInput, NotFound, NotPermitted
 from envmanager.models import EnvironmentObject, Link, ObjectVersion
@@ -28,7 +29,9 @@ def _workspace_object(obj: EnvironmentObject) -> EnvironmentObject | None:
     )
 
 
-def _promote_in_place(user: User, obj: EnvironmentObject, deployment) -> EnvironmentObject:
+def _promote_in_place(
+    user: User, obj: EnvironmentObject, deployment: Deployment
+) -> EnvironmentObject:
     """No Workspace object has the key: this object becomes it (raises IntegrityError when
     another one took the key meanwhile)."""
     version_record(obj=obj, reason=ObjectVersion.Reason.UPDATE, user=user, changed_fields=["scope"])
@@ -84,9 +87,10 @@ def environment_object_promote(
             {"confirmKey": f"Type {obj.key} to confirm."},
         )
     with transaction.atomic():
-        obj = EnvironmentObject.objects.select_for_update().filter(pk=obj.pk).first()
-        if obj is None or obj.scope != Scope.DEPLOYMENT:
+        locked = EnvironmentObject.objects.select_for_update().filter(pk=obj.pk).first()
+        if locked is None or locked.scope != Scope.DEPLOYMENT:
             raise NotFound("It was deleted or promoted meanwhile.")
+        obj = locked
         existing = _workspace_object(obj)
         if existing is None:
             try:

@@ -1,19 +1,25 @@
 """Version history of environment objects, and restoring an earlier version."""
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from accounts.audit import audit_record
-from accounts.models import User, Workspace, WorkspacePermission
+from accounts.models import User, WorkspacePermission
 from accounts.permissions import require_workspace_perm
 from deployments.models import Deployment, IdeProject
 from envmanager.kernel.errors import Conflict, InvalidInput, NotFound
-from envmanager.models import RESTORE_DELETED_DAYS, EnvironmentObject, Link, ObjectVersion
+from envmanager.models import RESTORE_DELETED_DAYS, EnvironmentObject, ObjectVersion
 from envmanager.object_types import SPECS, Scope
+from envmanager.services.link_rows import (
+    auto_link_targets,
+    link_row_create,
+    lock_workspace_auto_links,
+)
 
 
 def changed_field_names(object_type: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -51,7 +57,7 @@ def object_snapshot(obj: EnvironmentObject) -> dict[str, Any]:
 
 
 def version_record(
-    *, obj: EnvironmentObject, reason: str, user: User | None, changed_fields: list[str] = ()
+    *, obj: EnvironmentObject, reason: str, user: User | None, changed_fields: Sequence[str] = ()
 ) -> ObjectVersion:
     """Keep the object's state as it is now, before it changes (call inside the transaction)."""
     return ObjectVersion.objects.create(
@@ -82,18 +88,16 @@ def environment_object_restore_version(*, user: User, version: ObjectVersion) ->
     with transaction.atomic():
         # The version as it is now, locked: a purge that removed it meanwhile wins (nothing
         # comes back from a version that was forgotten), and one that is about to waits.
-        version = ObjectVersion.objects.select_for_update().filter(pk=version.pk).first()
-        if version is None:
+        locked = ObjectVersion.objects.select_for_update().filter(pk=version.pk).first()
+        if locked is None:
             raise NotFound("That version no longer exists: it was purged.")
+        version = locked
         snap = version.snapshot
         # Restoring can change the key, which meets auto-links and Deployments being created:
-        # the Workspace row's lock (`environment_objects.lock_workspace_auto_links`, which
-        # imports this module) before the object, in the order a rename takes them. Else a
+        # the Workspace row's lock before the object, in the order a rename takes them. Else a
         # Deployment created now links on the key the object had, or the two deadlock.
-        list(
-            Workspace.objects.select_for_update().filter(pk=version.workspace_id).values_list("pk")
-        )
-        obj = (
+        lock_workspace_auto_links(version.workspace_id)
+        obj: EnvironmentObject | None = (
             EnvironmentObject.objects.select_for_update()
             .filter(pk=version.environment_object_id)
             .first()
@@ -127,7 +131,7 @@ def environment_object_restore_version(*, user: User, version: ObjectVersion) ->
         return _restore_deleted(user, version, snap)
 
 
-def _restore_deleted(user: User, version: ObjectVersion, snap: dict) -> EnvironmentObject:
+def _restore_deleted(user: User, version: ObjectVersion, snap: dict[str, Any]) -> EnvironmentObject:
     merged = ObjectVersion.objects.filter(
         environment_object_id=version.environment_object_id, reason=ObjectVersion.Reason.PROMOTE
     ).exists()
@@ -175,52 +179,36 @@ def _restore_deleted(user: User, version: ObjectVersion, snap: dict) -> Environm
     )
     skipped = []
     for link in snap["links"]:
-        target = (
-            Deployment.objects.filter(pk=link["deployment_id"], workspace=obj.workspace_id).first()
-            if link["deployment_id"]
-            else IdeProject.objects.filter(
+        to_deployment = to_project = None
+        if link["deployment_id"]:
+            to_deployment = Deployment.objects.filter(
+                pk=link["deployment_id"], workspace=obj.workspace_id
+            ).first()
+        else:
+            to_project = IdeProject.objects.filter(
                 pk=link["ide_project_id"], workspace=obj.workspace_id
             ).first()
-        )
+        target = to_deployment or to_project
         if target is None:
             skipped.append(link["deployment_id"] or link["ide_project_id"])
             continue
-        try:
-            with transaction.atomic():
-                Link.objects.create(
-                    environment_object=obj,
-                    deployment=target if link["deployment_id"] else None,
-                    ide_project=None if link["deployment_id"] else target,
-                    object_type=obj.object_type,
-                    object_key=obj.key,
-                    is_home=link["is_home"],
-                    is_auto=link["is_auto"],
-                    overrides=link["overrides"],
-                )
-        except IntegrityError:
+        linked = link_row_create(
+            obj,
+            deployment=to_deployment,
+            ide_project=to_project,
+            is_home=link["is_home"],
+            is_auto=link["is_auto"],
+            overrides=link["overrides"],
+        )
+        if linked is None:
             if link["is_home"]:
-                raise Conflict(
-                    f"Its Deployment resolves {obj.key!r} from another object now."
-                ) from None
+                raise Conflict(f"Its Deployment resolves {obj.key!r} from another object now.")
             skipped.append(target.pk)
     if obj.scope == Scope.WORKSPACE and obj.auto_link_deployments:
-        # "Every Deployment" includes those created while it was deleted (not excluded ones).
-        for target in (
-            Deployment.objects.filter(workspace=obj.workspace_id)
-            .exclude(pk__in=snap["auto_link_excluded"])
-            .exclude(links__environment_object=obj)
-        ):
-            try:
-                with transaction.atomic():
-                    Link.objects.create(
-                        environment_object=obj,
-                        deployment=target,
-                        object_type=obj.object_type,
-                        object_key=obj.key,
-                        is_auto=True,
-                        overrides={},
-                    )
-            except IntegrityError:  # that Deployment resolves the key from another object now
+        # "Every Deployment" includes those created while it was deleted (not excluded ones);
+        # one that resolves the key from another object now is skipped.
+        for target in auto_link_targets(obj):
+            if link_row_create(obj, deployment=target, is_auto=True) is None:
                 skipped.append(target.pk)
     version.restored_at = now
     version.save(update_fields=["restored_at"])
@@ -259,7 +247,9 @@ def deleted_objects_purge(
     return removed
 
 
-def _expired_versions(versions, cutoff: datetime):
+def _expired_versions(
+    versions: QuerySet[ObjectVersion], cutoff: datetime
+) -> QuerySet[ObjectVersion, dict[str, Any]]:
     """(workspace_id, environment_object_id) of the objects among `versions` that are gone
     and were last changed before `cutoff`."""
     return (

@@ -5,6 +5,7 @@ With ENVMANAGER_URL (the server's base URL) and ENVMANAGER_TOKEN (a Deployment t
     envmanager-env exec -- COMMAND [ARGS...]   run COMMAND with the Deployment's environment
     envmanager-env dotenv                      print the environment variables as a dotenv file
     envmanager-env check                       say whether URL and token work, and what resolves
+    envmanager-env prometheus-config FILE      write the Prometheus agent configuration (--watch)
     envmanager-env pull --deployment ID        local development: write .env and the files
                                                `airflow connections/variables import` read
                                                (ENVMANAGER_TOKEN a personal API token), or
@@ -12,12 +13,13 @@ With ENVMANAGER_URL (the server's base URL) and ENVMANAGER_TOKEN (a Deployment t
 
 Exit codes: 0 done; 2 bad usage; 3 ENVMANAGER_URL or ENVMANAGER_TOKEN missing; 4 the token was
 refused (401/403); 5 the server could not be reached or gave no environment within --wait
-seconds (or the URL is not envmanager's); 6 pull refused (the reason is printed: local
-development off in the Workspace, your role, no such Deployment); 7 the local Airflow import
-failed; 127 COMMAND not found. After `exec`, the exit code is
+seconds (or the URL is not envmanager's); 127 COMMAND not found. After `exec`, the exit code is
 COMMAND's own: it replaces this process (same PID, same signals). With `exec --watch SECONDS`
 COMMAND runs as a child, restarted when the environment variables change; signals are passed
-on and the exit code is still COMMAND's (128 + N when signal N ended it).
+on and the exit code is still COMMAND's (128 + N when signal N ended it). `prometheus-config`
+exits 6 when it cannot write FILE. `pull` exits 7 when refused (the reason is printed: local
+development off in the Workspace, your role, no such Deployment) and 8 when the local Airflow
+import failed.
 
 Values are never printed except by `dotenv`, whose output is the environment itself.
 """
@@ -117,13 +119,18 @@ def process_environment(
     document: dict[str, Any], url: str, token: str, base: dict[str, str]
 ) -> dict[str, str]:
     """`base` with the Deployment's environment variables set over it, and the secrets backend
-    pointed at the same server and token unless the caller configured one already."""
+    pointed at the same server and token unless the caller configured one already (and
+    Airflow's StatsD settings for a Deployment with a metrics export: prometheus.py)."""
     env = dict(base)
     env.update(document["environmentVariables"])
     env.setdefault("AIRFLOW__SECRETS__BACKEND", BACKEND)
     env.setdefault(
         "AIRFLOW__SECRETS__BACKEND_KWARGS", json.dumps({"base_url": url, "token": token})
     )
+    from envmanager_secrets.prometheus import statsd_settings
+
+    for name, value in statsd_settings(document).items():
+        env.setdefault(name, value)
     return env
 
 
@@ -226,6 +233,9 @@ def parser() -> argparse.ArgumentParser:
         "check",
         help="say whether URL and token work and what the Deployment resolves (no values)",
     )
+    from envmanager_secrets import prometheus  # it builds on this module
+
+    prometheus.add_parser(sub)
     local = sub.add_parser(
         "pull",
         help="local development: the Deployment's environment on this machine",
@@ -251,6 +261,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.action == "prometheus-config":
+        from envmanager_secrets import prometheus
+
+        return prometheus.run(args)
     try:
         if args.action == "exec":
             return _exec(args.command, args.wait, args.watch, args.grace)

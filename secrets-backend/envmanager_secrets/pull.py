@@ -37,7 +37,7 @@ from envmanager_secrets.env import (
     Failure,
 )
 
-REFUSED, IMPORT_FAILED = 6, 7
+REFUSED, IMPORT_FAILED = 7, 8  # 6 is prometheus-config's
 PULL_PATH = "/api/v1/deployments/{id}/local-development"
 FIELDS = ("environmentVariables", "dotenv", "connectionsFile", "variablesFile")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")

@@ -31,7 +31,7 @@ def members(team) -> dict[str, str]:
 
 
 def remove_on_page(client, team, user):
-    return client.post(page_url(team), {"action": "remove_member", "user_id": user.pk})
+    return client.post(f"{page_url(team)}members/{user.pk}/remove/")
 
 
 # The page
@@ -69,9 +69,7 @@ def test_the_last_owner_cannot_be_removed_and_the_page_says_why(team):
     page = client.get(page_url(team)).content.decode()
     assert f'disabled title="{LAST_OWNER}">Remove</button>' in page
     assert f'id="remove-member-{team.owner.pk}"' not in page
-    after = client.post(
-        page_url(team), {"action": "remove_member", "user_id": team.owner.pk}, follow=True
-    )
+    after = client.post(f"{page_url(team)}members/{team.owner.pk}/remove/", follow=True)
     assert LAST_OWNER in after.content.decode()
     assert members(team)[team.owner.email] == "OWNER"
 
@@ -92,7 +90,7 @@ def test_with_a_second_owner_an_owner_may_leave_and_lands_on_their_workspaces(te
 def test_removing_someone_who_is_not_a_member_is_404_and_changes_nothing(team, other_team):
     client = browser(team.owner)
     assert remove_on_page(client, team, other_team.owner).status_code == 404
-    bad = client.post(page_url(team), {"action": "remove_member", "user_id": "x"})
+    bad = client.post(f"{page_url(team)}members/x/remove/")
     assert bad.status_code == 404
     assert len(members(team)) == 4
     # Another tenant's Workspace page is a 404 too, for a member id of it.

@@ -176,7 +176,7 @@ def test_pull_out_writes_owner_only_files_and_is_refused_where_not_allowed(
     out = tmp_path / "project"
     out.mkdir()
     refused = pull(app_server, token, "--deployment", str(team.deployment.pk), cwd=out)
-    assert refused.returncode == 6
+    assert refused.returncode == 7
     assert "does not allow showing secrets" in refused.stderr
     assert "local development" in refused.stderr
     assert list(out.iterdir()) == []
@@ -193,5 +193,5 @@ def test_pull_out_writes_owner_only_files_and_is_refused_where_not_allowed(
         assert secret not in done.stdout + done.stderr
 
     missing = pull(app_server, token, "--deployment", "999999", cwd=out)
-    assert missing.returncode == 6
+    assert missing.returncode == 7
     assert "Refused (HTTP 404)" in missing.stderr

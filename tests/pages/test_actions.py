@@ -411,9 +411,8 @@ def test_an_operator_creates_a_deployment_and_an_ide_project(team):
     client = browser(team.operator)
     url = f"/workspaces/{team.workspace.pk}/"
     client.post(
-        url,
+        f"{url}deployments/new/",
         {
-            "action": "create_deployment",
             "deployment-name": "dev",
             "deployment-kind": "REMOTE_EXECUTION",
             "deployment-fernet_key": FERNET,  # not offered to Operators: ignored
@@ -421,7 +420,7 @@ def test_an_operator_creates_a_deployment_and_an_ide_project(team):
     )
     dev = Deployment.objects.get(workspace=team.workspace, name="dev")
     assert (dev.kind, dev.fernet_key) == ("REMOTE_EXECUTION", "")
-    client.post(url, {"action": "create_ide_project", "project-name": "notebooks"})
+    client.post(f"{url}ide-projects/new/", {"project-name": "notebooks"})
     assert IdeProject.objects.filter(workspace=team.workspace, name="notebooks").exists()
     page = client.get(url).content.decode()
     assert "dev" in page and "notebooks" in page and 'name="deployment-fernet_key"' not in page
@@ -430,9 +429,8 @@ def test_an_operator_creates_a_deployment_and_an_ide_project(team):
 def test_an_owner_creates_a_deployment_with_its_metadata_database(team, airflow_sqlite):
     db_url, key = airflow_sqlite()
     browser(team.owner).post(
-        f"/workspaces/{team.workspace.pk}/",
+        f"/workspaces/{team.workspace.pk}/deployments/new/",
         {
-            "action": "create_deployment",
             "deployment-name": "dev",
             "deployment-kind": "STANDARD",
             "deployment-metadata_db_url": db_url,
@@ -446,9 +444,8 @@ def test_an_owner_creates_a_deployment_with_its_metadata_database(team, airflow_
 
 def test_a_duplicate_deployment_name_is_shown_next_to_the_field(team):
     response = browser(team.operator).post(
-        f"/workspaces/{team.workspace.pk}/",
+        f"/workspaces/{team.workspace.pk}/deployments/new/",
         {
-            "action": "create_deployment",
             "deployment-name": "staging",
             "deployment-kind": "STANDARD",
         },
@@ -464,12 +461,40 @@ def test_authors_see_the_create_buttons_disabled_and_cannot_create(team):
     assert 'disabled title="Operators and Owners create Deployments."' in page
     assert 'disabled title="Operators and Owners create IDE projects."' in page
     client.post(
-        f"/workspaces/{team.workspace.pk}/",
-        {"action": "create_deployment", "deployment-name": "x", "deployment-kind": "STANDARD"},
+        f"/workspaces/{team.workspace.pk}/deployments/new/",
+        {"deployment-name": "x", "deployment-kind": "STANDARD"},
     )
     client.post(
-        f"/workspaces/{team.workspace.pk}/",
-        {"action": "create_ide_project", "project-name": "y"},
+        f"/workspaces/{team.workspace.pk}/ide-projects/new/",
+        {"project-name": "y"},
     )
     assert not Deployment.objects.filter(name="x").exists()
     assert not IdeProject.objects.filter(name="y").exists()
+
+
+def test_an_owner_saves_the_workspace_settings_and_others_change_nothing(team):
+    url = f"/workspaces/{team.workspace.pk}/settings/"
+    page = browser(team.owner).get(f"/workspaces/{team.workspace.pk}/").content.decode()
+    assert f'action="{url}"' in page
+    for role in ("OPERATOR", "AUTHOR", "MEMBER"):
+        response = browser(team.user(role)).post(url, {"local_development_secrets": "on"})
+        assert response.status_code == 302
+        team.workspace.refresh_from_db()
+        assert team.workspace.local_development_secrets is False
+    saved = browser(team.owner).post(url, {"local_development_secrets": "on"}, follow=True)
+    assert "Saved." in saved.content.decode()
+    team.workspace.refresh_from_db()
+    assert team.workspace.local_development_secrets is True
+    browser(team.owner).post(url, {})  # the box left unticked turns it off
+    team.workspace.refresh_from_db()
+    assert team.workspace.local_development_secrets is False
+
+
+def test_each_workspace_action_has_its_own_url_and_the_page_itself_takes_no_post(team):
+    client = browser(team.owner)
+    ws = f"/workspaces/{team.workspace.pk}/"
+    assert (
+        client.post(ws, {"action": "create_deployment", "deployment-name": "x"}).status_code == 405
+    )
+    assert client.get(f"{ws}deployments/new/").status_code == 405
+    assert not Deployment.objects.filter(name="x").exists()

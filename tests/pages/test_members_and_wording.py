@@ -24,19 +24,17 @@ def role_of(team, user) -> str:
 
 def test_adding_a_member_defaults_to_the_member_role(team):
     html = browser(team.owner).get(workspace_url(team)).content.decode()
-    add = html[html.index('value="set_member"') :]
+    add = html[html.index(f'action="{workspace_url(team)}members/"') :]
     add = add[: add.index("</form>")]
     assert re.findall(r'<option value="(\w+)" selected>', add) == ["MEMBER"]
 
 
 def test_an_owner_changes_a_role_from_the_members_row(team):
     html = browser(team.owner).get(workspace_url(team)).content.decode()
-    assert f'name="user_id" value="{team.author.pk}"' in html
+    assert f'action="{workspace_url(team)}members/{team.author.pk}/role/"' in html
     assert f'aria-label="Role of {team.author.email}"' in html
     response = browser(team.owner).post(
-        workspace_url(team),
-        {"action": "change_role", "user_id": team.author.pk, "role": "OPERATOR"},
-        follow=True,
+        f"{workspace_url(team)}members/{team.author.pk}/role/", {"role": "OPERATOR"}, follow=True
     )
     assert f"{team.author.email} is now Operator in {team.workspace.name}." in (
         response.content.decode()
@@ -50,9 +48,7 @@ def test_the_sole_owners_role_control_is_disabled_with_the_reason(team):
     row = row[: row.index("</tr>")]
     assert 'disabled title="A Workspace needs at least one Owner' in row
     response = browser(team.owner).post(
-        workspace_url(team),
-        {"action": "change_role", "user_id": team.owner.pk, "role": "MEMBER"},
-        follow=True,
+        f"{workspace_url(team)}members/{team.owner.pk}/role/", {"role": "MEMBER"}, follow=True
     )
     assert role_of(team, team.owner) == Role.OWNER
     assert "A Workspace needs at least one Owner" in response.content.decode()
@@ -61,9 +57,9 @@ def test_the_sole_owners_role_control_is_disabled_with_the_reason(team):
 @pytest.mark.parametrize("role", ["OPERATOR", "AUTHOR", "MEMBER"])
 def test_only_owners_get_role_controls_and_others_cannot_change_roles(team, role):
     html = browser(team.user(role)).get(workspace_url(team)).content.decode()
-    assert 'value="change_role"' not in html
+    assert "/role/" not in html and 'name="role"' not in html
     browser(team.user(role)).post(
-        workspace_url(team), {"action": "change_role", "user_id": team.member.pk, "role": "OWNER"}
+        f"{workspace_url(team)}members/{team.member.pk}/role/", {"role": "OWNER"}
     )
     assert role_of(team, team.member) == Role.MEMBER
 

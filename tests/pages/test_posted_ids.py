@@ -1,6 +1,8 @@
 """An id posted by a page that is not a whole number ("abc", "1.5", "²", "") is a 404 or a
 message, never a 500, and changes nothing."""
 
+from urllib.parse import quote
+
 import pytest
 
 from envmanager.models import Link
@@ -50,8 +52,8 @@ def test_a_link_target_that_is_not_a_number_asks_for_a_target(linked, target):
 @pytest.mark.parametrize("action", ["remove_member", "change_role"])
 @pytest.mark.parametrize("user_id", NOT_IDS)
 def test_a_member_id_that_is_not_a_number_is_a_404(team, action, user_id):
-    url = f"/workspaces/{team.workspace.pk}/"
-    data = {"action": action, "user_id": user_id, "role": "OWNER"}
-    assert browser(team.owner).post(url, data).status_code == 404
+    step = "remove" if action == "remove_member" else "role"
+    url = f"/workspaces/{team.workspace.pk}/members/{quote(user_id, safe='')}/{step}/"
+    assert browser(team.owner).post(url, {"role": "OWNER"}).status_code == 404
     assert team.workspace.memberships.count() == 4
     assert team.workspace.memberships.filter(role="OWNER").count() == 1

@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -42,7 +43,7 @@ class Command(BaseCommand):
             if deployment is None:
                 raise CommandError("That Deployment is not in the Workspace.")
         path = Path(o["file"])
-        target = {
+        target: dict[str, Any] = {
             "user": user,
             "workspace": workspace,
             "deployment": deployment,

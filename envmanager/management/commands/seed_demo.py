@@ -1,3 +1,5 @@
+from typing import Any
+
 from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -22,7 +24,7 @@ DEMO_USERS = {
 # the Workspace (linked to staging only), so the migration page shows it as "exists in the
 # Workspace"; `warehouse` is a Workspace object linked to production already, so its stale row
 # there is shadowed and shows as a conflict.
-DEMO_AIRFLOW_CONNECTIONS = {
+DEMO_AIRFLOW_CONNECTIONS: dict[str, dict[str, Any]] = {
     "warehouse": {
         "conn_type": "postgres",
         "host": "prod-db.internal",
