@@ -39,9 +39,9 @@ def _lock(name: str):
 def ensure_airflow() -> Path:
     """The Airflow virtual environment, with our secrets backend installed in it."""
     with _lock("airflow-venv"):
-        marker = (
-            AIRFLOW_VENV / ".envmanager-ready-2"
-        )  # -2: the secrets backend installs envmanager-env
+        # -2: the secrets backend installs envmanager-env; -3: and the Airflow plugin (its
+        # entry point is read from the installed metadata, so the install is made again).
+        marker = AIRFLOW_VENV / ".envmanager-ready-3"
         if not marker.exists():
             if not (AIRFLOW_VENV / "bin" / "airflow").exists():
                 subprocess.run([sys.executable, "-m", "venv", str(AIRFLOW_VENV)], check=True)
