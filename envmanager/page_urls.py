@@ -49,6 +49,36 @@ urlpatterns = [
         name="environment-object",
     ),
     path(
+        "workspaces/<int:workspace_id>/environment/<int:object_id>/update/",
+        views.object_page_update,
+        name="environment-object-update",
+    ),
+    path(
+        "workspaces/<int:workspace_id>/environment/<int:object_id>/delete/",
+        views.object_page_delete,
+        name="environment-object-delete",
+    ),
+    path(
+        "workspaces/<int:workspace_id>/environment/<int:object_id>/links/new/",
+        views.object_page_link,
+        name="environment-object-link",
+    ),
+    path(
+        "workspaces/<int:workspace_id>/environment/<int:object_id>/links/<int:link_id>/override/",
+        views.object_page_override,
+        name="environment-object-override",
+    ),
+    path(
+        "workspaces/<int:workspace_id>/environment/<int:object_id>/links/<int:link_id>/unlink/",
+        views.object_page_unlink,
+        name="environment-object-unlink",
+    ),
+    path(
+        "workspaces/<int:workspace_id>/environment/<int:object_id>/links/<int:link_id>/exclude/",
+        views.object_page_exclude,
+        name="environment-object-exclude",
+    ),
+    path(
         "deployments/<int:deployment_id>/environment/",
         views.deployment_environment,
         name="deployment-environment",

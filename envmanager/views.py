@@ -119,10 +119,6 @@ def _list_context(
     }
 
 
-class _FormInvalid(Exception):
-    """A bound form did not validate: render the page again with its errors."""
-
-
 # Workspaces
 
 
@@ -374,124 +370,64 @@ def workspace_environment(request: AuthenticatedHttpRequest, workspace_id: int) 
     return render(request, "envmanager/workspace_environment.html", context)
 
 
-@login_required
-def environment_object_detail(
+def _workspace_object(
     request: AuthenticatedHttpRequest, workspace_id: int, object_id: int
-) -> HttpResponse:
-    """Edit one Workspace object, its links and their overrides."""
+) -> tuple[Workspace, EnvironmentObject]:
     workspace = workspace_for_user(request.user, workspace_id)
-    obj = environment_object_for_user(request.user, object_id, workspace)
+    return workspace, environment_object_for_user(request.user, object_id, workspace)
+
+
+def _to_object(obj: EnvironmentObject) -> HttpResponse:
+    """Back to the object's page (a Deployment-scoped object's page is its Deployment's)."""
     if obj.scope != Scope.WORKSPACE:
         return redirect("deployment-object", deployment_id=obj.deployment_id, object_id=obj.pk)
-    context = workspace_page(request, workspace)
-    form = EnvironmentObjectForm(
+    return redirect("environment-object", workspace_id=obj.workspace_id, object_id=obj.pk)
+
+
+def _object_link(obj: EnvironmentObject, link_id: int) -> Link:
+    link = obj.links.select_related("deployment", "ide_project").filter(pk=link_id).first()
+    if link is None:
+        raise Http404("That link is not one of this object's.")
+    return link
+
+
+def _override_form(obj: EnvironmentObject, link: Link, data: Any = None) -> OverrideForm:
+    return OverrideForm(
+        data,
         object_type=obj.object_type,
-        stored=obj.values,
-        initial={"key": obj.key, "auto_link_deployments": obj.auto_link_deployments},
+        current=link.overrides,
+        is_secret=bool(obj.values.get("is_secret")),
+        prefix=f"link{link.pk}",
     )
+
+
+def _object_page(
+    request: AuthenticatedHttpRequest,
+    workspace: Workspace,
+    obj: EnvironmentObject,
+    *,
+    form: EnvironmentObjectForm | None = None,
+    link_form: OverrideForm | None = None,
+    bound_override: tuple[int, OverrideForm] | None = None,
+) -> HttpResponse:
+    """One Workspace object, its links and their overrides (with a form that failed to
+    validate, bound, so what was typed stays)."""
+    context = workspace_page(request, workspace)
     is_secret = bool(obj.values.get("is_secret"))
-    link_form = OverrideForm(object_type=obj.object_type, is_secret=is_secret, prefix="link")
-    bound_override: tuple[int, OverrideForm] | None = None
-    if request.method == "POST":
-        action = request.POST.get("action")
-        try:
-            if action == "update":
-                form = EnvironmentObjectForm(
-                    request.POST, object_type=obj.object_type, stored=obj.values
-                )
-                if form.is_valid():
-                    _update(request, obj, form)
-                    messages.success(request, "Saved.")
-                    return redirect(request.path)
-            elif action == "delete":
-                services.environment_object_delete(user=request.user, obj=obj)
-                messages.success(request, f"Deleted {obj.key}. It can be restored for 30 days.")
-                return redirect(
-                    f"/workspaces/{workspace.pk}/environment/?type={SPECS[obj.object_type].slug}"
-                )
-            elif action == "link":
-                link_form = OverrideForm(
-                    request.POST, object_type=obj.object_type, is_secret=is_secret, prefix="link"
-                )
-                if link_form.is_valid():
-                    overrides, _ = link_form.overrides()
-                    target = request.POST.get("target", "")
-                    kind, _, pk_text = target.partition(":")
-                    pk = _id_from(pk_text)
-                    deployment = (
-                        workspace.deployments.filter(pk=pk).first()
-                        if kind == "deployment" and pk
-                        else None
-                    )
-                    project = (
-                        workspace.ide_projects.filter(pk=pk).first()
-                        if kind == "ide" and pk
-                        else None
-                    )
-                    if deployment is None and project is None:
-                        link_form.add_error(None, "Choose a Deployment or IDE project.")
-                    elif not link_form.errors:
-                        services.link_create(
-                            user=request.user,
-                            obj=obj,
-                            deployment=deployment,
-                            ide_project=project,
-                            overrides=overrides,
-                        )
-                        messages.success(request, "Linked.")
-                        return redirect(request.path)
-            elif action in ("unlink", "override", "exclude"):
-                link_id = _id_from(request.POST.get("link_id"))
-                link = obj.links.filter(pk=link_id).first() if link_id else None
-                if link is None:
-                    raise Http404("That link is not one of this object's.")
-                if action == "unlink":
-                    services.link_delete(user=request.user, link=link)
-                    messages.success(request, "Unlinked.")
-                elif action == "exclude":
-                    if link.deployment is None:  # an IDE project's link: no auto-link to leave
-                        raise Http404("That link is not one of this object's Deployment links.")
-                    services.auto_link_exclude(
-                        user=request.user, obj=obj, deployment=link.deployment
-                    )
-                    messages.success(request, "Excluded from the auto-link.")
-                else:
-                    override_form = OverrideForm(
-                        request.POST,
-                        object_type=obj.object_type,
-                        current=link.overrides,
-                        is_secret=is_secret,
-                        prefix=f"link{link.pk}",
-                    )
-                    bound_override = (link.pk, override_form)
-                    if not override_form.is_valid():
-                        raise _FormInvalid
-                    overrides, unset = override_form.overrides()
-                    services.link_set_overrides(
-                        user=request.user, link=link, overrides=overrides, unset_fields=unset
-                    )
-                    messages.success(request, f"Override for {link.target.name} saved.")
-                return redirect(request.path)
-            else:
-                raise Http404
-        except _FormInvalid:
-            pass  # the bound form shows its errors in its dialog
-        except EnvManagerError as exc:
-            if action == "override" and bound_override:
-                _apply_errors(request, bound_override[1], exc)
-            elif action in ("update", "link"):
-                _apply_errors(request, link_form if action == "link" else form, exc)
-            else:
-                messages.error(request, exc.message)
-                return redirect(request.path)
     links = list(obj.links.select_related("deployment", "ide_project"))
     linked_deployments = {link.deployment_id for link in links if link.deployment_id}
     linked_projects = {link.ide_project_id for link in links if link.ide_project_id}
     secret = set(object_types.secret_fields(obj.object_type, obj.values))
     context.update(
         obj=obj,
-        form=form,
-        link_form=link_form,
+        form=form
+        or EnvironmentObjectForm(
+            object_type=obj.object_type,
+            stored=obj.values,
+            initial={"key": obj.key, "auto_link_deployments": obj.auto_link_deployments},
+        ),
+        link_form=link_form
+        or OverrideForm(object_type=obj.object_type, is_secret=is_secret, prefix="link"),
         type_label=TYPE_LABELS[obj.object_type],
         slug=SPECS[obj.object_type].slug,
         summary=summary(obj.object_type, obj.values),
@@ -501,12 +437,7 @@ def environment_object_detail(
                 "override_form": (
                     bound_override[1]
                     if bound_override and bound_override[0] == link.pk
-                    else OverrideForm(
-                        object_type=obj.object_type,
-                        current=link.overrides,
-                        is_secret=is_secret,
-                        prefix=f"link{link.pk}",
-                    )
+                    else _override_form(obj, link)
                 ),
                 "open": bool(bound_override and bound_override[0] == link.pk),
                 "overrides": [
@@ -522,6 +453,159 @@ def environment_object_detail(
         connection_types=CONNECTION_TYPES,
     )
     return render(request, "envmanager/environment_object.html", context)
+
+
+@login_required
+@require_GET
+def environment_object_detail(
+    request: AuthenticatedHttpRequest, workspace_id: int, object_id: int
+) -> HttpResponse:
+    """One Workspace object; each of its forms posts to a view of its own below."""
+    workspace, obj = _workspace_object(request, workspace_id, object_id)
+    if obj.scope != Scope.WORKSPACE:
+        return _to_object(obj)
+    return _object_page(request, workspace, obj)
+
+
+@login_required
+@require_POST
+def object_page_update(
+    request: AuthenticatedHttpRequest, workspace_id: int, object_id: int
+) -> HttpResponse:
+    workspace, obj = _workspace_object(request, workspace_id, object_id)
+    if obj.scope != Scope.WORKSPACE:
+        return _to_object(obj)
+    form = EnvironmentObjectForm(request.POST, object_type=obj.object_type, stored=obj.values)
+    if form.is_valid():
+        try:
+            _update(request, obj, form)
+        except EnvManagerError as exc:
+            _apply_errors(request, form, exc)
+        else:
+            messages.success(request, "Saved.")
+            return _to_object(obj)
+    return _object_page(request, workspace, obj, form=form)
+
+
+@login_required
+@require_POST
+def object_page_delete(
+    request: AuthenticatedHttpRequest, workspace_id: int, object_id: int
+) -> HttpResponse:
+    workspace, obj = _workspace_object(request, workspace_id, object_id)
+    if obj.scope != Scope.WORKSPACE:
+        return _to_object(obj)
+    try:
+        services.environment_object_delete(user=request.user, obj=obj)
+    except EnvManagerError as exc:
+        messages.error(request, exc.message)
+        return _to_object(obj)
+    messages.success(request, f"Deleted {obj.key}. It can be restored for 30 days.")
+    return redirect(f"/workspaces/{workspace.pk}/environment/?type={SPECS[obj.object_type].slug}")
+
+
+@login_required
+@require_POST
+def object_page_link(
+    request: AuthenticatedHttpRequest, workspace_id: int, object_id: int
+) -> HttpResponse:
+    """Link the object to a Deployment or IDE project, with overrides if any are typed."""
+    workspace, obj = _workspace_object(request, workspace_id, object_id)
+    if obj.scope != Scope.WORKSPACE:
+        return _to_object(obj)
+    is_secret = bool(obj.values.get("is_secret"))
+    link_form = OverrideForm(
+        request.POST, object_type=obj.object_type, is_secret=is_secret, prefix="link"
+    )
+    if link_form.is_valid():
+        overrides, _ = link_form.overrides()
+        kind, _, pk_text = request.POST.get("target", "").partition(":")
+        pk = _id_from(pk_text)
+        deployment = (
+            workspace.deployments.filter(pk=pk).first() if kind == "deployment" and pk else None
+        )
+        project = workspace.ide_projects.filter(pk=pk).first() if kind == "ide" and pk else None
+        if deployment is None and project is None:
+            link_form.add_error(None, "Choose a Deployment or IDE project.")
+        else:
+            try:
+                services.link_create(
+                    user=request.user,
+                    obj=obj,
+                    deployment=deployment,
+                    ide_project=project,
+                    overrides=overrides,
+                )
+            except EnvManagerError as exc:
+                _apply_errors(request, link_form, exc)
+            else:
+                messages.success(request, "Linked.")
+                return _to_object(obj)
+    return _object_page(request, workspace, obj, link_form=link_form)
+
+
+@login_required
+@require_POST
+def object_page_unlink(
+    request: AuthenticatedHttpRequest, workspace_id: int, object_id: int, link_id: int
+) -> HttpResponse:
+    _, obj = _workspace_object(request, workspace_id, object_id)
+    if obj.scope != Scope.WORKSPACE:
+        return _to_object(obj)
+    link = _object_link(obj, link_id)
+    try:
+        services.link_delete(user=request.user, link=link)
+    except EnvManagerError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Unlinked.")
+    return _to_object(obj)
+
+
+@login_required
+@require_POST
+def object_page_exclude(
+    request: AuthenticatedHttpRequest, workspace_id: int, object_id: int, link_id: int
+) -> HttpResponse:
+    """Leave one Deployment out of an auto-linked object."""
+    _, obj = _workspace_object(request, workspace_id, object_id)
+    if obj.scope != Scope.WORKSPACE:
+        return _to_object(obj)
+    link = _object_link(obj, link_id)
+    if link.deployment is None:  # an IDE project's link: no auto-link to leave
+        raise Http404("That link is not one of this object's Deployment links.")
+    try:
+        services.auto_link_exclude(user=request.user, obj=obj, deployment=link.deployment)
+    except EnvManagerError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Excluded from the auto-link.")
+    return _to_object(obj)
+
+
+@login_required
+@require_POST
+def object_page_override(
+    request: AuthenticatedHttpRequest, workspace_id: int, object_id: int, link_id: int
+) -> HttpResponse:
+    """Set and unset a link's override fields (in its dialog; errors reopen it)."""
+    workspace, obj = _workspace_object(request, workspace_id, object_id)
+    if obj.scope != Scope.WORKSPACE:
+        return _to_object(obj)
+    link = _object_link(obj, link_id)
+    form = _override_form(obj, link, request.POST)
+    if form.is_valid():
+        overrides, unset = form.overrides()
+        try:
+            services.link_set_overrides(
+                user=request.user, link=link, overrides=overrides, unset_fields=unset
+            )
+        except EnvManagerError as exc:
+            _apply_errors(request, form, exc)
+        else:
+            messages.success(request, f"Override for {link.target.name} saved.")
+            return _to_object(obj)
+    return _object_page(request, workspace, obj, bound_override=(link.pk, form))
 
 
 # A Deployment's Environment tab

@@ -289,9 +289,9 @@ def test_a_page_link_made_while_the_object_is_renamed_carries_the_new_key(live):
             live.api("POST", f"/workspaces/{ws}/deployments", {"name": f"d{round_}"})
         )
         old_key, new_key = f"k{round_}", f"k{round_ + 1}"
-        form = {"action": "link", "target": f"deployment:{deployment['id']}"}
+        form = {"target": f"deployment:{deployment['id']}"}
         answers = race(
-            lambda f=form: live.page("POST", page, f),
+            lambda f=form: live.page("POST", f"{page}links/new/", f),
             lambda k=new_key: live.api("PATCH", f"{objects_path(ws)}/{obj}", {"objectKey": k}),
         )
         expect(answers, [{302}, {200}], live, round_)
@@ -313,12 +313,14 @@ def test_a_page_unlink_while_auto_link_is_switched_on_ends_linked_or_excluded(li
         deployment = created(
             live.api("POST", f"/workspaces/{ws}/deployments", {"name": f"d{round_}"})
         )["id"]
-        form = {"action": "link", "target": f"deployment:{deployment}"}
-        assert live.page("POST", page, form).status == 302
-        link_id = re.search(r'name="link_id" value="(\d+)"', live.page("GET", page).body.decode())
+        form = {"target": f"deployment:{deployment}"}
+        assert live.page("POST", f"{page}links/new/", form).status == 302
+        link_id = re.search(
+            r'action="[^"]*/links/(\d+)/unlink/"', live.page("GET", page).body.decode()
+        )
         assert link_id, "the page offers to unlink it"
         answers = race(
-            lambda i=link_id.group(1): live.page("POST", page, {"action": "unlink", "link_id": i}),
+            lambda i=link_id.group(1): live.page("POST", f"{page}links/{i}/unlink/", {}),
             lambda: live.api("PATCH", path, {"autoLinkDeployments": True}),
         )
         expect(answers, [{302}, {200}], live, round_)
@@ -501,7 +503,6 @@ def open_edit_page(live: Live, ws: int, obj: int) -> dict[str, str]:
     assert opened, "the edit form carries what it showed"
     shown = json.loads(html.unescape(opened.group(1)))
     return {
-        "action": "update",
         "opened": html.unescape(opened.group(1)),
         **{
             name: shown[name] or "" for name in ("key", "conn_type", "host", "login", "description")
@@ -522,7 +523,7 @@ def test_two_page_saves_of_one_field_one_is_refused_as_changed_since_opened(live
         hosts = [f"db-{round_}-a", f"db-{round_}-b"]
         answers = race(
             *(
-                lambda f=f, h=h: live.page("POST", page, {**f, "host": h})
+                lambda f=f, h=h: live.page("POST", f"{page}update/", {**f, "host": h})
                 for f, h in zip(forms, hosts)
             )
         )

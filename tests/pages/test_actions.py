@@ -105,7 +105,7 @@ def test_a_member_cannot_post_to_the_environment_pages(conn):
     data = {"type": "connections", "new-key": "x", "new-conn_type": "http"}
     assert client.post(env_url(conn), data).status_code == 403
     assert client.post(tab_url(conn), data).status_code == 403
-    assert client.post(object_url(conn), {"action": "delete"}).status_code == 404
+    assert client.post(f"{object_url(conn)}delete/").status_code == 404
     assert EnvironmentObject.objects.count() == before
 
 
@@ -116,15 +116,15 @@ def test_an_author_is_refused_with_a_message_and_nothing_changes(conn):
         env_url(conn), {"type": "connections", "new-key": "x", "new-conn_type": "http"}
     )
     assert "does not allow" in response.content.decode()
-    client.post(object_url(conn), {"action": "unlink", "link_id": conn.link.pk}, follow=True)
-    client.post(object_url(conn), {"action": "delete"})
+    client.post(f"{object_url(conn)}links/{conn.link.pk}/unlink/", follow=True)
+    client.post(f"{object_url(conn)}delete/")
     assert EnvironmentObject.objects.count() == before
     assert Link.objects.filter(pk=conn.link.pk).exists()
 
 
 def test_another_tenant_cannot_post_anywhere(conn, other_team):
     client = browser(other_team.owner)
-    assert client.post(object_url(conn), {"action": "delete"}).status_code == 404
+    assert client.post(f"{object_url(conn)}delete/").status_code == 404
     assert client.post(env_url(conn), {"new-key": "x"}).status_code == 404
     response = client.post(f"/deployments/{conn.deployment.pk}/settings/", {"name": "hacked"})
     assert response.status_code == 404
@@ -202,16 +202,16 @@ def test_override_single_keys_of_extra_then_fall_back(conn):
     client = browser(conn.operator)
     prefix = f"link{conn.link.pk}"
     client.post(
-        object_url(conn),
-        {"action": "override", "link_id": conn.link.pk, f"{prefix}-extra_keys": '{"sslmode": "x"}'},
+        f"{object_url(conn)}links/{conn.link.pk}/override/",
+        {f"{prefix}-extra_keys": '{"sslmode": "x"}'},
     )
     conn.link.refresh_from_db()
     assert conn.link.overrides == {"extra.sslmode": "x"}
     tab = browser(conn.author).get(tab_url(conn)).content.decode()
     assert "Override: extra.sslmode" in tab
     client.post(
-        object_url(conn),
-        {"action": "override", "link_id": conn.link.pk, f"{prefix}-unset_extra.sslmode": "on"},
+        f"{object_url(conn)}links/{conn.link.pk}/override/",
+        {f"{prefix}-unset_extra.sslmode": "on"},
     )
     conn.link.refresh_from_db()
     assert conn.link.overrides == {}
@@ -219,8 +219,8 @@ def test_override_single_keys_of_extra_then_fall_back(conn):
 
 def test_a_bad_override_reopens_its_dialog_with_the_error_and_changes_nothing(conn):
     response = browser(conn.operator).post(
-        object_url(conn),
-        {"action": "override", "link_id": conn.link.pk, f"link{conn.link.pk}-port": "99999"},
+        f"{object_url(conn)}links/{conn.link.pk}/override/",
+        {f"link{conn.link.pk}-port": "99999"},
     )
     content = response.content.decode()
     assert response.status_code == 200
@@ -232,10 +232,8 @@ def test_a_bad_override_reopens_its_dialog_with_the_error_and_changes_nothing(co
 
 def test_a_secret_override_is_masked_on_every_page(conn):
     browser(conn.operator).post(
-        object_url(conn),
+        f"{object_url(conn)}links/{conn.link.pk}/override/",
         {
-            "action": "override",
-            "link_id": conn.link.pk,
             f"link{conn.link.pk}-password": SECRET + "-prod",
         },
     )
@@ -258,7 +256,7 @@ def test_an_auto_linked_object_excludes_one_deployment(team):
     link = obj.links.get(deployment=team.other_deployment)
     url = f"/workspaces/{team.workspace.pk}/environment/{obj.pk}/"
     assert f'id="exclude-{link.pk}"' in browser(team.operator).get(url).content.decode()
-    browser(team.operator).post(url, {"action": "exclude", "link_id": link.pk})
+    browser(team.operator).post(f"{url}links/{link.pk}/exclude/")
     assert not obj.links.filter(deployment=team.other_deployment).exists()
 
 

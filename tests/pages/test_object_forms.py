@@ -59,8 +59,8 @@ def test_an_override_value_typed_on_two_lines_is_stored_with_lf(team):
     obj = create(team, "AIRFLOW_VARIABLE", "v", {"value": "1"})
     link = link_create(user=team.owner, obj=obj, deployment=team.deployment)
     browser(team.operator).post(
-        object_url(team, obj),
-        {"action": "override", "link_id": link.pk, f"link{link.pk}-value": "a\r\nb"},
+        f"{object_url(team, obj)}links/{link.pk}/override/",
+        {f"link{link.pk}-value": "a\r\nb"},
     )
     link.refresh_from_db()
     assert link.overrides == {"value": "a\nb"}
@@ -168,8 +168,8 @@ def conn(team):
 
 
 def update(team, **fields):
-    data = {"action": "update", "key": "warehouse", "conn_type": "postgres", "host": "db"}
-    return browser(team.operator).post(object_url(team, team.conn), {**data, **fields})
+    data = {"key": "warehouse", "conn_type": "postgres", "host": "db"}
+    return browser(team.operator).post(f"{object_url(team, team.conn)}update/", {**data, **fields})
 
 
 def test_the_edit_form_shows_which_keys_extra_holds_never_their_values(conn):
@@ -244,9 +244,8 @@ def test_metrics_secrets_can_be_cleared_too(team):
     html = browser(team.operator).get(object_url(team, obj)).content.decode()
     assert "Clear the stored auth token" in html and "X-Key (set)" in html
     browser(team.operator).post(
-        object_url(team, obj),
+        f"{object_url(team, obj)}update/",
         {
-            "action": "update",
             "key": "prom",
             "endpoint": "https://p.example.com/w",
             "exporter_type": "PROMETHEUS",

@@ -194,9 +194,8 @@ def test_editing_keeps_the_stored_secret_unless_a_new_one_is_typed(objects):
     url = pages(objects)["object"]
     client = browser(objects.operator)
     client.post(
-        url,
+        f"{url}update/",
         {
-            "action": "update",
             "key": "warehouse",
             "conn_type": "postgres",
             "host": "new-host",
@@ -214,9 +213,8 @@ def test_link_with_override_then_unlink(objects):
     url = pages(objects)["object"]
     client = browser(objects.operator)
     response = client.post(
-        url,
+        f"{url}links/new/",
         {
-            "action": "link",
             "target": f"deployment:{objects.other_deployment.pk}",
             "link-host": "staging.internal",
         },
@@ -224,10 +222,10 @@ def test_link_with_override_then_unlink(objects):
     assert response.status_code == 302
     link = Link.objects.get(environment_object=objects.conn, deployment=objects.other_deployment)
     assert link.overrides == {"host": "staging.internal"}
-    client.post(url, {"action": "override", "link_id": link.pk, f"link{link.pk}-unset_host": "on"})
+    client.post(f"{url}links/{link.pk}/override/", {f"link{link.pk}-unset_host": "on"})
     link.refresh_from_db()
     assert link.overrides == {}
-    client.post(url, {"action": "unlink", "link_id": link.pk})
+    client.post(f"{url}links/{link.pk}/unlink/")
     assert not Link.objects.filter(pk=link.pk).exists()
 
 

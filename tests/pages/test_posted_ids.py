@@ -25,7 +25,8 @@ def linked(team):
 @pytest.mark.parametrize("link_id", NOT_IDS)
 def test_a_link_id_that_is_not_a_number_is_a_404(linked, action, link_id):
     before = sorted(Link.objects.values_list("pk", "overrides"))
-    response = browser(linked.operator).post(linked.url, {"action": action, "link_id": link_id})
+    url = f"{linked.url}links/{quote(link_id, safe='')}/{action}/"
+    response = browser(linked.operator).post(url)
     assert response.status_code == 404
     assert sorted(Link.objects.values_list("pk", "overrides")) == before
 
@@ -33,7 +34,7 @@ def test_a_link_id_that_is_not_a_number_is_a_404(linked, action, link_id):
 def test_a_link_id_of_another_object_is_a_404(linked):
     other = create(linked, "AIRFLOW_VARIABLE", "other", {"value": "1"})
     link = link_create(user=linked.owner, obj=other, deployment=linked.deployment)
-    response = browser(linked.operator).post(linked.url, {"action": "unlink", "link_id": link.pk})
+    response = browser(linked.operator).post(f"{linked.url}links/{link.pk}/unlink/")
     assert response.status_code == 404
     assert Link.objects.filter(pk=link.pk).exists()
 
@@ -43,7 +44,7 @@ def test_a_link_id_of_another_object_is_a_404(linked):
 )
 def test_a_link_target_that_is_not_a_number_asks_for_a_target(linked, target):
     linked.obj.links.all().delete()
-    response = browser(linked.operator).post(linked.url, {"action": "link", "target": target})
+    response = browser(linked.operator).post(f"{linked.url}links/new/", {"target": target})
     assert response.status_code == 200
     assert "Choose a Deployment or IDE project." in response.content.decode()
     assert not linked.obj.links.exists()

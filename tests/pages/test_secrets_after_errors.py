@@ -122,7 +122,6 @@ EDITS = {
     "connection": (
         "conn",
         {
-            "action": "update",
             "key": "bad key",
             "conn_type": "postgres",
             "password": TYPED + "-pw",
@@ -132,11 +131,11 @@ EDITS = {
     ),
     "secret variable": (
         "var",
-        {"action": "update", "key": "bad key", "value": TYPED, "is_secret": "on"},
+        {"key": "bad key", "value": TYPED, "is_secret": "on"},
     ),
     "variable made secret while editing": (
         "plain",
-        {"action": "update", "key": "bad key", "value": TYPED, "is_secret": "on"},
+        {"key": "bad key", "value": TYPED, "is_secret": "on"},
     ),
 }
 
@@ -145,7 +144,8 @@ EDITS = {
 def test_an_edit_form_with_an_error_holds_no_typed_secret(objects, case):
     which, data = EDITS[case]
     obj = getattr(objects, which)
-    html = browser(objects.operator).post(object_url(objects, obj), data).content.decode()
+    url = f"{object_url(objects, obj)}update/"
+    html = browser(objects.operator).post(url, data).content.decode()
     assert "may contain only" in html
     assert TYPED not in html and "stored-pw" not in html and "stored-value" not in html
     assert "never sent back" in html
@@ -164,10 +164,8 @@ def test_the_deployment_object_edit_form_holds_no_typed_secret(objects):
 def test_the_override_dialog_with_an_error_holds_no_typed_secret(objects):
     prefix = f"link{objects.link.pk}"
     response = browser(objects.operator).post(
-        object_url(objects, objects.conn),
+        f"{object_url(objects, objects.conn)}links/{objects.link.pk}/override/",
         {
-            "action": "override",
-            "link_id": objects.link.pk,
             f"{prefix}-port": "99999",
             f"{prefix}-password": TYPED + "-pw",
             f"{prefix}-extra": json.dumps({"token": TYPED + "-whole"}),
@@ -189,8 +187,8 @@ def test_the_override_dialog_with_an_error_holds_no_typed_secret(objects):
 
 def test_the_link_form_with_an_error_holds_no_typed_secret_variable_value(objects):
     response = browser(objects.operator).post(
-        object_url(objects, objects.var),
-        {"action": "link", "target": "", "link-value": TYPED + "\r\nsecond line"},
+        f"{object_url(objects, objects.var)}links/new/",
+        {"target": "", "link-value": TYPED + "\r\nsecond line"},
     )
     html = response.content.decode()
     assert "Choose a Deployment or IDE project." in html

@@ -29,6 +29,10 @@ def object_url(team, obj) -> str:
     return f"/workspaces/{team.workspace.pk}/environment/{obj.pk}/"
 
 
+def update_url(team, obj) -> str:
+    return f"{object_url(team, obj)}update/"
+
+
 def open_page(client, team, obj) -> dict:
     """The edit form's fields as the browser would post them back unchanged."""
     page = client.get(object_url(team, obj)).content.decode()
@@ -37,7 +41,6 @@ def open_page(client, team, obj) -> dict:
     shown = json.loads(html.unescape(opened.group(1)))
     assert "stored-Secret-pw" not in html.unescape(opened.group(1))  # never a secret
     return {
-        "action": "update",
         "opened": html.unescape(opened.group(1)),
         "key": shown["key"],
         "conn_type": shown["conn_type"],
@@ -60,7 +63,7 @@ def test_a_page_opened_before_another_change_keeps_that_change(team, conn):
     client = browser(team.operator)
     form = open_page(client, team, conn)
     environment_object_update(user=team.owner, obj=conn, values={"host": "db-2"})
-    response = client.post(object_url(team, conn), {**form, "description": "edited on the page"})
+    response = client.post(update_url(team, conn), {**form, "description": "edited on the page"})
     assert response.status_code == 302
     values = stored(conn)
     assert values["host"] == "db-2"  # the other change stays
@@ -73,7 +76,7 @@ def test_a_field_changed_since_the_page_was_opened_is_refused_with_its_current_v
     form = open_page(client, team, conn)
     environment_object_update(user=team.owner, obj=conn, values={"host": "db-2"})
     response = client.post(
-        object_url(team, conn), {**form, "host": "db-3", "description": "also edited"}
+        update_url(team, conn), {**form, "host": "db-3", "description": "also edited"}
     )
     assert response.status_code == 200
     page = html.unescape(response.content.decode())
@@ -83,7 +86,7 @@ def test_a_field_changed_since_the_page_was_opened_is_refused_with_its_current_v
     assert (values["host"], values["description"]) == ("db-2", "warehouse")
     # Reloaded, the same change saves.
     form = open_page(client, team, conn)
-    assert client.post(object_url(team, conn), {**form, "host": "db-3"}).status_code == 302
+    assert client.post(update_url(team, conn), {**form, "host": "db-3"}).status_code == 302
     assert stored(conn)["host"] == "db-3"
 
 
@@ -93,7 +96,7 @@ def test_a_rename_since_the_page_was_opened_is_refused_and_a_secret_is_never_sho
     environment_object_update(
         user=team.owner, obj=conn, key="warehouse_v2", values={"password": "newer-Secret"}
     )
-    response = client.post(object_url(team, conn), {**form, "key": "warehouse_v3"})
+    response = client.post(update_url(team, conn), {**form, "key": "warehouse_v3"})
     page = html.unescape(response.content.decode())
     assert 'Changed since you opened it: now "warehouse_v2"' in page
     assert "newer-Secret" not in page and "stored-Secret" not in page
@@ -101,7 +104,7 @@ def test_a_rename_since_the_page_was_opened_is_refused_and_a_secret_is_never_sho
     # A typed secret is the user's new value: saved whatever happened to it meanwhile.
     form = open_page(client, team, conn)
     environment_object_update(user=team.owner, obj=conn, values={"password": "third-Secret"})
-    assert client.post(object_url(team, conn), {**form, "password": "typed"}).status_code == 302
+    assert client.post(update_url(team, conn), {**form, "password": "typed"}).status_code == 302
     assert stored(conn)["password"] == "typed"
 
 
@@ -147,6 +150,6 @@ def test_a_tampered_opened_field_nested_deep_is_a_clean_save_not_a_500(team, con
     client = browser(team.operator)
     form = open_page(client, team, conn)
     deep = "[" * 5000 + "]" * 5000
-    response = client.post(object_url(team, conn), {**form, "opened": deep, "host": "db-9"})
+    response = client.post(update_url(team, conn), {**form, "opened": deep, "host": "db-9"})
     assert response.status_code == 302  # read as no snapshot: every field sent, none checked
     assert stored(conn)["host"] == "db-9"
