@@ -27,111 +27,20 @@ Values are never printed except by `dotenv`, whose output is the environment its
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import time
-from typing import Any
 
-import requests
-
-BACKEND = "envmanager_secrets.EnvManagerSecretsBackend"
-ENVIRONMENT_PATH = "/api/v1/lookup/environment"
-USAGE, NOT_CONFIGURED, TOKEN_REFUSED, UNREACHABLE, NOT_FOUND = 2, 3, 4, 5, 127
-# Pauses between attempts while the server is unreachable: 0.5 s doubling up to 5 s.
-FIRST_PAUSE, LONGEST_PAUSE = 0.5, 5.0
-
-
-class Failure(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _settings() -> tuple[str, str]:
-    url = os.environ.get("ENVMANAGER_URL", "").strip().rstrip("/")
-    token = os.environ.get("ENVMANAGER_TOKEN", "").strip()
-    if not url or not token:
-        raise Failure(
-            NOT_CONFIGURED,
-            "Set ENVMANAGER_URL (the envmanager server, e.g. https://envmanager.example.com) "
-            "and ENVMANAGER_TOKEN (a Deployment token).",
-        )
-    return url, token
-
-
-def _valid(document: Any) -> dict[str, Any]:
-    """The document, whole, or a Failure: never a partial environment."""
-    if not isinstance(document, dict):
-        raise Failure(UNREACHABLE, "The server's answer is not an environment document.")
-    env = document.get("environmentVariables")
-    if not isinstance(env, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in env.items()
-    ):
-        raise Failure(UNREACHABLE, "The server's answer has no environment variables list.")
-    return document
-
-
-def fetch_environment(url: str, token: str, wait: float, timeout: float = 5) -> dict[str, Any]:
-    """The Deployment's resolved environment document. Retries an unreachable server or a 5xx
-    for up to `wait` seconds; a refused token or a URL that is not envmanager's fails at once."""
-    deadline = time.monotonic() + wait
-    pause = FIRST_PAUSE
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {token}"
-    while True:
-        problem = ""
-        try:
-            left = max(deadline - time.monotonic(), 0.1)
-            resp = session.get(url + ENVIRONMENT_PATH, timeout=(min(2.0, left), min(timeout, left)))
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            problem = type(exc).__name__  # never the exception's text: it may name the URL's auth
-        else:
-            if resp.status_code == 200:
-                try:
-                    return _valid(resp.json())
-                except ValueError:
-                    raise Failure(UNREACHABLE, "The server's answer is not JSON.") from None
-            if resp.status_code in (401, 403):
-                raise Failure(
-                    TOKEN_REFUSED,
-                    f"The server refused the token (HTTP {resp.status_code}): "
-                    "is ENVMANAGER_TOKEN a Deployment token that is not revoked?",
-                )
-            if resp.status_code < 500:
-                raise Failure(
-                    UNREACHABLE,
-                    f"HTTP {resp.status_code} from {ENVIRONMENT_PATH}: is ENVMANAGER_URL the "
-                    "envmanager server's base URL?",
-                )
-            problem = f"HTTP {resp.status_code}"
-        if time.monotonic() + pause > deadline:
-            raise Failure(
-                UNREACHABLE,
-                f"envmanager did not answer within {wait:g} s ({problem}); nothing was started.",
-            )
-        print(f"envmanager-env: {problem}; trying again in {pause:g} s", file=sys.stderr)
-        time.sleep(pause)
-        pause = min(pause * 2, LONGEST_PAUSE)
-
-
-def process_environment(
-    document: dict[str, Any], url: str, token: str, base: dict[str, str]
-) -> dict[str, str]:
-    """`base` with the Deployment's environment variables set over it, and the secrets backend
-    pointed at the same server and token unless the caller configured one already (and
-    Airflow's StatsD settings for a Deployment with a metrics export: prometheus.py)."""
-    env = dict(base)
-    env.update(document["environmentVariables"])
-    env.setdefault("AIRFLOW__SECRETS__BACKEND", BACKEND)
-    env.setdefault(
-        "AIRFLOW__SECRETS__BACKEND_KWARGS", json.dumps({"base_url": url, "token": token})
-    )
-    from envmanager_secrets.prometheus import statsd_settings
-
-    for name, value in statsd_settings(document).items():
-        env.setdefault(name, value)
-    return env
+from envmanager_secrets import prometheus
+from envmanager_secrets.client import (
+    NOT_FOUND,
+    USAGE,
+    Failure,
+    fetch_environment,
+    process_environment,
+    settings,
+)
+from envmanager_secrets.pull import pull
+from envmanager_secrets.watch import supervise
 
 
 def _exec(command: list[str], wait: float, watch: float | None = None, grace: float = 10) -> int:
@@ -139,10 +48,8 @@ def _exec(command: list[str], wait: float, watch: float | None = None, grace: fl
         command = command[1:]
     if not command:
         raise Failure(USAGE, "Name the command to run: envmanager-env exec -- COMMAND [ARGS...]")
-    url, token = _settings()
+    url, token = settings()
     if watch is not None:
-        from envmanager_secrets.watch import supervise
-
         return supervise(command, url, token, fetch_environment(url, token, wait), watch, grace)
     env = process_environment(fetch_environment(url, token, wait), url, token, dict(os.environ))
     try:
@@ -154,14 +61,14 @@ def _exec(command: list[str], wait: float, watch: float | None = None, grace: fl
 
 
 def _dotenv(wait: float) -> int:
-    url, token = _settings()
+    url, token = settings()
     document = fetch_environment(url, token, wait)
     sys.stdout.write(document.get("dotenv", ""))
     return 0
 
 
 def _check(wait: float) -> int:
-    url, token = _settings()
+    url, token = settings()
     document = fetch_environment(url, token, wait)
     print(f"OK: {url} answers for this token.")
     for name, label in (
@@ -233,8 +140,6 @@ def parser() -> argparse.ArgumentParser:
         "check",
         help="say whether URL and token work and what the Deployment resolves (no values)",
     )
-    from envmanager_secrets import prometheus  # it builds on this module
-
     prometheus.add_parser(sub)
     local = sub.add_parser(
         "pull",
@@ -262,16 +167,12 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.action == "prometheus-config":
-        from envmanager_secrets import prometheus
-
         return prometheus.run(args)
     try:
         if args.action == "exec":
             return _exec(args.command, args.wait, args.watch, args.grace)
         if args.action == "pull":
-            from envmanager_secrets.pull import pull
-
-            url, token = _settings()
+            url, token = settings()
             airflow = args.airflow if args.do_import else None
             return pull(url, token, args.deployment, args.out, args.wait, airflow)
         if args.action == "dotenv":
@@ -283,7 +184,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # As `python -m`: the module's own copy, so the helpers it imports share its Failure.
-    from envmanager_secrets.env import main as canonical_main
-
-    sys.exit(canonical_main())
+    sys.exit(main())

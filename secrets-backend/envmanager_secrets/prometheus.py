@@ -18,40 +18,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import os
 import signal
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import requests
 
-from envmanager_secrets import env
+from envmanager_secrets import client
 
 CONFIG_PATH = "/api/v1/lookup/prometheus-config"
 CANNOT_WRITE = 6
+
+
 # Airflow's StatsD settings for the bridge on the same host (collectd's statsd plugin, README).
-STATSD_SETTINGS = {
-    "AIRFLOW__METRICS__STATSD_ON": "True",
-    "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
-    "AIRFLOW__METRICS__STATSD_PORT": "8125",
-    "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
-}
-
-
-def statsd_settings(document: dict[str, Any]) -> dict[str, str]:
-    """What `envmanager-env exec` adds (where not set already) so Airflow emits the metrics a
-    Deployment's exports ship: only for a Deployment with a metrics export, and only where
-    Airflow's StatsD client (the `statsd` package) is installed: without it Airflow 3 logs
-    "Could not configure StatsClient" in every process and sends nothing."""
-    if not document.get("metricsExports") or importlib.util.find_spec("statsd") is None:
-        return {}
-    return dict(STATSD_SETTINGS)
-
-
 @dataclass
 class Fetched:
     """One answer: `text` is None when the configuration is unchanged since `etag` (304)."""
@@ -60,10 +43,10 @@ class Fetched:
     etag: str
 
 
-def _problem(resp: requests.Response) -> env.Failure | None:
+def _problem(resp: requests.Response) -> client.Failure | None:
     if resp.status_code in (401, 403):
-        return env.Failure(
-            env.TOKEN_REFUSED,
+        return client.Failure(
+            client.TOKEN_REFUSED,
             f"The server refused the token (HTTP {resp.status_code}): is ENVMANAGER_TOKEN a "
             "Deployment token that is not revoked?",
         )
@@ -72,10 +55,10 @@ def _problem(resp: requests.Response) -> env.Failure | None:
             message = resp.json().get("message", "")
         except ValueError:
             message = ""
-        return env.Failure(env.USAGE, f"The server refused the settings: {message}")
+        return client.Failure(client.USAGE, f"The server refused the settings: {message}")
     if resp.status_code < 500 and resp.status_code not in (200, 304):
-        return env.Failure(
-            env.UNREACHABLE,
+        return client.Failure(
+            client.UNREACHABLE,
             f"HTTP {resp.status_code} from {CONFIG_PATH}: is ENVMANAGER_URL the envmanager "
             "server's base URL (one that serves Prometheus configurations)?",
         )
@@ -89,7 +72,7 @@ def fetch(
     etag: str | None,
     timeout: float = 5,
 ) -> Fetched:
-    """One conditional GET of the configuration. Raises env.Failure for a refused token or
+    """One conditional GET of the configuration. Raises client.Failure for a refused token or
     settings, and for an unreachable server or a 5xx (code UNREACHABLE) that a caller may
     retry."""
     headers = {"If-None-Match": etag} if etag else {}
@@ -99,19 +82,19 @@ def fetch(
         )
     except (requests.ConnectionError, requests.Timeout) as exc:
         # Never the exception's text: it may name the URL's credentials.
-        raise env.Failure(env.UNREACHABLE, type(exc).__name__) from None
+        raise client.Failure(client.UNREACHABLE, type(exc).__name__) from None
     failure = _problem(resp)
     if failure is not None:
         raise failure
     if resp.status_code >= 500:
-        raise env.Failure(env.UNREACHABLE, f"HTTP {resp.status_code}")
+        raise client.Failure(client.UNREACHABLE, f"HTTP {resp.status_code}")
     if resp.status_code == 304 and etag:
         return Fetched(None, etag)
     if resp.status_code == 304:
-        raise env.Failure(env.UNREACHABLE, "HTTP 304 to a request without an ETag")
+        raise client.Failure(client.UNREACHABLE, "HTTP 304 to a request without an ETag")
     if not resp.headers.get("Content-Type", "").startswith("application/yaml"):
-        raise env.Failure(
-            env.UNREACHABLE,
+        raise client.Failure(
+            client.UNREACHABLE,
             f"The answer from {CONFIG_PATH} is not a Prometheus configuration: is ENVMANAGER_URL "
             "the envmanager server's base URL?",
         )
@@ -179,7 +162,7 @@ def reloader(reload_url: str | None, reload_pid: int | None) -> Reload | None:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    """The `prometheus-config` subcommand, for env.parser()."""
+    """The `prometheus-config` subcommand, for the top parser of `env`."""
     cmd = sub.add_parser(
         "prometheus-config",
         help="write the Deployment's Prometheus agent configuration to FILE (mode 0600)",
@@ -233,29 +216,29 @@ def _say(message: str) -> None:
 def _first(session: requests.Session, url: str, params: dict[str, str], wait: float) -> Fetched:
     """The configuration, retrying an unreachable server for up to `wait` seconds."""
     deadline = time.monotonic() + wait
-    pause = env.FIRST_PAUSE
+    pause = client.FIRST_PAUSE
     while True:
         try:
             return fetch(session, url, params, None)
-        except env.Failure as failure:
-            if failure.code != env.UNREACHABLE or time.monotonic() + pause > deadline:
-                if failure.code == env.UNREACHABLE:
-                    failure = env.Failure(
-                        env.UNREACHABLE,
+        except client.Failure as failure:
+            if failure.code != client.UNREACHABLE or time.monotonic() + pause > deadline:
+                if failure.code == client.UNREACHABLE:
+                    failure = client.Failure(
+                        client.UNREACHABLE,
                         f"envmanager did not answer within {wait:g} s ({failure}); "
                         "nothing was written.",
                     )
                 raise failure from None
             _say(f"{failure}; trying again in {pause:g} s")
         time.sleep(pause)
-        pause = min(pause * 2, env.LONGEST_PAUSE)
+        pause = min(pause * 2, client.LONGEST_PAUSE)
 
 
 def _write(path: str, text: str) -> bool:
     try:
         return write_private(path, text)
     except OSError as exc:
-        raise env.Failure(CANNOT_WRITE, f"Cannot write {path}: {exc.strerror}") from None
+        raise client.Failure(CANNOT_WRITE, f"Cannot write {path}: {exc.strerror}") from None
 
 
 def _read(path: str) -> str:
@@ -263,7 +246,7 @@ def _read(path: str) -> str:
         with open(path, encoding="utf-8") as current:
             return current.read()
     except (OSError, UnicodeDecodeError) as exc:
-        raise env.Failure(CANNOT_WRITE, f"Cannot read {path} back: {exc}") from None
+        raise client.Failure(CANNOT_WRITE, f"Cannot read {path} back: {exc}") from None
 
 
 def _exports(text: str) -> int:
@@ -293,8 +276,8 @@ def run(args: argparse.Namespace) -> int:
     """`envmanager-env prometheus-config`: the exit code."""
     try:
         if args.watch is not None and not 0 < args.watch <= 86400:
-            raise env.Failure(env.USAGE, "--watch takes a number of seconds from 0 to 86400.")
-        url, token = env._settings()
+            raise client.Failure(client.USAGE, "--watch takes a number of seconds from 0 to 86400.")
+        url, token = client.settings()
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {token}"
         params = _params(args)
@@ -309,8 +292,8 @@ def run(args: argparse.Namespace) -> int:
             time.sleep(args.watch)
             try:
                 fetched = fetch(session, url, params, etag)
-            except env.Failure as failure:
-                if failure.code != env.UNREACHABLE:
+            except client.Failure as failure:
+                if failure.code != client.UNREACHABLE:
                     raise
                 _say(f"{failure}; {args.file} kept as it is, trying again in {args.watch:g} s")
                 continue
@@ -318,7 +301,7 @@ def run(args: argparse.Namespace) -> int:
             if fetched.text is not None or owed:
                 text = fetched.text if fetched.text is not None else _read(args.file)
                 owed = _apply(args.file, text, reload, owed)
-    except env.Failure as failure:
+    except client.Failure as failure:
         _say(str(failure))
         return failure.code
     except KeyboardInterrupt:

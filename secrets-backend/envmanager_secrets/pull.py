@@ -28,7 +28,7 @@ from typing import Any
 
 import requests
 
-from envmanager_secrets.env import (
+from envmanager_secrets.client import (
     FIRST_PAUSE,
     LONGEST_PAUSE,
     TOKEN_REFUSED,

@@ -29,12 +29,12 @@ from typing import Any, Callable
 
 import requests
 
-from envmanager_secrets.env import (
+from envmanager_secrets.client import (
     ENVIRONMENT_PATH,
     NOT_FOUND,
     Failure,
-    _valid,
     process_environment,
+    valid_document,
 )
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -80,7 +80,7 @@ class Poller:
             self._trouble(f"HTTP {resp.status_code}")
             return None
         try:
-            document = _valid(resp.json())
+            document = valid_document(resp.json())
         except (ValueError, Failure):
             self._trouble("an answer that is not an environment document")
             return None
