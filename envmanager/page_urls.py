@@ -89,6 +89,21 @@ urlpatterns = [
         name="deployment-object",
     ),
     path(
+        "deployments/<int:deployment_id>/environment/<int:object_id>/update/",
+        views.deployment_object_update,
+        name="deployment-object-update",
+    ),
+    path(
+        "deployments/<int:deployment_id>/environment/<int:object_id>/delete/",
+        views.deployment_object_delete,
+        name="deployment-object-delete",
+    ),
+    path(
+        "deployments/<int:deployment_id>/environment/<int:object_id>/promote/",
+        views.deployment_object_promote,
+        name="deployment-object-promote",
+    ),
+    path(
         "deployments/<int:deployment_id>/settings/",
         views.deployment_settings,
         name="deployment-settings",

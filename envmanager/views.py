@@ -723,76 +723,117 @@ def deployment_environment(request: AuthenticatedHttpRequest, deployment_id: int
     return render(request, "envmanager/deployment_environment.html", context)
 
 
-@login_required
-def deployment_object(
+def _deployment_own_object(
     request: AuthenticatedHttpRequest, deployment_id: int, object_id: int
-) -> HttpResponse:
-    """Edit, delete or promote one of a Deployment's own objects."""
+) -> tuple[Deployment, EnvironmentObject]:
+    """One of the Deployment's own objects; anything else is a 404."""
     deployment = deployment_for_user(request.user, deployment_id)
     obj = environment_object_for_user(request.user, object_id, deployment.workspace)
     if obj.deployment_id != deployment.pk:
         raise Http404
+    return deployment, obj
+
+
+def _deployment_tab(deployment: Deployment, obj: EnvironmentObject) -> HttpResponse:
+    return redirect(f"/deployments/{deployment.pk}/environment/?type={SPECS[obj.object_type].slug}")
+
+
+def _deployment_object_page(
+    request: AuthenticatedHttpRequest,
+    deployment: Deployment,
+    obj: EnvironmentObject,
+    form: EnvironmentObjectForm | None = None,
+) -> HttpResponse:
     context = _deployment_context(request, deployment)
-    form = EnvironmentObjectForm(
-        object_type=obj.object_type,
-        stored=obj.values,
-        initial={"key": obj.key},
-        workspace_scope=False,
-    )
-    back = f"/deployments/{deployment.pk}/environment/?type={SPECS[obj.object_type].slug}"
-    if request.method == "POST":
-        action = request.POST.get("action")
-        try:
-            if action == "update":
-                form = EnvironmentObjectForm(
-                    request.POST,
-                    object_type=obj.object_type,
-                    stored=obj.values,
-                    workspace_scope=False,
-                )
-                if form.is_valid():
-                    _update(request, obj, form)
-                    messages.success(request, "Saved.")
-                    return redirect(back)
-            elif action == "delete":
-                services.environment_object_delete(user=request.user, obj=obj)
-                messages.success(request, f"Deleted {obj.key}.")
-                return redirect(back)
-            elif action == "promote":
-                promoted, override = services.environment_object_promote(
-                    user=request.user, obj=obj, confirm_key=request.POST.get("confirm_key")
-                )
-                messages.success(
-                    request,
-                    (
-                        f"{promoted.key} is now an override on the Workspace object."
-                        if override
-                        else f"{promoted.key} is now a Workspace object linked to "
-                        f"{deployment.name}. Link it to other Deployments from here."
-                    ),
-                )
-                return redirect(
-                    "environment-object",
-                    workspace_id=deployment.workspace_id,
-                    object_id=promoted.pk,
-                )
-            else:
-                raise Http404
-        except EnvManagerError as exc:
-            if action == "update":
-                _apply_errors(request, form, exc)
-            else:
-                messages.error(request, exc.message)
-                return redirect(back)
     context.update(
         obj=obj,
-        form=form,
+        form=form
+        or EnvironmentObjectForm(
+            object_type=obj.object_type,
+            stored=obj.values,
+            initial={"key": obj.key},
+            workspace_scope=False,
+        ),
         type_label=TYPE_LABELS[obj.object_type],
         slug=SPECS[obj.object_type].slug,
         summary=summary(obj.object_type, obj.values),
         connection_types=CONNECTION_TYPES,
     )
     return render(request, "envmanager/deployment_object.html", context)
+
+
+@login_required
+@require_GET
+def deployment_object(
+    request: AuthenticatedHttpRequest, deployment_id: int, object_id: int
+) -> HttpResponse:
+    """One of a Deployment's own objects; its edit, delete and promote forms post to the views
+    below."""
+    deployment, obj = _deployment_own_object(request, deployment_id, object_id)
+    return _deployment_object_page(request, deployment, obj)
+
+
+@login_required
+@require_POST
+def deployment_object_update(
+    request: AuthenticatedHttpRequest, deployment_id: int, object_id: int
+) -> HttpResponse:
+    deployment, obj = _deployment_own_object(request, deployment_id, object_id)
+    form = EnvironmentObjectForm(
+        request.POST, object_type=obj.object_type, stored=obj.values, workspace_scope=False
+    )
+    if form.is_valid():
+        try:
+            _update(request, obj, form)
+        except EnvManagerError as exc:
+            _apply_errors(request, form, exc)
+        else:
+            messages.success(request, "Saved.")
+            return _deployment_tab(deployment, obj)
+    return _deployment_object_page(request, deployment, obj, form)
+
+
+@login_required
+@require_POST
+def deployment_object_delete(
+    request: AuthenticatedHttpRequest, deployment_id: int, object_id: int
+) -> HttpResponse:
+    deployment, obj = _deployment_own_object(request, deployment_id, object_id)
+    try:
+        services.environment_object_delete(user=request.user, obj=obj)
+    except EnvManagerError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Deleted {obj.key}.")
+    return _deployment_tab(deployment, obj)
+
+
+@login_required
+@require_POST
+def deployment_object_promote(
+    request: AuthenticatedHttpRequest, deployment_id: int, object_id: int
+) -> HttpResponse:
+    """Make the object a Workspace object (or an override on the one with its key)."""
+    deployment, obj = _deployment_own_object(request, deployment_id, object_id)
+    try:
+        promoted, override = services.environment_object_promote(
+            user=request.user, obj=obj, confirm_key=request.POST.get("confirm_key")
+        )
+    except EnvManagerError as exc:
+        messages.error(request, exc.message)
+        return _deployment_tab(deployment, obj)
+    messages.success(
+        request,
+        (
+            f"{promoted.key} is now an override on the Workspace object."
+            if override
+            else f"{promoted.key} is now a Workspace object linked to "
+            f"{deployment.name}. Link it to other Deployments from here."
+        ),
+    )
+    return redirect(
+        "environment-object", workspace_id=deployment.workspace_id, object_id=promoted.pk
+    )
 
 
 @login_required

@@ -297,7 +297,7 @@ def test_the_tab_deletes_an_own_object_from_its_menu_dialog(team):
     client = browser(team.operator)
     tab = client.get(tab_url(team, "airflow-variables")).content.decode()
     assert f'data-open-dialog="delete-{own.pk}"' in tab and f'<dialog id="delete-{own.pk}">' in tab
-    client.post(f"/deployments/{team.deployment.pk}/environment/{own.pk}/", {"action": "delete"})
+    client.post(f"/deployments/{team.deployment.pk}/environment/{own.pk}/delete/")
     assert not EnvironmentObject.objects.filter(pk=own.pk).exists()
 
 
@@ -496,3 +496,11 @@ def test_each_workspace_action_has_its_own_url_and_the_page_itself_takes_no_post
     )
     assert client.get(f"{ws}deployments/new/").status_code == 405
     assert not Deployment.objects.filter(name="x").exists()
+
+
+def test_an_objects_page_takes_no_post_its_actions_have_their_own_urls(conn):
+    client = browser(conn.operator)
+    page = f"/workspaces/{conn.workspace.pk}/environment/{conn.conn.pk}/"
+    assert client.post(page, {"action": "delete"}).status_code == 405
+    assert client.get(f"{page}delete/").status_code == 405
+    assert EnvironmentObject.objects.filter(pk=conn.conn.pk).exists()

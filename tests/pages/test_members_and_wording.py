@@ -149,10 +149,8 @@ def obj(team, key, **where):
 
 
 def post_update(team, o, key, url=None):
-    if url:  # a Deployment's own object: its page still takes `action`
-        return browser(team.operator).post(url, {"action": "update", "key": key, "value": "1"})
-    url = f"/workspaces/{team.workspace.pk}/environment/{o.pk}/update/"
-    return browser(team.operator).post(url, {"key": key, "value": "1"})
+    url = url or f"/workspaces/{team.workspace.pk}/environment/{o.pk}/"
+    return browser(team.operator).post(f"{url}update/", {"key": key, "value": "1"})
 
 
 def test_renaming_to_a_key_in_use_says_which_key_and_where(team):

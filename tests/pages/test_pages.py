@@ -232,18 +232,19 @@ def test_link_with_override_then_unlink(objects):
 def test_a_per_deployment_grant_edits_that_deployments_own_objects(objects):
     assign_perm("deployments.update_deployment", objects.author, objects.deployment)
     response = browser(objects.author).post(
-        pages(objects)["own_object"],
-        {"action": "update", "key": "TOKEN", "value": "", "is_secret": "on"},
+        f"{pages(objects)['own_object']}update/",
+        {"key": "TOKEN", "value": "", "is_secret": "on"},
     )
     assert response.status_code == 302
 
 
 def test_promote_from_the_deployment_tab(objects):
     client = browser(objects.operator)
-    wrong = client.post(pages(objects)["own_object"], {"action": "promote", "confirm_key": "x"})
+    promote = f"{pages(objects)['own_object']}promote/"
+    wrong = client.post(promote, {"confirm_key": "x"})
     assert wrong.status_code == 302
     assert EnvironmentObject.objects.get(pk=objects.own.pk).scope == "DEPLOYMENT"
-    client.post(pages(objects)["own_object"], {"action": "promote", "confirm_key": "TOKEN"})
+    client.post(promote, {"confirm_key": "TOKEN"})
     assert EnvironmentObject.objects.get(pk=objects.own.pk).scope == "WORKSPACE"
 
 

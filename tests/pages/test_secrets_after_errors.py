@@ -152,10 +152,10 @@ def test_an_edit_form_with_an_error_holds_no_typed_secret(objects, case):
 
 
 def test_the_deployment_object_edit_form_holds_no_typed_secret(objects):
-    url = f"/deployments/{objects.deployment.pk}/environment/{objects.own.pk}/"
+    url = f"/deployments/{objects.deployment.pk}/environment/{objects.own.pk}/update/"
     html = (
         browser(objects.operator)
-        .post(url, {"action": "update", "key": "BAD KEY", "value": TYPED, "is_secret": "on"})
+        .post(url, {"key": "BAD KEY", "value": TYPED, "is_secret": "on"})
         .content.decode()
     )
     assert "may contain only" in html and TYPED not in html and "stored-env" not in html
