@@ -37,24 +37,27 @@ def _lock(name: str):
 
 
 def ensure_airflow() -> Path:
-    """The Airflow virtual environment, with our secrets backend installed in it."""
+    """The Airflow virtual environment, with this checkout's secrets backend installed in it
+    (editable: a run from another checkout installs its own again, so CI always tests the
+    backend of the clone it runs in)."""
     with _lock("airflow-venv"):
         # -2: the secrets backend installs envmanager-env; -3: and the Airflow plugin (its
         # entry point is read from the installed metadata, so the install is made again).
         marker = AIRFLOW_VENV / ".envmanager-ready-3"
-        if not marker.exists():
-            if not (AIRFLOW_VENV / "bin" / "airflow").exists():
-                subprocess.run([sys.executable, "-m", "venv", str(AIRFLOW_VENV)], check=True)
-                subprocess.run(
-                    [
-                        str(AIRFLOW_VENV / "bin" / "pip"),
-                        "install",
-                        "-q",
-                        "--disable-pip-version-check",
-                        *AIRFLOW_REQUIREMENTS,
-                    ],
-                    check=True,
-                )
+        if not (AIRFLOW_VENV / "bin" / "airflow").exists():
+            subprocess.run([sys.executable, "-m", "venv", str(AIRFLOW_VENV)], check=True)
+            subprocess.run(
+                [
+                    str(AIRFLOW_VENV / "bin" / "pip"),
+                    "install",
+                    "-q",
+                    "--disable-pip-version-check",
+                    *AIRFLOW_REQUIREMENTS,
+                ],
+                check=True,
+            )
+        backend = str(ROOT / "secrets-backend")
+        if not marker.exists() or marker.read_text() != backend:
             subprocess.run(
                 [
                     str(AIRFLOW_VENV / "bin" / "pip"),
@@ -62,11 +65,11 @@ def ensure_airflow() -> Path:
                     "-q",
                     "--disable-pip-version-check",
                     "-e",
-                    str(ROOT / "secrets-backend"),
+                    backend,
                 ],
                 check=True,
             )
-            marker.write_text("ok")
+            marker.write_text(backend)
     return AIRFLOW_VENV
 
 
