@@ -21,6 +21,7 @@ AIRFLOW_VENV = Path(
 ).expanduser()
 AIRFLOW_REQUIREMENTS = ["apache-airflow==3.3.*", "psycopg2-binary", "asyncpg"]
 ROOT = Path(__file__).resolve().parents[1]
+SECRETS_BACKEND = ROOT / "secrets-backend"
 PG_ADMIN_URL = os.environ.get("ENVMANAGER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 PG_TEMPLATE = "envmanager_af_template"
 
@@ -37,9 +38,10 @@ def _lock(name: str):
 
 
 def ensure_airflow() -> Path:
-    """The Airflow virtual environment, with this checkout's secrets backend installed in it
-    (editable: a run from another checkout installs its own again, so CI always tests the
-    backend of the clone it runs in)."""
+    """The Airflow virtual environment, with the secrets backend's distribution installed in it
+    (its metadata: the `envmanager-env` command, the plugin's entry point). The code Airflow
+    imports is this checkout's: `airflow_env` puts its `secrets-backend` first on PYTHONPATH,
+    so runs from several checkouts at once (CI, a helper's worktree) each test their own."""
     with _lock("airflow-venv"):
         # -2: the secrets backend installs envmanager-env; -3: and the Airflow plugin (its
         # entry point is read from the installed metadata, so the install is made again).
@@ -56,8 +58,7 @@ def ensure_airflow() -> Path:
                 ],
                 check=True,
             )
-        backend = str(ROOT / "secrets-backend")
-        if not marker.exists() or marker.read_text() != backend:
+        if not marker.exists():
             subprocess.run(
                 [
                     str(AIRFLOW_VENV / "bin" / "pip"),
@@ -65,11 +66,11 @@ def ensure_airflow() -> Path:
                     "-q",
                     "--disable-pip-version-check",
                     "-e",
-                    backend,
+                    str(SECRETS_BACKEND),
                 ],
                 check=True,
             )
-            marker.write_text(backend)
+            marker.write_text("ok")
     return AIRFLOW_VENV
 
 
@@ -81,6 +82,10 @@ def airflow_env(airflow_home: Path, env: dict | None = None) -> dict:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home}/airflow.db",
+        # This checkout's secrets backend, whichever checkout's editable install the venv has.
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(SECRETS_BACKEND), base.get("PYTHONPATH", "")])
+        ),
         **(env or {}),
     }
 

@@ -11,7 +11,7 @@ from collections import OrderedDict
 from typing import Any
 from urllib.parse import quote
 
-import requests
+from .transport import LookupTransport, TransportError
 
 try:
     from airflow.secrets.base_secrets import BaseSecretsBackend
@@ -87,14 +87,9 @@ class EnvManagerSecretsBackend(BaseSecretsBackend):  # type: ignore[misc,valid-t
         self.connect_timeout = float(connect_timeout)
         self.total_timeout = float(total_timeout)
         self.cache_ttl = float(cache_ttl)
-        self._session = requests.Session()
-        self._session.headers["Authorization"] = f"Bearer {token}"
-        # requests consults the environment (proxies, ~/.netrc, CA bundle) on every call when
-        # trust_env is on; read it once here instead, since every task lookup pays for it.
-        settings = self._session.merge_environment_settings(self.base_url, {}, None, None, None)
-        self._session.proxies.update(settings["proxies"])
-        self._session.verify = settings["verify"]
-        self._session.trust_env = False
+        self._transport = LookupTransport(self.base_url, token)
+        # The names page's client (plugin) reuses its requests session: same proxies and trust.
+        self._session = self._transport.session
         self._cache: OrderedDict[tuple[str, str], tuple[float, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -142,28 +137,29 @@ class EnvManagerSecretsBackend(BaseSecretsBackend):  # type: ignore[misc,valid-t
                     break  # no time left for another attempt
                 time.sleep(pause)
             left = deadline - time.monotonic()
-            timeouts = (min(self.connect_timeout, left), min(self.timeout, left))
             try:
-                resp = self._session.get(self.base_url + path, timeout=timeouts)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                # Only the exception class: its text is not needed and stays out of logs.
-                problem = type(exc).__name__
+                status, content = self._transport.get(
+                    path, min(self.connect_timeout, left), min(self.timeout, left)
+                )
+            except TransportError as exc:
+                # Only the failure's kind: its text is not needed and stays out of logs.
+                problem = str(exc)
                 log.debug("envmanager lookup %s %r: %s", kind, key, problem)
                 continue
-            log.debug("envmanager lookup %s %r: HTTP %s", kind, key, resp.status_code)
-            if resp.status_code == 200:
+            log.debug("envmanager lookup %s %r: HTTP %s", kind, key, status)
+            if status == 200:
                 try:
-                    data = resp.json()
+                    data = json.loads(content)
                 except ValueError:
                     data = None
                 if not isinstance(data, dict) or (kind == "variables" and "value" not in data):
                     # Not the lookup API (wrong base_url, a proxy page): an error, not "missing".
                     raise EnvManagerBackendError(f"envmanager GET {path}: unexpected 200 body")
                 return data
-            if resp.status_code == 404:
+            if status == 404:
                 # Not found only when our server says so: its error body, not any 404 page.
                 try:
-                    body = resp.json()
+                    body = json.loads(content)
                 except ValueError:
                     body = None
                 if isinstance(body, dict) and {"message", "statusCode"} <= body.keys():
@@ -172,12 +168,12 @@ class EnvManagerSecretsBackend(BaseSecretsBackend):  # type: ignore[misc,valid-t
                     f"envmanager GET {path}: HTTP 404 without envmanager's error body "
                     "(is base_url right?)"
                 )
-            if resp.status_code in (401, 403):
+            if status in (401, 403):
                 raise EnvManagerBackendError(
-                    f"envmanager token rejected (HTTP {resp.status_code}) for GET {path}"
+                    f"envmanager token rejected (HTTP {status}) for GET {path}"
                 )
-            problem = f"HTTP {resp.status_code}"
-            if resp.status_code < 500:
+            problem = f"HTTP {status}"
+            if status < 500:
                 break  # other 4xx will not get better by retrying
         raise EnvManagerBackendError(
             f"envmanager lookup GET {path} failed after {attempt + 1} attempt(s): {problem}"

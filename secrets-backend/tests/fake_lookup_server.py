@@ -10,8 +10,10 @@ where data.json is ``{"connections": {id: {...}}, "variables": {key: "value"}}``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,8 +26,19 @@ PREFIX = "/api/v1/lookup/"
 class FakeLookupServer:
     """Serves ``connections`` / ``variables``; ``status`` and ``delay`` force failures."""
 
-    def __init__(self, token: str = "test-token", host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        token: str = "test-token",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        keep_alive: bool = False,
+    ):
         self.token = token
+        # HTTP/1.1 keeps each client's connection open between requests (as gunicorn's gthread
+        # workers do); HTTP/1.0 closes it after every answer (as its sync workers do).
+        self.keep_alive = keep_alive
+        self.connections_opened = 0
+        self._sockets: list[Any] = []
         self.connections: dict[str, dict[str, Any]] = {}
         self.variables: dict[str, str] = {}
         # What /api/v1/lookup/environment answers (the whole document, as envmanager builds it).
@@ -59,6 +72,13 @@ class FakeLookupServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
+    def drop_connections(self) -> None:
+        """Close every client connection from the server's side (an idle timeout, a restart)."""
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):  # already closed
+                sock.shutdown(socket.SHUT_RDWR)
+        self._sockets.clear()
+
     def _answer(self, path: str, auth: str | None) -> tuple[int, Any]:
         if self.delay:
             time.sleep(self.delay)
@@ -87,6 +107,13 @@ class FakeLookupServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if server.keep_alive else "HTTP/1.0"
+
+            def setup(self) -> None:
+                server.connections_opened += 1
+                server._sockets.append(self.request)
+                super().setup()
+
             def do_GET(self) -> None:  # noqa: N802 - http.server naming
                 server.requests.append({"path": self.path, "headers": dict(self.headers)})
                 status, body = server._answer(self.path, self.headers.get("Authorization"))
