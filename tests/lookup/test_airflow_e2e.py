@@ -229,3 +229,56 @@ def test_a_revoked_token_fails_loudly_inside_airflow(airflow):
     result = airflow_python(FAILS, airflow.env, airflow.home)
     lines = result.stdout.strip().splitlines()[-2:]
     assert all("token rejected (HTTP 401)" in line for line in lines), result.stdout
+
+
+TOP_LEVEL_DAG = """
+from airflow.sdk import Variable, dag
+
+OWNER = Variable.get("config", default="fallback")
+
+
+@dag(schedule=None, tags=[OWNER[:20]])
+def top_level_read():
+    pass
+
+
+top_level_read()
+"""
+
+PARSE = """
+import json
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=%(folder)r)
+print(json.dumps({"dags": sorted(bag.dag_ids),
+                  "errors": {k.rsplit("/", 1)[-1]: v for k, v in bag.import_errors.items()}}))
+"""
+
+
+def test_a_top_level_variable_get_with_envmanager_down_is_an_import_error(airflow, tmp_path):
+    """What the README's propagation section says: the default of `Variable.get(key, default)`
+    is for a missing key, not for a failed lookup, so a Dag file reading a variable at top level
+    does not parse while envmanager is unreachable (and parses again once it answers)."""
+    make_objects(airflow)
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "top_level_read.py").write_text(TOP_LEVEL_DAG)
+
+    def parse(env):
+        result = airflow_python(PARSE % {"folder": str(folder)}, env, airflow.home)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    up = parse(airflow.env)
+    assert up == {"dags": ["top_level_read"], "errors": {}}
+
+    dead = {
+        **airflow.env,
+        "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps(
+            {"base_url": "http://127.0.0.1:9", "token": "emd_x", "cache_ttl": 0, "timeout": 1}
+        ),
+    }
+    down = parse(dead)
+    assert down["dags"] == []
+    assert list(down["errors"]) == ["top_level_read.py"]
+    assert "EnvManagerBackendError" in down["errors"]["top_level_read.py"]
+    assert "fallback" not in json.dumps(down)
