@@ -266,7 +266,6 @@ def deployment_delete(
         deployment.workspace,
         "delete Deployments (Owners only)",
     )
-    _confirmed(deployment, confirm_name)
     with transaction.atomic():
         current = Deployment.objects.select_for_update().filter(pk=deployment.pk).first()
         if current is None:
@@ -355,8 +354,8 @@ def ide_project_update(
 
 
 def ide_project_delete(*, user: User, project: IdeProject) -> dict[str, Any]:
-    """Operators and Owners delete an IDE project: its links to Workspace objects go with it
-    (with their overrides); the Workspace objects stay. Returns its name and the links
+    """Operators and Owners delete an IDE project: its links to Workspace objects go with it;
+    the Workspace objects stay. Returns its name and the links
     removed."""
     require_workspace_perm(
         user, WorkspacePermission.CREATE_DEPLOYMENTS, project.workspace, "delete IDE projects"

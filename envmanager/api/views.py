@@ -509,8 +509,7 @@ class IdeProjectDetailView(APIView):
     @extend_schema(
         operation_id="ide_projects_destroy",
         summary="Delete an IDE project",
-        description="Operators and Owners. Its links (and their overrides) go with it; the "
-        "Workspace objects stay.",
+        description="Operators and Owners. Its links go with it; the Workspace objects stay.",
         responses={204: None, **error_responses(401, 403, 404)},
     )
     def delete(self, request, workspace_id: int, project_id: int):
