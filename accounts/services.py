@@ -2,7 +2,7 @@ from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Model, Q
+from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 from guardian.models import UserObjectPermission
 from guardian.shortcuts import assign_perm
@@ -128,12 +128,13 @@ def membership_set(*, actor: User, workspace: Workspace, email: str, role: str) 
         return _set_role(workspace=workspace, user=user, role=role)
 
 
-def _user_grants_in(workspace: Workspace, user: User):
+def _user_grants_in(workspace: Workspace, user: User) -> QuerySet[UserObjectPermission]:
     """The user's own object permissions (not their role group's) on the Workspace and on each
     of its Deployments: the per-Deployment grants. By content type, not model: deployments sits
     above accounts."""
     deployment_type = ContentType.objects.get_by_natural_key("deployments", "deployment")
-    deployment_pks = [str(pk) for pk in workspace.deployments.values_list("pk", flat=True)]  # type: ignore[attr-defined]  # reverse accessor of deployments.Deployment
+    # The reverse accessor of deployments.Deployment: no import of the app above.
+    deployment_pks = [str(pk) for pk in workspace.deployments.values_list("pk", flat=True)]
     return UserObjectPermission.objects.filter(user=user).filter(
         Q(content_type=deployment_type, object_pk__in=deployment_pks)
         | Q(content_type=ContentType.objects.get_for_model(Workspace), object_pk=str(workspace.pk))

@@ -273,11 +273,15 @@ def deployment_delete(
         _confirmed(current, confirm_name)
         deleted: dict[str, Any] = {}
         for _receiver, counts in deployment_deleting.send(sender=Deployment, deployment=current):
-            deleted.update(counts or {})
+            if isinstance(counts, dict):
+                deleted.update(counts)
         deleted["tokensRevoked"] = current.tokens.filter(revoked_at__isnull=True).count()
         pk, name = current.pk, current.name
         # Guardian's rows name the Deployment by content type and id, without a foreign key.
-        grants = {"content_type": ContentType.objects.get_for_model(Deployment), "object_pk": str(pk)}
+        grants = {
+            "content_type": ContentType.objects.get_for_model(Deployment),
+            "object_pk": str(pk),
+        }
         UserObjectPermission.objects.filter(**grants).delete()
         GroupObjectPermission.objects.filter(**grants).delete()
         current.delete()
@@ -288,9 +292,7 @@ def deployment_delete(
             deployment_id=pk,
             detail={"name": name, **deleted},
         )
-        transaction.on_commit(
-            lambda: deployment_deleted.send(sender=Deployment, deployment_id=pk)
-        )
+        transaction.on_commit(lambda: deployment_deleted.send(sender=Deployment, deployment_id=pk))
     return {"name": name, **deleted}
 
 
@@ -363,7 +365,7 @@ def ide_project_delete(*, user: User, project: IdeProject) -> dict[str, Any]:
     with transaction.atomic():
         current = _locked_project(project)
         pk, name = current.pk, current.name
-        links = current.links.count()  # type: ignore[attr-defined]  # envmanager's Link, by its related name
+        links = current.links.count()  # envmanager's Link, by its related name
         current.delete()
         audit_record(
             workspace=current.workspace_id,

@@ -19,8 +19,7 @@ from accounts.models import User, Workspace, WorkspacePermission
 from accounts.permissions import require_workspace_perm
 from accounts.selectors import workspace_for_user
 from deployments.models import Deployment, IdeProject
-from deployments.selectors import deployment_for_user
-from deployments.selectors import ide_project_for_user
+from deployments.selectors import deployment_for_user, ide_project_for_user
 from deployments.services import ide_project_create, ide_project_delete, ide_project_update
 from envmanager.api import serializers as s
 from envmanager.kernel.api import error_responses

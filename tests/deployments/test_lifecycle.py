@@ -110,7 +110,9 @@ def test_owner_deletes_a_deployment_and_only_what_is_its_own(doomed):
         "runs": 0,
         "grants": 0,
     }
-    assert not GroupObjectPermission.objects.filter(object_pk=str(pk), content_type__model="deployment").exists()
+    assert not GroupObjectPermission.objects.filter(
+        object_pk=str(pk), content_type__model="deployment"
+    ).exists()
     assert not MigrationItem.objects.filter(run_id=doomed.run.pk).exists()
     # Its own object's history goes too: nothing left to offer for a restore.
     assert not ObjectVersion.objects.filter(environment_object_id=doomed.own.pk).exists()
@@ -130,7 +132,11 @@ def test_owner_deletes_a_deployment_and_only_what_is_its_own(doomed):
     # The audit trail stays readable: earlier rows about it remain, the deletion names it.
     assert AuditEvent.objects.filter(deployment_id=pk).count() == audit_before + 1
     event = AuditEvent.objects.get(action="deployment.delete")
-    assert (event.deployment_id, event.actor, event.detail["name"]) == (pk, doomed.owner, "production")
+    assert (event.deployment_id, event.actor, event.detail["name"]) == (
+        pk,
+        doomed.owner,
+        "production",
+    )
 
 
 def test_deletion_refused_while_a_migration_run_is_active_changes_nothing(doomed):
@@ -237,7 +243,11 @@ def test_ide_project_edit_is_audited_and_keeps_its_links(project):
     assert Link.objects.filter(ide_project=project.project).count() == 1
     event = AuditEvent.objects.filter(action="ide_project.update").get()
     assert event.fields == ["description", "name"]
-    assert event.detail == {"ideProjectId": project.project.pk, "name": "lab", "previousName": "notebooks"}
+    assert event.detail == {
+        "ideProjectId": project.project.pk,
+        "name": "lab",
+        "previousName": "notebooks",
+    }
 
 
 def test_ide_project_edit_refuses_a_taken_or_empty_name(project):
@@ -258,7 +268,11 @@ def test_ide_project_delete_removes_its_links_not_the_objects(project):
     assert not Link.objects.filter(ide_project_id=project.project.pk).exists()
     assert EnvironmentObject.objects.filter(pk=project.conn.pk).exists()
     event = AuditEvent.objects.get(action="ide_project.delete")
-    assert event.detail == {"ideProjectId": project.project.pk, "name": "notebooks", "linksRemoved": 1}
+    assert event.detail == {
+        "ideProjectId": project.project.pk,
+        "name": "notebooks",
+        "linksRemoved": 1,
+    }
 
 
 @pytest.mark.parametrize("role", ["author", "member"])
@@ -282,7 +296,9 @@ def test_a_removed_member_readded_does_not_regain_old_deployment_grants(team):
     event = AuditEvent.objects.filter(action="membership.remove").latest("id")
     assert event.detail["grantsRemoved"] == 1
 
-    membership_set(actor=team.owner, workspace=team.workspace, email=team.author.email, role=Role.AUTHOR)
+    membership_set(
+        actor=team.owner, workspace=team.workspace, email=team.author.email, role=Role.AUTHOR
+    )
     author = type(team.author).objects.get(pk=team.author.pk)  # no cached permissions
     assert not author.has_perm("deployments.update_deployment", team.deployment)
     with pytest.raises(NotPermitted):
@@ -290,7 +306,12 @@ def test_a_removed_member_readded_does_not_regain_old_deployment_grants(team):
 
 
 def test_removing_a_member_keeps_their_grants_in_other_workspaces(team, other_team):
-    membership_set(actor=other_team.owner, workspace=other_team.workspace, email=team.author.email, role=Role.AUTHOR)
+    membership_set(
+        actor=other_team.owner,
+        workspace=other_team.workspace,
+        email=team.author.email,
+        role=Role.AUTHOR,
+    )
     assign_perm("deployments.update_deployment", team.author, other_team.deployment)
     membership_remove(actor=team.owner, workspace=team.workspace, user=team.author)
     author = type(team.author).objects.get(pk=team.author.pk)
@@ -411,7 +432,11 @@ def test_settings_page_says_what_deletion_takes_before_confirming(doomed):
 
 @pytest.mark.parametrize("role", ["operator", "member"])
 def test_settings_page_tells_non_owners_only_owners_delete(doomed, role):
-    text = _as(doomed.user(role)).get(reverse("deployment-settings", args=[doomed.deployment.pk])).content.decode()
+    text = (
+        _as(doomed.user(role))
+        .get(reverse("deployment-settings", args=[doomed.deployment.pk]))
+        .content.decode()
+    )
     assert "Only Workspace Owners delete Deployments" in text
     assert 'name="confirm_name"' not in text
 
@@ -423,7 +448,11 @@ def test_settings_page_shows_the_active_run_that_blocks_deletion(doomed):
         object_type="CONNECTION",
         status=MigrationRun.Status.DELETING,
     )
-    text = _as(doomed.owner).get(reverse("deployment-settings", args=[doomed.deployment.pk])).content.decode()
+    text = (
+        _as(doomed.owner)
+        .get(reverse("deployment-settings", args=[doomed.deployment.pk]))
+        .content.decode()
+    )
     assert f"Migration run #{run.pk} is in progress" in text
     assert 'name="confirm_name"' not in text
 
@@ -443,7 +472,10 @@ def test_page_delete_with_the_name_says_what_went(doomed):
         follow=True,
     )
     assert response.redirect_chain[-1][0] == reverse("workspace", args=[doomed.workspace.pk])
-    assert "Deleted Deployment production: 1 own object, 1 link to Workspace objects (1 override), 1 token revoked and 1 migration run deleted." in response.content.decode()
+    assert (
+        "Deleted Deployment production: 1 own object, 1 link to Workspace objects (1 override), "
+        "1 token revoked and 1 migration run deleted." in response.content.decode()
+    )
     assert not Deployment.objects.filter(pk=doomed.deployment.pk).exists()
 
 
@@ -472,7 +504,10 @@ def test_page_ide_project_edit_and_delete(project):
     response = client.post(
         reverse("workspace-ide-project-delete", args=[project.workspace.pk, pk]), follow=True
     )
-    assert "Deleted IDE project lab and its 1 link; the Workspace objects stay." in response.content.decode()
+    assert (
+        "Deleted IDE project lab and its 1 link; the Workspace objects stay."
+        in response.content.decode()
+    )
     assert not IdeProject.objects.filter(pk=pk).exists()
 
 
