@@ -65,6 +65,8 @@ class WorkspacePermission:
     CREATE_DEPLOYMENTS = "create_deployments"
     # A Deployment's metadata-DB URL and Fernet keys: a door the server opens, so Owners only.
     SET_METADATA_DB = "set_metadata_db"
+    # Deleting a Deployment revokes its tokens and drops its migration runs' undo data: Owners.
+    DELETE_DEPLOYMENTS = "delete_deployments"
     MIGRATE_FROM_AIRFLOW = "migrate_from_airflow"
     MANAGE_MEMBERS = "manage_members"
     UPDATE_SETTINGS = "update_settings"
@@ -93,6 +95,7 @@ _OPERATOR_WS = [
 _OWNER_WS = [
     *_OPERATOR_WS,
     P.SET_METADATA_DB,
+    P.DELETE_DEPLOYMENTS,
     P.MIGRATE_FROM_AIRFLOW,
     P.MANAGE_MEMBERS,
     P.UPDATE_SETTINGS,
@@ -138,6 +141,7 @@ class Workspace(models.Model):
             (P.DELETE_ENV_OBJECTS, "workspace.envObjects.delete"),
             (P.CREATE_DEPLOYMENTS, "workspace.deployments.create"),
             (P.SET_METADATA_DB, "workspace.deployments.metadataDb.update"),
+            (P.DELETE_DEPLOYMENTS, "workspace.deployments.delete"),
             (P.MIGRATE_FROM_AIRFLOW, "workspace.envObjects.migrate"),
             (P.MANAGE_MEMBERS, "workspace.members.manage"),
             (P.UPDATE_SETTINGS, "workspace.settings.update"),

@@ -14,6 +14,7 @@ CAN = {
     "delete_objects": WorkspacePermission.DELETE_ENV_OBJECTS,
     "create_deployments": WorkspacePermission.CREATE_DEPLOYMENTS,
     "set_metadata_db": WorkspacePermission.SET_METADATA_DB,
+    "delete_deployments": WorkspacePermission.DELETE_DEPLOYMENTS,
     "migrate": WorkspacePermission.MIGRATE_FROM_AIRFLOW,
     "manage_members": WorkspacePermission.MANAGE_MEMBERS,
     "update_settings": WorkspacePermission.UPDATE_SETTINGS,

@@ -1,8 +1,10 @@
 from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Model
+from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
+from guardian.models import UserObjectPermission
 from guardian.shortcuts import assign_perm
 
 from accounts.audit import audit_record
@@ -126,7 +128,23 @@ def membership_set(*, actor: User, workspace: Workspace, email: str, role: str) 
         return _set_role(workspace=workspace, user=user, role=role)
 
 
+def _user_grants_in(workspace: Workspace, user: User) -> QuerySet[UserObjectPermission]:
+    """The user's own object permissions (not their role group's) on the Workspace and on each
+    of its Deployments: the per-Deployment grants. By content type, not model: deployments sits
+    above accounts."""
+    deployment_type = ContentType.objects.get_by_natural_key("deployments", "deployment")
+    # The reverse accessor of deployments.Deployment: no import of the app above.
+    deployment_pks = [str(pk) for pk in workspace.deployments.values_list("pk", flat=True)]
+    return UserObjectPermission.objects.filter(user=user).filter(
+        Q(content_type=deployment_type, object_pk__in=deployment_pks)
+        | Q(content_type=ContentType.objects.get_for_model(Workspace), object_pk=str(workspace.pk))
+    )
+
+
 def membership_remove(*, actor: User, workspace: Workspace, user: User) -> None:
+    """An Owner removes a member (the last Owner stays). Their role group and their own grants
+    on the Workspace and its Deployments (per-Deployment grants) go with the membership, so
+    adding them again later gives back a role, never an old grant."""
     require_workspace_perm(actor, WorkspacePermission.MANAGE_MEMBERS, workspace, "manage members")
     with transaction.atomic():
         membership = Membership.objects.filter(workspace=workspace, user=user).first()
@@ -135,11 +153,14 @@ def membership_remove(*, actor: User, workspace: Workspace, user: User) -> None:
         if membership.role == Role.OWNER:
             _require_another_owner(workspace, user)
         membership.delete()
+        grants = _user_grants_in(workspace, user)
+        removed_grants = grants.count()
+        grants.delete()
         audit_record(
             workspace=workspace,
             actor=actor,
             action="membership.remove",
-            detail={"userId": user.pk, "email": user.email},
+            detail={"userId": user.pk, "email": user.email, "grantsRemoved": removed_grants},
         )
         user.groups.remove(*[workspace.role_group(r) for r in Role.values])
 

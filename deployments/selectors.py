@@ -5,7 +5,7 @@ from django.db.models import Max, Q, Sum
 from django.http import Http404
 
 from accounts.models import User, Workspace
-from deployments.models import Deployment, LookupCount
+from deployments.models import Deployment, IdeProject, LookupCount
 
 
 def deployment_for_user(
@@ -19,6 +19,17 @@ def deployment_for_user(
         return deployments.get(pk=int(deployment_id))
     except (Deployment.DoesNotExist, TypeError, ValueError):
         raise Http404("No such Deployment.") from None
+
+
+def ide_project_for_user(user: User, project_id: int | str, workspace: Workspace) -> IdeProject:
+    """An IDE project of this Workspace, one of the user's; anything else is a 404."""
+    projects = IdeProject.objects.filter(
+        workspace=workspace, workspace__memberships__user=user
+    ).select_related("workspace")
+    try:
+        return projects.get(pk=int(project_id))
+    except (IdeProject.DoesNotExist, TypeError, ValueError):
+        raise Http404("No such IDE project.") from None
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,10 @@
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from accounts.audit import audit_record
 from accounts.models import (
@@ -19,8 +23,8 @@ from deployments.airflow_metadata import (
 )
 from deployments.metadata_db_target import metadata_db_target
 from deployments.models import Deployment, DeploymentToken, IdeProject
-from deployments.signals import deployment_created
-from envmanager.kernel.errors import Conflict, InvalidInput
+from deployments.signals import deployment_created, deployment_deleted, deployment_deleting
+from envmanager.kernel.errors import Conflict, InvalidInput, NotFound
 
 SHARED_DATABASE = (
     "Another Deployment already uses this metadata database: one metadata database belongs to "
@@ -187,6 +191,7 @@ def deployment_update(
     with transaction.atomic():
         # The row as it is now: a change made since the caller read it stays.
         given, deployment = deployment, Deployment.objects.select_for_update().get(pk=deployment.pk)
+        previous_name = deployment.name
         if touches_db and (deployment.metadata_db_url, deployment.fernet_key) != (
             current.metadata_db_url,
             current.fernet_key,
@@ -209,9 +214,19 @@ def deployment_update(
             action="deployment.update",
             deployment_id=deployment.pk,
             fields=changed,
-            detail={"cleared": [n for n in ("metadata_db_url", "fernet_key") if changes[n] == ""]}
-            if touches_db
-            else {},
+            detail={
+                **(
+                    {"cleared": [n for n in ("metadata_db_url", "fernet_key") if changes[n] == ""]}
+                    if touches_db
+                    else {}
+                ),
+                # A rename keeps both names, so the log reads right whatever it is called later.
+                **(
+                    {"name": deployment.name, "previousName": previous_name}
+                    if deployment.name != previous_name
+                    else {}
+                ),
+            },
         )
     # The caller's instance shows what was saved, as a plain `save()` would have left it.
     for f in Deployment._meta.concrete_fields:
@@ -228,6 +243,59 @@ def deployment_metadata_db_test(*, user: User, deployment: Deployment) -> Metada
         return db.report()
 
 
+def _confirmed(deployment: Deployment, confirm_name: str | None) -> None:
+    if confirm_name is not None and confirm_name.strip() != deployment.name:
+        message = f"Type the Deployment's name, {deployment.name}, to confirm its deletion."
+        raise InvalidInput(message, {"confirm_name": message})
+
+
+def deployment_delete(
+    *, user: User, deployment: Deployment, confirm_name: str | None = None
+) -> dict[str, Any]:
+    """Owners delete a Deployment (a page confirms by its name: `confirm_name`, checked
+    against the name as it is now). Goes with it: its own (Deployment-scoped) objects and their
+    history, its links to Workspace objects and their overrides (the Workspace objects stay),
+    its Deployment tokens (deleted, so its secrets backend gets 401 at once), its migration
+    runs with their undo data, and its per-Deployment grants. Refused, with nothing changed,
+    while one of its migration runs is active (envmanager, on `deployment_deleting`). Audit
+    rows about it stay (they hold its id, not a key) and the deletion's own row keeps its
+    name. Returns what was deleted, counted."""
+    require_workspace_perm(
+        user,
+        WorkspacePermission.DELETE_DEPLOYMENTS,
+        deployment.workspace,
+        "delete Deployments (Owners only)",
+    )
+    with transaction.atomic():
+        current = Deployment.objects.select_for_update().filter(pk=deployment.pk).first()
+        if current is None:
+            raise NotFound("No such Deployment: it was deleted meanwhile.")
+        _confirmed(current, confirm_name)
+        deleted: dict[str, Any] = {}
+        for _receiver, counts in deployment_deleting.send(sender=Deployment, deployment=current):
+            if isinstance(counts, dict):
+                deleted.update(counts)
+        deleted["tokensRevoked"] = current.tokens.filter(revoked_at__isnull=True).count()
+        pk, name = current.pk, current.name
+        # Guardian's rows name the Deployment by content type and id, without a foreign key.
+        grants = {
+            "content_type": ContentType.objects.get_for_model(Deployment),
+            "object_pk": str(pk),
+        }
+        UserObjectPermission.objects.filter(**grants).delete()
+        GroupObjectPermission.objects.filter(**grants).delete()
+        current.delete()
+        audit_record(
+            workspace=current.workspace_id,
+            actor=user,
+            action="deployment.delete",
+            deployment_id=pk,
+            detail={"name": name, **deleted},
+        )
+        transaction.on_commit(lambda: deployment_deleted.send(sender=Deployment, deployment_id=pk))
+    return {"name": name, **deleted}
+
+
 def ide_project_create(
     *, user: User, workspace: Workspace, name: str, description: str = ""
 ) -> IdeProject:
@@ -235,8 +303,77 @@ def ide_project_create(
         user, WorkspacePermission.CREATE_DEPLOYMENTS, workspace, "create IDE projects"
     )
     project = IdeProject(workspace=workspace, name=(name or "").strip(), description=description)
-    _save(project, f"An IDE project named {project.name!r} already exists in this Workspace.")
+    with transaction.atomic():
+        _save(project, f"An IDE project named {project.name!r} already exists in this Workspace.")
+        audit_record(
+            workspace=workspace,
+            actor=user,
+            action="ide_project.create",
+            detail={"ideProjectId": project.pk, "name": project.name},
+        )
     return project
+
+
+def _locked_project(project: IdeProject) -> IdeProject:
+    current = IdeProject.objects.select_for_update().filter(pk=project.pk).first()
+    if current is None:
+        raise NotFound("No such IDE project: it was deleted meanwhile.")
+    return current
+
+
+def ide_project_update(
+    *,
+    user: User,
+    project: IdeProject,
+    name: str | None = None,
+    description: str | None = None,
+) -> IdeProject:
+    """Operators and Owners rename an IDE project or change its description (None keeps a
+    field); its links stay. The name stays unique in the Workspace."""
+    require_workspace_perm(
+        user, WorkspacePermission.CREATE_DEPLOYMENTS, project.workspace, "edit IDE projects"
+    )
+    with transaction.atomic():
+        current = _locked_project(project)
+        previous_name = current.name
+        if name is not None:
+            current.name = name.strip()
+        if description is not None:
+            current.description = description
+        _save(current, f"An IDE project named {current.name!r} already exists in this Workspace.")
+        audit_record(
+            workspace=current.workspace_id,
+            actor=user,
+            action="ide_project.update",
+            fields=[n for n, v in (("name", name), ("description", description)) if v is not None],
+            detail={
+                "ideProjectId": current.pk,
+                "name": current.name,
+                **({"previousName": previous_name} if current.name != previous_name else {}),
+            },
+        )
+    return current
+
+
+def ide_project_delete(*, user: User, project: IdeProject) -> dict[str, Any]:
+    """Operators and Owners delete an IDE project: its links to Workspace objects go with it;
+    the Workspace objects stay. Returns its name and the links
+    removed."""
+    require_workspace_perm(
+        user, WorkspacePermission.CREATE_DEPLOYMENTS, project.workspace, "delete IDE projects"
+    )
+    with transaction.atomic():
+        current = _locked_project(project)
+        pk, name = current.pk, current.name
+        links = current.links.count()  # envmanager's Link, by its related name
+        current.delete()
+        audit_record(
+            workspace=current.workspace_id,
+            actor=user,
+            action="ide_project.delete",
+            detail={"ideProjectId": pk, "name": name, "linksRemoved": links},
+        )
+    return {"name": name, "linksRemoved": links}
 
 
 def deployment_token_create(

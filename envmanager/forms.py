@@ -648,6 +648,11 @@ class DeploymentForm(forms.Form):
                 },
             )
         super().__init__(*args, **kwargs)
+        if deployment is not None:
+            self.fields["name"].help_text = (
+                "Renaming keeps its objects, links, tokens and history: its secrets backend "
+                "knows it by its token, not its name."
+            )
         self.may_set_metadata_db = may_set_metadata_db
         for name in self.SECRETS:
             stored = deployment is not None and bool(getattr(deployment, name))
@@ -698,6 +703,7 @@ class DeploymentForm(forms.Form):
 
 class IdeProjectForm(forms.Form):
     name = forms.CharField(label="IDE project name", max_length=100)
+    description = forms.CharField(required=False, max_length=2000)
 
 
 class WorkspaceForm(forms.Form):

@@ -254,6 +254,11 @@ class DocumentCache:
                 self._documents.popitem(last=False)
         return document
 
+    def forget(self, deployment_id: int) -> None:
+        """Drop a deleted Deployment's document (its secrets) from memory at once."""
+        with self._lock:
+            self._documents.pop(deployment_id, None)
+
 
 document_cache = DocumentCache()
 

@@ -3,7 +3,7 @@ and settings, migration from Airflow, the audit log and history, Airflow files."
 
 from django.urls import path
 
-from envmanager import airflow_file_views, audit_views, migration_views, views
+from envmanager import airflow_file_views, audit_views, lifecycle_views, migration_views, views
 
 urlpatterns = [
     # Workspace, Environment, Deployment
@@ -17,6 +17,16 @@ urlpatterns = [
         "workspaces/<int:workspace_id>/ide-projects/new/",
         views.workspace_ide_project_create,
         name="workspace-ide-project-create",
+    ),
+    path(
+        "workspaces/<int:workspace_id>/ide-projects/<int:project_id>/update/",
+        lifecycle_views.ide_project_update,
+        name="workspace-ide-project-update",
+    ),
+    path(
+        "workspaces/<int:workspace_id>/ide-projects/<int:project_id>/delete/",
+        lifecycle_views.ide_project_delete,
+        name="workspace-ide-project-delete",
     ),
     path(
         "workspaces/<int:workspace_id>/members/",
@@ -112,6 +122,11 @@ urlpatterns = [
         "deployments/<int:deployment_id>/settings/test-metadata-db/",
         views.deployment_metadata_db_test,
         name="deployment-metadata-db-test",
+    ),
+    path(
+        "deployments/<int:deployment_id>/delete/",
+        lifecycle_views.deployment_delete,
+        name="deployment-delete",
     ),
     # Migration from Airflow
     path(

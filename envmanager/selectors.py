@@ -241,3 +241,41 @@ def deployment_environment_names(deployment: Deployment | int) -> dict[str, list
     on that path (NAME_FIELDS, minus the object's secret fields)."""
     resolved = deployment_resolved_environment(deployment)
     return {t: [_resolved_name(item) for item in items.values()] for t, items in resolved.items()}
+
+
+@dataclass(frozen=True)
+class DeploymentDeletion:
+    """What deleting a Deployment takes with it, counted (the confirmation says it), and the
+    migration run that refuses the deletion while it is active."""
+
+    objects: int
+    links: int
+    overrides: int
+    tokens: int
+    migration_runs: int
+    active_run: MigrationRun | None
+
+    def counts(self) -> dict[str, int]:
+        """As the audit row and the API name them."""
+        return {
+            "objectsDeleted": self.objects,
+            "linksRemoved": self.links,
+            "overridesRemoved": self.overrides,
+            "migrationRunsDeleted": self.migration_runs,
+        }
+
+
+def deployment_deletion(deployment: Deployment) -> DeploymentDeletion:
+    links = Link.objects.filter(deployment=deployment, is_home=False)
+    runs = MigrationRun.objects.filter(deployment=deployment)
+    return DeploymentDeletion(
+        objects=EnvironmentObject.objects.filter(
+            deployment=deployment, scope=Scope.DEPLOYMENT
+        ).count(),
+        links=links.count(),
+        # Overrides are encrypted: which links hold one shows only once decrypted.
+        overrides=sum(1 for link in links.only("overrides") if link.overrides),
+        tokens=deployment.tokens.filter(revoked_at__isnull=True).count(),
+        migration_runs=runs.count(),
+        active_run=runs.filter(status__in=MigrationRun.ACTIVE).order_by("id").first(),
+    )

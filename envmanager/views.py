@@ -35,7 +35,11 @@ from envmanager.kernel.errors import EnvManagerError, NotPermitted
 from envmanager.metrics_config import metrics_exports_changed_at
 from envmanager.models import EnvironmentObject, Link
 from envmanager.object_types import PAGE_SLUGS, SPECS, TYPE_LABELS, ObjectType, Scope
-from envmanager.selectors import ResolvedObject, environment_object_for_user
+from envmanager.selectors import (
+    ResolvedObject,
+    deployment_deletion,
+    environment_object_for_user,
+)
 
 PAGE_SIZE = 50
 
@@ -214,7 +218,10 @@ def workspace_ide_project_create(
     if form.is_valid():
         try:
             project = deployment_services.ide_project_create(
-                user=request.user, workspace=workspace, name=form.cleaned_data["name"]
+                user=request.user,
+                workspace=workspace,
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
             )
         except EnvManagerError as exc:
             _apply_errors(request, form, exc)
@@ -857,7 +864,7 @@ def deployment_settings(request: AuthenticatedHttpRequest, deployment_id: int) -
             else:
                 messages.success(request, "Deployment saved.")
                 return redirect("deployment-settings", deployment_id=deployment.pk)
-    context.update(form=form)
+    context.update(form=form, deletion=deployment_deletion(deployment))
     return render(request, "envmanager/deployment_settings.html", context)
 
 

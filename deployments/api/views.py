@@ -76,6 +76,21 @@ class DeploymentDetailView(APIView):
         )
         return Response(DeploymentSerializer(deployment).data)
 
+    @extend_schema(
+        operation_id="workspaces_deployments_destroy",
+        summary="Delete a Deployment",
+        description="Owners only. Deletes its own (Deployment-scoped) objects, its links to "
+        "Workspace objects with their overrides (the Workspace objects stay), its Deployment "
+        "tokens (its secrets backend gets 401 at once) and its migration runs with their undo "
+        "data. Refused with 409, nothing changed, while one of its migration runs is active.",
+        responses={204: None, **error_responses(401, 403, 404, 409)},
+    )
+    def delete(self, request, workspace_id: int, deployment_id: int):
+        workspace = workspace_for_user(request.user, workspace_id)
+        deployment = deployment_for_user(request.user, deployment_id, workspace)
+        services.deployment_delete(user=request.user, deployment=deployment)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
 
 class DeploymentTokenListView(APIView):
     @extend_schema(

@@ -37,6 +37,11 @@ urlpatterns = [
         views.IdeProjectListView.as_view(),
         name="api-ide-projects",
     ),
+    path(
+        "workspaces/<int:workspace_id>/ide-projects/<int:project_id>",
+        views.IdeProjectDetailView.as_view(),
+        name="api-ide-project",
+    ),
     # Lookups for the secrets backend (Deployment tokens)
     path("lookup/connections/<path:conn_id>", lookup.connection, name="lookup-connection"),
     path("lookup/variables/<path:key>", lookup.variable, name="lookup-variable"),

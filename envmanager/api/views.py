@@ -19,8 +19,8 @@ from accounts.models import User, Workspace, WorkspacePermission
 from accounts.permissions import require_workspace_perm
 from accounts.selectors import workspace_for_user
 from deployments.models import Deployment, IdeProject
-from deployments.selectors import deployment_for_user
-from deployments.services import ide_project_create
+from deployments.selectors import deployment_for_user, ide_project_for_user
+from deployments.services import ide_project_create, ide_project_delete, ide_project_update
 from envmanager.api import serializers as s
 from envmanager.kernel.api import error_responses
 from envmanager.kernel.errors import EnvManagerError, InvalidInput, NotFound
@@ -473,3 +473,46 @@ class IdeProjectListView(APIView):
             description=data.get("description", ""),
         )
         return Response(s.IdeProjectSerializer(project).data, status=status.HTTP_201_CREATED)
+
+
+class IdeProjectDetailView(APIView):
+    @extend_schema(
+        operation_id="ide_projects_retrieve",
+        summary="One IDE project",
+        responses={200: s.IdeProjectSerializer, **error_responses(401, 404)},
+    )
+    def get(self, request, workspace_id: int, project_id: int):
+        workspace = workspace_for_user(request.user, workspace_id)
+        project = ide_project_for_user(request.user, project_id, workspace)
+        return Response(s.IdeProjectSerializer(project).data)
+
+    @extend_schema(
+        operation_id="ide_projects_partial_update",
+        summary="Rename an IDE project or change its description",
+        description="Operators and Owners. Its links stay.",
+        request=s.IdeProjectInputSerializer(partial=True),
+        responses={200: s.IdeProjectSerializer, **error_responses(400, 401, 403, 404, 409)},
+    )
+    def patch(self, request, workspace_id: int, project_id: int):
+        workspace = workspace_for_user(request.user, workspace_id)
+        project = ide_project_for_user(request.user, project_id, workspace)
+        data = _parse(s.IdeProjectInputSerializer, request.data, partial=True)
+        project = ide_project_update(
+            user=request.user,
+            project=project,
+            name=data.get("name"),
+            description=data.get("description"),
+        )
+        return Response(s.IdeProjectSerializer(project).data)
+
+    @extend_schema(
+        operation_id="ide_projects_destroy",
+        summary="Delete an IDE project",
+        description="Operators and Owners. Its links go with it; the Workspace objects stay.",
+        responses={204: None, **error_responses(401, 403, 404)},
+    )
+    def delete(self, request, workspace_id: int, project_id: int):
+        workspace = workspace_for_user(request.user, workspace_id)
+        project = ide_project_for_user(request.user, project_id, workspace)
+        ide_project_delete(user=request.user, project=project)
+        return Response(status=status.HTTP_204_NO_CONTENT)
