@@ -12,7 +12,7 @@ from envmanager import object_types
 from envmanager.kernel.errors import InvalidInput, NotFound, NotPermitted
 from envmanager.models import EnvironmentObject, Link, ObjectVersion
 from envmanager.object_types import ObjectType, Scope
-from envmanager.services.versions import version_record
+from envmanager.services.versions import link_version_record, version_record
 
 
 def _workspace_object(obj: EnvironmentObject) -> EnvironmentObject | None:
@@ -119,6 +119,14 @@ def environment_object_promote(
         # Its home link goes with it, freeing the key on the Deployment (which, holding its own
         # object with this key, could not have been linked to the Workspace one).
         obj.delete()
+        # The Workspace object's history shows the merge too: its version before the override.
+        link_version_record(
+            obj=existing,
+            reason=ObjectVersion.Reason.MERGE,
+            user=user,
+            deployment=deployment,
+            set_fields=sorted(overrides),
+        )
         now = timezone.now()
         Link.objects.create(
             environment_object=existing,
