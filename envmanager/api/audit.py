@@ -118,8 +118,8 @@ class LinkChangeSerializer(serializers.Serializer):
 class VersionDiffSerializer(serializers.Serializer):
     versionId = serializers.IntegerField(source="version.pk")
     objectExists = serializers.BooleanField(source="object_exists")
-    fields = FieldChangeSerializer(many=True)
-    links = LinkChangeSerializer(many=True)
+    fieldChanges = FieldChangeSerializer(source="fields", many=True)
+    linkChanges = LinkChangeSerializer(source="links", many=True)
     secretFlagKept = serializers.BooleanField(
         source="secret_flag_kept",
         help_text="Restoring keeps the object secret (a secret stays secret).",

@@ -4,7 +4,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max, QuerySet
@@ -101,14 +101,14 @@ def link_version_record(
     IDE project and which override fields, by name. The override values themselves are in the
     snapshot, encrypted like the rest of it."""
     detail: dict[str, Any] = {}
-    if deployment is not None or deployment_id is not None:
-        target = deployment or Deployment.objects.filter(pk=deployment_id).first()
-        detail["deploymentId"] = deployment_id or cast(Deployment, target).pk
-        detail["deploymentName"] = target.name if target is not None else ""
-    elif ide_project is not None or ide_project_id is not None:
-        project = ide_project or IdeProject.objects.filter(pk=ide_project_id).first()
-        detail["ideProjectId"] = ide_project_id or cast(IdeProject, project).pk
-        detail["ideProjectName"] = project.name if project is not None else ""
+    if deployment is None and deployment_id is not None:
+        deployment = Deployment.objects.filter(pk=deployment_id).first()
+    if ide_project is None and ide_project_id is not None:
+        ide_project = IdeProject.objects.filter(pk=ide_project_id).first()
+    if deployment is not None:
+        detail.update(deploymentId=deployment.pk, deploymentName=deployment.name)
+    elif ide_project is not None:
+        detail.update(ideProjectId=ide_project.pk, ideProjectName=ide_project.name)
     if set_fields:
         detail["overrideFields"] = sorted(set_fields)
     if unset_fields:

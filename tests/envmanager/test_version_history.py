@@ -262,7 +262,7 @@ def test_the_diff_is_in_the_api_without_secret_values(api, team):
     )
     response = api.as_user(team.author).get(url)
     assert response.status_code == 200
-    fields = {f["field"]: f for f in response.json()["fields"]}
+    fields = {f["field"]: f for f in response.json()["fieldChanges"]}
     assert fields["host"] == {
         "field": "host",
         "secret": False,
