@@ -89,10 +89,14 @@ class FieldChangeSerializer(serializers.Serializer):
     secret = serializers.BooleanField()
     changed = serializers.BooleanField()
     version = serializers.CharField(
-        allow_null=True, help_text="The value in the version as text; never sent for a secret."
+        allow_null=True,
+        required=False,
+        help_text="The value in the version as text (null: unset); never sent for a secret.",
     )
     current = serializers.CharField(
-        allow_null=True, help_text="The value now as text; never sent for a secret."
+        allow_null=True,
+        required=False,
+        help_text="The value now as text (null: unset); never sent for a secret.",
     )
 
     def to_representation(self, instance):
