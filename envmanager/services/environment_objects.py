@@ -24,7 +24,7 @@ from envmanager.kernel.errors import (
 from envmanager.models import EnvironmentObject, Link, ObjectVersion
 from envmanager.object_types import ObjectType, Scope, type_name, type_with_article
 from envmanager.services.link_rows import (
-    auto_link_targets,
+    auto_links_create,
     link_row_create,
     lock_workspace_auto_links,
 )
@@ -132,8 +132,9 @@ def _link(
 
 
 def _apply_auto_link(obj: EnvironmentObject) -> None:
-    for deployment in auto_link_targets(obj):
-        _link(obj, deployment=deployment, is_auto=True)
+    taken = auto_links_create(obj)
+    if taken:
+        raise _conflict_for(taken[0], obj.object_type, obj.key)
 
 
 def environment_object_create(

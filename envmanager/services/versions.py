@@ -19,7 +19,7 @@ from envmanager.kernel.errors import Conflict, InvalidInput, NotFound
 from envmanager.models import RESTORE_DELETED_DAYS, EnvironmentObject, ObjectVersion
 from envmanager.object_types import SPECS, Scope
 from envmanager.services.link_rows import (
-    auto_link_targets,
+    auto_links_create,
     link_row_create,
     lock_workspace_auto_links,
 )
@@ -415,9 +415,7 @@ def _restore_deleted(user: User, version: ObjectVersion, snap: dict[str, Any]) -
     if obj.scope == Scope.WORKSPACE and obj.auto_link_deployments:
         # "Every Deployment" includes those created while it was deleted (not excluded ones);
         # one that resolves the key from another object now is skipped.
-        for target in auto_link_targets(obj):
-            if link_row_create(obj, deployment=target, is_auto=True) is None:
-                skipped.append(target.pk)
+        skipped += [target.pk for target in auto_links_create(obj)]
     version.restored_at = now
     version.save(update_fields=["restored_at"])
     audit_record(
