@@ -157,6 +157,33 @@ def test_a_promotion_merge_is_a_version_of_the_workspace_object(team):
     assert merge.snapshot["links"] == []
 
 
+def test_a_secret_variable_merged_into_a_plain_one_makes_it_secret(team):
+    workspace_variable = environment_object_create(
+        user=team.operator,
+        workspace=team.workspace,
+        object_type="AIRFLOW_VARIABLE",
+        key="api_token",
+        values={"value": "shared-plain"},
+    )
+    local = environment_object_create(
+        user=team.operator,
+        workspace=team.workspace,
+        object_type="AIRFLOW_VARIABLE",
+        key="api_token",
+        values={"value": VARIABLE_SECRET, "is_secret": True},
+        scope="DEPLOYMENT",
+        deployment=team.deployment,
+    )
+    environment_object_promote(user=team.operator, obj=local)
+    workspace_variable.refresh_from_db()
+    assert workspace_variable.values["is_secret"] is True
+    (merge,) = versions_of(workspace_variable)
+    assert merge.changed_fields == ["value", "is_secret"]
+    assert merge.snapshot["values"]["is_secret"] is False
+    event = AuditEvent.objects.get(action="environment_object.promote")
+    assert event.detail == {"overrideCreated": True, "madeSecret": True}
+
+
 def test_the_history_page_says_which_deployment_a_link_change_was_about(team):
     obj = connection_object(team)
     link_create(
