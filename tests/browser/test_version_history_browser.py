@@ -1,6 +1,9 @@
 """History in real headless Chromium: compare a version with now, then restore it after the
 confirmation that lists what restoring changes."""
 
+import os
+from pathlib import Path
+
 import pytest
 
 from envmanager.models import EnvironmentObject
@@ -9,6 +12,7 @@ from tests.browser.conftest import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SECRET = "browser-hist-S3cret"
+SCREENSHOTS = Path(os.environ.get("ENVMANAGER_SCREENSHOTS", "/tmp/envmanager-screenshots"))
 
 
 def test_compare_a_version_with_now_and_restore_it_after_confirming(page, team):
@@ -39,6 +43,8 @@ def test_compare_a_version_with_now_and_restore_it_after_confirming(page, team):
     assert "unchanged" in page.locator("#version-diff tr[data-field=conn_type]").inner_text()
     assert SECRET not in page.content()
 
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "version-diff.png"), full_page=True)
     confirmation = page.locator("#restore-confirmation")
     assert "new-db → old-db" in confirmation.inner_text()
     assert "Links and overrides stay as they are now" in confirmation.inner_text()
