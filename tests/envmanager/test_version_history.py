@@ -429,3 +429,18 @@ def test_restoring_a_version_from_before_the_flag_keeps_it_secret(team):
     environment_object_restore_version(user=team.owner, version=before)
     obj.refresh_from_db()
     assert obj.values == {"value": "old-plain", "description": None, "is_secret": True}
+
+
+def test_members_and_other_tenants_get_a_404_for_a_version_page(team, other_team):
+    obj = connection_object(team)
+    environment_object_update(user=team.operator, obj=obj, values={"host": "h2"})
+    (version,) = versions_of(obj)
+    url = f"/workspaces/{team.workspace.pk}/versions/{version.pk}/"
+    assert browser(team.member).get(url).status_code == 404
+    theirs = f"/workspaces/{other_team.workspace.pk}/versions/{version.pk}/"
+    assert browser(other_team.owner).get(theirs).status_code == 404
+    assert browser(other_team.owner).get(url).status_code == 404
+    restore = f"/workspaces/{other_team.workspace.pk}/versions/{version.pk}/restore/"
+    assert browser(other_team.owner).post(restore, {"confirm": "restore"}).status_code == 404
+    obj.refresh_from_db()
+    assert obj.values["host"] == "h2"
