@@ -28,7 +28,7 @@ from envmanager.selectors import (
     deleted_object_versions,
     object_versions,
 )
-from envmanager.services.versions import environment_object_restore_version
+from envmanager.services.versions import environment_object_restore_version, version_diff
 
 CSV_COLUMNS = [
     "created_at",
@@ -180,15 +180,54 @@ def deleted_objects(request: AuthenticatedHttpRequest, workspace_id: int) -> Htt
     )
 
 
+def _version_for(request: AuthenticatedHttpRequest, workspace_id: int, version_id: int):
+    workspace = workspace_for_user(request.user, workspace_id)
+    if not has_workspace_perm(request.user, WorkspacePermission.VIEW_ENV_OBJECTS, workspace):
+        raise Http404
+    version = ObjectVersion.objects.filter(workspace=workspace, pk=version_id).first()
+    if version is None:
+        raise Http404
+    return workspace, version
+
+
+def _version_page(
+    request: AuthenticatedHttpRequest, workspace, version, *, confirming: bool = False
+) -> HttpResponse:
+    return render(
+        request,
+        "envmanager/object_version.html",
+        workspace_page(
+            request,
+            workspace,
+            diff=version_diff(version=version),
+            version=version,
+            confirming=confirming,
+            may_restore=has_workspace_perm(
+                request.user, WorkspacePermission.UPDATE_ENV_OBJECTS, workspace
+            ),
+        ),
+    )
+
+
+@login_required
+def version_detail(
+    request: AuthenticatedHttpRequest, workspace_id: int, version_id: int
+) -> HttpResponse:
+    """A version against the object as it is now, and the confirmation of its restore."""
+    workspace, version = _version_for(request, workspace_id, version_id)
+    return _version_page(request, workspace, version)
+
+
 @login_required
 @require_POST
 def version_restore(
     request: AuthenticatedHttpRequest, workspace_id: int, version_id: int
 ) -> HttpResponse:
-    workspace = workspace_for_user(request.user, workspace_id)
-    version = ObjectVersion.objects.filter(workspace=workspace, pk=version_id).first()
-    if version is None:
-        raise Http404
+    """Restore, once the user has seen what it changes: a POST without `confirm` (a form
+    posted from elsewhere) only shows that, and changes nothing."""
+    workspace, version = _version_for(request, workspace_id, version_id)
+    if request.POST.get("confirm") != "restore":
+        return _version_page(request, workspace, version, confirming=True)
     try:
         obj = environment_object_restore_version(user=request.user, version=version)
     except EnvManagerError as exc:

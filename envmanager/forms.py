@@ -323,6 +323,13 @@ class EnvironmentObjectForm(_ForgetsTypedSecrets, forms.Form):
         if workspace_scope:
             order.append("auto_link_deployments")
         self.fields = {name: self.fields[name] for name in order}
+        if stored and stored.get("is_secret") and "is_secret" in self.fields:
+            # A secret stays secret (`object_types.secret_flag_lowered`): the box stays ticked.
+            self.fields["is_secret"].disabled = True
+            self.fields["is_secret"].help_text = (
+                "A secret stays secret: to make the value plain, delete this object and create "
+                "it again."
+            )
         if stored is not None:
             # What the page showed when it was opened (never a secret): a save sends only the
             # fields the user changed, and the service refuses one changed since then.

@@ -291,6 +291,12 @@ class ObjectVersion(models.Model):
         DELETE = "DELETE", "Before deletion"
         RESTORE = "RESTORE", "Before a restore"
         PROMOTE = "PROMOTE", "Merged into a Workspace object by promotion"
+        # Link and override changes of a Workspace object: the version is the object as it was
+        # before; `detail` names the Deployment (or IDE project) and the override fields.
+        LINK = "LINK", "Before a link"
+        UNLINK = "UNLINK", "Before an unlink"
+        OVERRIDE = "OVERRIDE", "Before an override change"
+        MERGE = "MERGE", "Before a promotion merged a Deployment object into it"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     environment_object_id = models.BigIntegerField(db_index=True)
@@ -303,6 +309,9 @@ class ObjectVersion(models.Model):
     # encrypted like the object itself.
     snapshot = EncryptedJSONField()
     changed_fields = models.JSONField(default=list, blank=True)
+    # What a link or override change was about, in clear: the Deployment's or IDE project's id
+    # and name, the override fields set and unset (names only, never a value).
+    detail = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -282,6 +282,15 @@ def secret_fields(object_type: str, values: dict[str, Any]) -> tuple[str, ...]:
     return spec.secret_fields
 
 
+def secret_flag_lowered(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether going from `old` to `new` values would make a secret variable's value plain.
+    A secret stays secret (as in the hosted product): its value, and those of its overrides,
+    were never shown to anyone, and turning the flag off would show them to every Author.
+    To make a value plain, delete the object and create it again with the value typed anew.
+    Updates refuse it; a restore of a version from before the flag was set keeps the flag."""
+    return bool(old.get("is_secret")) and not new.get("is_secret")
+
+
 # Airflow 3.3's own list (`DEFAULT_SENSITIVE_FIELDS` in `airflow._shared.secrets_masker`):
 # Airflow hides the value of a variable whose key contains one of these names.
 AIRFLOW_SENSITIVE_NAMES = frozenset(

@@ -158,6 +158,11 @@ urlpatterns = [
         name="object-history",
     ),
     path(
+        "workspaces/<int:workspace_id>/versions/<int:version_id>/",
+        audit_views.version_detail,
+        name="version-detail",
+    ),
+    path(
         "workspaces/<int:workspace_id>/versions/<int:version_id>/restore/",
         audit_views.version_restore,
         name="version-restore",

@@ -16,7 +16,7 @@ from envmanager.kernel.api import error_responses
 from envmanager.kernel.errors import InvalidInput
 from envmanager.models import RESTORE_DELETED_DAYS, ObjectVersion
 from envmanager.selectors import audit_events, deleted_object_versions, object_versions
-from envmanager.services.versions import environment_object_restore_version
+from envmanager.services.versions import environment_object_restore_version, version_diff
 
 FILTER_PARAMS = {
     "action": "action",
@@ -63,6 +63,10 @@ class ObjectVersionSerializer(serializers.ModelSerializer):
     createdAt = serializers.DateTimeField(source="created_at")
     createdBy = serializers.EmailField(source="created_by.email", allow_null=True, default=None)
     restoredAt = serializers.DateTimeField(source="restored_at", allow_null=True)
+    detail = serializers.DictField(
+        help_text="For a link or override change: deploymentId and deploymentName (or "
+        "ideProjectId and ideProjectName), overrideFields and unsetFields (names only)."
+    )
 
     class Meta:
         model = ObjectVersion
@@ -73,10 +77,57 @@ class ObjectVersionSerializer(serializers.ModelSerializer):
             "objectKey",
             "reason",
             "changedFields",
+            "detail",
             "createdAt",
             "createdBy",
             "restoredAt",
         ]
+
+
+class FieldChangeSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    secret = serializers.BooleanField()
+    changed = serializers.BooleanField()
+    version = serializers.CharField(
+        allow_null=True,
+        required=False,
+        help_text="The value in the version as text (null: unset); never sent for a secret.",
+    )
+    current = serializers.CharField(
+        allow_null=True,
+        required=False,
+        help_text="The value now as text (null: unset); never sent for a secret.",
+    )
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if instance.secret:
+            del data["version"], data["current"]
+        return data
+
+
+class LinkChangeSerializer(serializers.Serializer):
+    scope = serializers.SerializerMethodField()
+    scopeEntityId = serializers.IntegerField(source="target_id")
+    name = serializers.CharField(source="target_name")
+    change = serializers.ChoiceField(
+        choices=["LINKED_SINCE", "UNLINKED_SINCE", "OVERRIDES_CHANGED"]
+    )
+    overrides = FieldChangeSerializer(many=True)
+
+    def get_scope(self, change) -> str:
+        return "DEPLOYMENT" if change.target_kind == "Deployment" else "IDE_PROJECT"
+
+
+class VersionDiffSerializer(serializers.Serializer):
+    versionId = serializers.IntegerField(source="version.pk")
+    objectExists = serializers.BooleanField(source="object_exists")
+    fieldChanges = FieldChangeSerializer(source="fields", many=True)
+    linkChanges = LinkChangeSerializer(source="links", many=True)
+    secretFlagKept = serializers.BooleanField(
+        source="secret_flag_kept",
+        help_text="Restoring keeps the object secret (a secret stays secret).",
+    )
 
 
 class DeletedObjectSerializer(ObjectVersionSerializer):
@@ -198,6 +249,28 @@ class DeletedObjectsView(APIView):
         )
         versions = deleted_object_versions(workspace)
         return Response({"deletedObjects": DeletedObjectSerializer(versions, many=True).data})
+
+
+class ObjectVersionDiffView(APIView):
+    @extend_schema(
+        operation_id="workspaces_environment_objects_versions_diff",
+        summary="A version compared with the object as it is now",
+        description="Authors and above. Per field its value in the version and now; a secret "
+        "field only as changed or unchanged. Restoring an existing object changes its key and "
+        "values, not its links.",
+        responses={200: VersionDiffSerializer, **error_responses(401, 403, 404)},
+    )
+    def get(self, request, workspace_id: int, object_id: int, version_id: int):
+        workspace = workspace_for_user(request.user, workspace_id)
+        require_workspace_perm(
+            request.user, WorkspacePermission.VIEW_ENV_OBJECTS, workspace, "see environment objects"
+        )
+        version = ObjectVersion.objects.filter(
+            workspace=workspace, environment_object_id=object_id, pk=version_id
+        ).first()
+        if version is None:
+            raise Http404("No such version.")
+        return Response(VersionDiffSerializer(version_diff(version=version)).data)
 
 
 class ObjectVersionRestoreView(APIView):

@@ -103,6 +103,12 @@ urlpatterns = [
     ),
     path(
         "workspaces/<int:workspace_id>/environment-objects/<int:object_id>/versions/"
+        "<int:version_id>/diff",
+        audit.ObjectVersionDiffView.as_view(),
+        name="api-object-version-diff",
+    ),
+    path(
+        "workspaces/<int:workspace_id>/environment-objects/<int:object_id>/versions/"
         "<int:version_id>/restore",
         audit.ObjectVersionRestoreView.as_view(),
         name="api-object-version-restore",

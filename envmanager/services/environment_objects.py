@@ -24,11 +24,15 @@ from envmanager.kernel.errors import (
 from envmanager.models import EnvironmentObject, Link, ObjectVersion
 from envmanager.object_types import ObjectType, Scope, type_name, type_with_article
 from envmanager.services.link_rows import (
-    auto_link_targets,
+    auto_links_create,
     link_row_create,
     lock_workspace_auto_links,
 )
-from envmanager.services.versions import changed_field_names, version_record
+from envmanager.services.versions import (
+    changed_field_names,
+    link_version_record,
+    version_record,
+)
 
 
 def _require_edit(
@@ -128,8 +132,9 @@ def _link(
 
 
 def _apply_auto_link(obj: EnvironmentObject) -> None:
-    for deployment in auto_link_targets(obj):
-        _link(obj, deployment=deployment, is_auto=True)
+    taken = auto_links_create(obj)
+    if taken:
+        raise _conflict_for(taken[0], obj.object_type, obj.key)
 
 
 def environment_object_create(
@@ -299,6 +304,13 @@ def environment_object_update(
         _require_unchanged_since(obj, seen or {}, if_match)
         new_key = obj.key if key is None else key
         cleaned = _clean(obj.object_type, new_key, {**obj.values, **(values or {})})
+        if object_types.secret_flag_lowered(obj.values, cleaned):
+            message = (
+                f"{obj.key} is secret, and a secret stays secret: its value (and those of its "
+                "overrides) would be shown to every Author. To make it plain, delete it and "
+                "create it again with the value typed anew. Nothing was saved."
+            )
+            raise InvalidInput(message, {"is_secret": message})
         key_changed = new_key != obj.key
         changed = changed_field_names(obj.object_type, obj.values, cleaned)
         if key_changed:
@@ -413,6 +425,14 @@ def link_create(
         # auto-link lock first, in the order a rename takes them.
         lock_workspace_auto_links(obj.workspace_id)
         obj = _locked(obj)
+        link_version_record(
+            obj=obj,
+            reason=ObjectVersion.Reason.LINK,
+            user=user,
+            deployment=deployment,
+            ide_project=ide_project,
+            set_fields=list(cleaned),
+        )
         link = _link(obj, deployment=deployment, ide_project=ide_project, overrides=cleaned)
         detail = {"ideProjectId": link.ide_project_id} if ide_project else {}
         if deployment is not None and obj.auto_link_excluded.filter(pk=deployment.pk).exists():
@@ -452,6 +472,13 @@ def link_delete(*, user: User, link: Link) -> None:
         link = locked_link
         if link.deployment_id and obj.auto_link_deployments:
             obj.auto_link_excluded.add(link.deployment_id)
+        link_version_record(
+            obj=obj,
+            reason=ObjectVersion.Reason.UNLINK,
+            user=user,
+            deployment_id=link.deployment_id,
+            ide_project_id=link.ide_project_id,
+        )
         audit_record(
             workspace=obj.workspace_id,
             actor=user,
@@ -468,6 +495,9 @@ def _clean_overrides(obj: EnvironmentObject, overrides: dict[str, Any]) -> dict[
         return object_types.clean_overrides(obj.object_type, overrides)
     except ValidationError as exc:
         raise InvalidInput.from_validation_error(exc, prefix="overrides.") from None
+
+
+_MISSING = object()
 
 
 def link_set_overrides(
@@ -506,9 +536,21 @@ def link_set_overrides(
         return name in unset_fields or ("extra" in unset_fields and name.startswith("extra."))
 
     with transaction.atomic():
+        # The object before its link, in the order an unlink takes them: its version is the
+        # object as it is now.
+        obj = _locked(obj)
         link = _locked(link)
         merged = {k: v for k, v in link.overrides.items() if not unset(k)}
         merged.update(cleaned)
+        if merged != link.overrides:
+            link_version_record(
+                obj=obj,
+                reason=ObjectVersion.Reason.OVERRIDE,
+                user=user,
+                deployment_id=link.deployment_id,
+                set_fields=[k for k in cleaned if link.overrides.get(k, _MISSING) != cleaned[k]],
+                unset_fields=[k for k in link.overrides if unset(k)],
+            )
         link.overrides = merged
         link.updated_at = timezone.now()
         link.save(update_fields=["overrides", "updated_at"])
@@ -535,8 +577,14 @@ def auto_link_exclude(*, user: User, obj: EnvironmentObject, deployment: Deploym
             "That Deployment is not in this Workspace.", {"scopeEntityId": "Unknown."}
         )
     with transaction.atomic():
+        obj = _locked(obj)
         obj.auto_link_excluded.add(deployment)
-        obj.links.filter(deployment=deployment).delete()
+        unlinked = obj.links.filter(deployment=deployment, is_home=False)
+        if unlinked.exists():
+            link_version_record(
+                obj=obj, reason=ObjectVersion.Reason.UNLINK, user=user, deployment=deployment
+            )
+        unlinked.delete()
         audit_record(
             workspace=obj.workspace_id,
             actor=user,

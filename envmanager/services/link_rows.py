@@ -1,6 +1,7 @@
 """The Link rows themselves, below every service that makes them: one created in its own
 savepoint (the database refuses a key its target already resolves), the Deployments an
-auto-linked object links to, and the Workspace lock auto-links take. `environment_objects`
+auto-linked object links to (and the auto-links themselves), and the Workspace lock
+auto-links take. `environment_objects`
 (create, link, auto-link) and `versions` (restoring a deleted object) both build on these."""
 
 from typing import Any
@@ -57,3 +58,14 @@ def auto_link_targets(obj: EnvironmentObject) -> QuerySet[Deployment]:
         .exclude(pk__in=excluded)
         .exclude(links__environment_object=obj)
     )
+
+
+def auto_links_create(obj: EnvironmentObject) -> list[Deployment]:
+    """Link an auto-linked object to every Deployment it should link to and does not yet
+    (`auto_link_targets`); returns those that resolve its key from another object already,
+    left unlinked. Creating or auto-linking refuses such a one; a restore skips it."""
+    return [
+        target
+        for target in auto_link_targets(obj)
+        if link_row_create(obj, deployment=target, is_auto=True) is None
+    ]

@@ -12,7 +12,7 @@ from envmanager import object_types
 from envmanager.kernel.errors import InvalidInput, NotFound, NotPermitted
 from envmanager.models import EnvironmentObject, Link, ObjectVersion
 from envmanager.object_types import ObjectType, Scope
-from envmanager.services.versions import version_record
+from envmanager.services.versions import link_version_record, version_record
 
 
 def _workspace_object(obj: EnvironmentObject) -> EnvironmentObject | None:
@@ -65,7 +65,8 @@ def environment_object_promote(
     Workspace object. Otherwise a Deployment-level override on the existing one is created with
     exactly the overridable fields whose values differ, and this object is deleted; fields that
     cannot be overridden (a description, a variable's secret flag) take the Workspace
-    object's value, which changes nothing Airflow reads. One transaction.
+    object's value, which changes nothing Airflow reads; but a secret stays secret, so a secret
+    variable merged into a plain one makes the Workspace variable secret. One transaction.
     """
     deployment = obj.deployment
     if obj.scope != Scope.DEPLOYMENT or deployment is None:
@@ -119,7 +120,25 @@ def environment_object_promote(
         # Its home link goes with it, freeing the key on the Deployment (which, holding its own
         # object with this key, could not have been linked to the Workspace one).
         obj.delete()
+        # A secret stays secret: a secret value merged into a plain variable's override would
+        # be shown to every Author, so the Workspace variable becomes secret (which changes
+        # nothing Airflow reads).
+        made_secret = object_types.secret_flag_lowered(obj.values, existing.values)
+        # The Workspace object's history shows the merge too: its version before the override.
+        merge = link_version_record(
+            obj=existing,
+            reason=ObjectVersion.Reason.MERGE,
+            user=user,
+            deployment=deployment,
+            set_fields=sorted(overrides),
+        )
         now = timezone.now()
+        if made_secret:
+            merge.changed_fields = [*merge.changed_fields, "is_secret"]
+            merge.save(update_fields=["changed_fields"])
+            existing.values = {**existing.values, "is_secret": True}
+            existing.updated_at, existing.updated_by = now, user
+            existing.save(update_fields=["values", "updated_at", "updated_by"])
         Link.objects.create(
             environment_object=existing,
             deployment=deployment,
@@ -136,6 +155,6 @@ def environment_object_promote(
             obj=existing,
             deployment_id=deployment.pk,
             fields=overrides,
-            detail={"overrideCreated": True},
+            detail={"overrideCreated": True, **({"madeSecret": True} if made_secret else {})},
         )
         return existing, True

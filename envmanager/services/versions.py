@@ -1,6 +1,8 @@
 """Version history of environment objects, and restoring an earlier version."""
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,11 +14,12 @@ from accounts.audit import audit_record
 from accounts.models import User, WorkspacePermission
 from accounts.permissions import require_workspace_perm
 from deployments.models import Deployment, IdeProject
+from envmanager import object_types
 from envmanager.kernel.errors import Conflict, InvalidInput, NotFound
 from envmanager.models import RESTORE_DELETED_DAYS, EnvironmentObject, ObjectVersion
 from envmanager.object_types import SPECS, Scope
 from envmanager.services.link_rows import (
-    auto_link_targets,
+    auto_links_create,
     link_row_create,
     lock_workspace_auto_links,
 )
@@ -57,9 +60,15 @@ def object_snapshot(obj: EnvironmentObject) -> dict[str, Any]:
 
 
 def version_record(
-    *, obj: EnvironmentObject, reason: str, user: User | None, changed_fields: Sequence[str] = ()
+    *,
+    obj: EnvironmentObject,
+    reason: str,
+    user: User | None,
+    changed_fields: Sequence[str] = (),
+    detail: dict[str, Any] | None = None,
 ) -> ObjectVersion:
-    """Keep the object's state as it is now, before it changes (call inside the transaction)."""
+    """Keep the object's state as it is now, before it changes (call inside the transaction).
+    `detail` is stored in clear: ids, names and field names only, never a value."""
     return ObjectVersion.objects.create(
         workspace_id=obj.workspace_id,
         environment_object_id=obj.pk,
@@ -70,7 +79,205 @@ def version_record(
         reason=reason,
         snapshot=object_snapshot(obj),
         changed_fields=list(changed_fields),
+        detail=detail or {},
         created_by=user,
+    )
+
+
+def link_version_record(
+    *,
+    obj: EnvironmentObject,
+    reason: str,
+    user: User | None,
+    deployment: Deployment | None = None,
+    ide_project: IdeProject | None = None,
+    deployment_id: int | None = None,
+    ide_project_id: int | None = None,
+    set_fields: Sequence[str] = (),
+    unset_fields: Sequence[str] = (),
+) -> ObjectVersion:
+    """A version of a Workspace object before one of its links changes (linked, unlinked, its
+    overrides set or unset, or an override merged in by promotion): says which Deployment or
+    IDE project and which override fields, by name. The override values themselves are in the
+    snapshot, encrypted like the rest of it."""
+    detail: dict[str, Any] = {}
+    if deployment is None and deployment_id is not None:
+        deployment = Deployment.objects.filter(pk=deployment_id).first()
+    if ide_project is None and ide_project_id is not None:
+        ide_project = IdeProject.objects.filter(pk=ide_project_id).first()
+    if deployment is not None:
+        detail.update(deploymentId=deployment.pk, deploymentName=deployment.name)
+    elif ide_project is not None:
+        detail.update(ideProjectId=ide_project.pk, ideProjectName=ide_project.name)
+    if set_fields:
+        detail["overrideFields"] = sorted(set_fields)
+    if unset_fields:
+        detail["unsetFields"] = sorted(unset_fields)
+    return version_record(
+        obj=obj,
+        reason=reason,
+        user=user,
+        changed_fields=sorted({*set_fields, *unset_fields}),
+        detail=detail,
+    )
+
+
+def restored_values(current: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
+    """The values restoring `saved` onto an object that holds `current` gives it: the saved
+    ones, but a secret stays secret (`object_types.secret_flag_lowered`), so a version from
+    before the flag was set comes back with its value secret."""
+    if object_types.secret_flag_lowered(current, saved):
+        return {**saved, "is_secret": True}
+    return saved
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field in a version and now. A secret field (secret in either) carries no values,
+    only whether it changed, compared decrypted here on the server."""
+
+    field: str
+    secret: bool
+    changed: bool
+    version: str | None = None
+    current: str | None = None
+
+
+@dataclass(frozen=True)
+class LinkChange:
+    """A link that differs between a version and now."""
+
+    target_kind: str  # "Deployment" or "IDE project"
+    target_id: int
+    target_name: str
+    change: str  # UNLINKED_SINCE, LINKED_SINCE, OVERRIDES_CHANGED
+    overrides: list[FieldChange]
+
+
+@dataclass(frozen=True)
+class VersionDiff:
+    """A version against the object as it is now (or against nothing, for a deleted object):
+    every field, and the links that differ. `after_restore` is what restoring would change
+    (restoring an existing object keeps its links as they are; a secret stays secret)."""
+
+    version: ObjectVersion
+    object_exists: bool
+    fields: list[FieldChange]
+    links: list[LinkChange]
+    secret_flag_kept: bool
+
+    @property
+    def changed_fields(self) -> list[FieldChange]:
+        return [f for f in self.fields if f.changed]
+
+
+def _shown(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _field_change(name: str, secret: bool, then: Any, now: Any) -> FieldChange:
+    if secret:
+        return FieldChange(field=name, secret=True, changed=then != now)
+    return FieldChange(
+        field=name, secret=False, changed=then != now, version=_shown(then), current=_shown(now)
+    )
+
+
+def _link_changes(
+    object_type: str, secret: set[str], then: list[dict[str, Any]], now: list[dict[str, Any]]
+) -> list[LinkChange]:
+    def target(link: dict[str, Any]) -> tuple[str, int]:
+        if link.get("deployment_id"):
+            return ("Deployment", link["deployment_id"])
+        return ("IDE project", link["ide_project_id"])
+
+    before = {target(link): link for link in then if not link.get("is_home")}
+    after = {target(link): link for link in now if not link.get("is_home")}
+    names = {
+        ("Deployment", d.pk): d.name
+        for d in Deployment.objects.filter(
+            pk__in=[i for k, i in {*before, *after} if k == "Deployment"]
+        )
+    }
+    names.update(
+        {
+            ("IDE project", p.pk): p.name
+            for p in IdeProject.objects.filter(
+                pk__in=[i for k, i in {*before, *after} if k == "IDE project"]
+            )
+        }
+    )
+    changes = []
+    for key in sorted({*before, *after}):
+        old, new = before.get(key), after.get(key)
+        if old is None or new is None:
+            change = "LINKED_SINCE" if old is None else "UNLINKED_SINCE"
+            fields: list[FieldChange] = []
+        else:
+            fields = [
+                _field_change(
+                    name,
+                    name.split(".")[0] in secret,
+                    old["overrides"].get(name),
+                    new["overrides"].get(name),
+                )
+                for name in sorted({*old["overrides"], *new["overrides"]})
+            ]
+            if not any(f.changed for f in fields):
+                continue
+            change = "OVERRIDES_CHANGED"
+        changes.append(
+            LinkChange(
+                target_kind=key[0],
+                target_id=key[1],
+                target_name=names.get(key, "(deleted since)"),
+                change=change,
+                overrides=fields,
+            )
+        )
+    return changes
+
+
+def version_diff(*, version: ObjectVersion) -> VersionDiff:
+    """Compare a version with the object as it is now: per field its value then and now, a
+    secret field (secret then or now) only as changed or unchanged. Reads; shows no secret."""
+    snap = version.snapshot
+    obj = EnvironmentObject.objects.filter(pk=version.environment_object_id).first()
+    then_values: dict[str, Any] = snap["values"]
+    now_values: dict[str, Any] = obj.values if obj is not None else {}
+    secret = set(object_types.secret_fields(version.object_type, then_values)) | set(
+        object_types.secret_fields(version.object_type, now_values)
+    )
+    fields = [
+        FieldChange(
+            field="key",
+            secret=False,
+            changed=obj is None or obj.key != version.key,
+            version=version.key,
+            current=obj.key if obj is not None else None,
+        )
+    ]
+    for name in SPECS[version.object_type].fields:
+        fields.append(
+            _field_change(
+                name,
+                name in secret,
+                then_values.get(name),
+                now_values.get(name) if obj is not None else None,
+            )
+        )
+    now_links = object_snapshot(obj)["links"] if obj is not None else []
+    return VersionDiff(
+        version=version,
+        object_exists=obj is not None,
+        fields=fields,
+        links=_link_changes(version.object_type, secret, snap["links"], now_links),
+        secret_flag_kept=obj is not None
+        and object_types.secret_flag_lowered(now_values, then_values),
     )
 
 
@@ -103,12 +310,13 @@ def environment_object_restore_version(*, user: User, version: ObjectVersion) ->
             .first()
         )
         if obj is not None:
-            changed = changed_field_names(obj.object_type, obj.values, snap["values"])
+            restored = restored_values(obj.values, snap["values"])
+            changed = changed_field_names(obj.object_type, obj.values, restored)
             version_record(
                 obj=obj, reason=ObjectVersion.Reason.RESTORE, user=user, changed_fields=changed
             )
             old_key = obj.key
-            obj.key, obj.values = version.key, snap["values"]
+            obj.key, obj.values = version.key, restored
             obj.updated_at, obj.updated_by = timezone.now(), user
             try:
                 with transaction.atomic():
@@ -207,9 +415,7 @@ def _restore_deleted(user: User, version: ObjectVersion, snap: dict[str, Any]) -
     if obj.scope == Scope.WORKSPACE and obj.auto_link_deployments:
         # "Every Deployment" includes those created while it was deleted (not excluded ones);
         # one that resolves the key from another object now is skipped.
-        for target in auto_link_targets(obj):
-            if link_row_create(obj, deployment=target, is_auto=True) is None:
-                skipped.append(target.pk)
+        skipped += [target.pk for target in auto_links_create(obj)]
     version.restored_at = now
     version.save(update_fields=["restored_at"])
     audit_record(

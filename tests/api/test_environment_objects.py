@@ -21,11 +21,12 @@ BLOCK = {
     "ENVIRONMENT_VARIABLE": "environmentVariable",
     "METRICS_EXPORT": "metricsExport",
 }
-# One non-secret field per type to change, and its stored name.
+# One field per type to change, and its stored name: a non-secret one where the type has one
+# (the secret environment variable's flag cannot be lowered: a secret stays secret).
 CHANGE = {
     "CONNECTION": ("host", "db2.internal", "host"),
     "AIRFLOW_VARIABLE": ("description", "Rotated monthly", "description"),
-    "ENVIRONMENT_VARIABLE": ("isSecret", False, "is_secret"),
+    "ENVIRONMENT_VARIABLE": ("value", "env-rotated-value", "value"),
     "METRICS_EXPORT": ("username", "metrics2", "username"),
 }
 

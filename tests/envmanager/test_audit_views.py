@@ -80,7 +80,12 @@ def test_history_page_lists_versions_without_values_and_restores(team, history):
     page = client.get(url)
     assert page.status_code == 200 and SECRET.encode() not in page.content
     version = ObjectVersion.objects.get(environment_object_id=history.pk)
-    response = client.post(f"/workspaces/{team.workspace.pk}/versions/{version.pk}/restore/")
+    restore = f"/workspaces/{team.workspace.pk}/versions/{version.pk}/restore/"
+    # Without the confirmation the POST only shows what restoring changes (see test_version_diff).
+    assert client.post(restore).status_code == 200
+    history.refresh_from_db()
+    assert history.values["value"] == "other"
+    response = client.post(restore, {"confirm": "restore"})
     assert response.status_code == 302
     history.refresh_from_db()
     assert history.values["value"] == SECRET

@@ -15,6 +15,7 @@ from deployments.services import deployment_create
 from envmanager.models import EnvironmentObject, Link
 from envmanager.services import (
     environment_object_create,
+    environment_object_delete,
     environment_object_update,
     link_create,
     link_delete,
@@ -198,7 +199,15 @@ def test_an_import_never_lowers_a_secret_flag_it_races_with(team):
         stored = EnvironmentObject.objects.get(pk=obj.pk).values
         assert stored["is_secret"] is True, f"round {round_}"
         assert stored["value"] == f"value-{round_}"
-        environment_object_update(user=team.owner, obj=obj, values={"is_secret": False})
+        # A secret stays secret: the next round starts from a plain variable made anew.
+        environment_object_delete(user=team.owner, obj=obj)
+        obj = environment_object_create(
+            user=team.owner,
+            workspace=team.workspace,
+            object_type="AIRFLOW_VARIABLE",
+            key="report_target",
+            values={"value": "a", "is_secret": False},
+        )
 
 
 def _own(team, deployment, key, host):
