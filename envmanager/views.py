@@ -2,6 +2,7 @@
 forms around them. Each view fetches the tenant-scoped object first (another Workspace's id is
 a 404), checks each permission once per request, and calls a service."""
 
+import json
 from typing import Any
 
 from django.contrib import messages
@@ -99,6 +100,32 @@ def summary(object_type: str, values: dict) -> str:
         return "•••••••• (secret)"
     value = values.get("value", "")
     return value if len(value) <= 80 else value[:77] + "…"
+
+
+def readonly_values(object_type: str, values: dict, form) -> list[dict]:
+    """Every field of an object, for a role that may read it but not change it: secrets masked
+    (only whether one is set), unset and empty told apart. Labels are the edit form's."""
+    hidden = set(object_types.secret_fields(object_type, values))
+    rows = []
+    for name in SPECS[object_type].fields:
+        value = values.get(name)
+        field = form.fields.get(name)
+        label = field.label if field is not None and field.label else name.replace("_", " ")
+        row = {"name": name, "label": label, "text": "", "note": "", "block": False}
+        if name == "is_secret":
+            row.update(label="Secret", text="Yes" if value else "No")
+        elif value is None or value == {}:
+            row["note"] = "not set"
+        elif name in hidden:
+            row.update(text="••••••••", note="secret, set")
+        elif value == "":
+            row["note"] = "empty"
+        elif isinstance(value, dict | list):
+            row.update(text=json.dumps(value, indent=2, sort_keys=True), block=True)
+        else:
+            row.update(text=str(value), block="\n" in str(value))
+        rows.append(row)
+    return rows
 
 
 def _list_context(
@@ -452,6 +479,7 @@ def _object_page(
         excluded=list(obj.auto_link_excluded.all()),
         connection_types=CONNECTION_TYPES,
     )
+    context["readonly"] = readonly_values(obj.object_type, obj.values, context["form"])
     return render(request, "envmanager/environment_object.html", context)
 
 
@@ -759,6 +787,7 @@ def _deployment_object_page(
         summary=summary(obj.object_type, obj.values),
         connection_types=CONNECTION_TYPES,
     )
+    context["readonly"] = readonly_values(obj.object_type, obj.values, context["form"])
     return render(request, "envmanager/deployment_object.html", context)
 
 
