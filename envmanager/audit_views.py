@@ -23,7 +23,7 @@ from accounts.permissions import has_workspace_perm
 from accounts.selectors import workspace_for_user
 from envmanager.kernel.errors import EnvManagerError, NotPermitted
 from envmanager.models import EnvironmentObject, MigrationRun, ObjectVersion
-from envmanager.object_types import ObjectType, Scope
+from envmanager.object_types import ObjectType, Scope, type_name
 from envmanager.selectors import (
     AUDIT_FILTERS,
     audit_events,
@@ -295,7 +295,7 @@ def version_restore(
     except EnvManagerError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Restored {obj.get_object_type_display().lower()} {obj.key}.")
+        messages.success(request, f"Restored {type_name(obj.object_type)} {obj.key}.")
     return redirect(
         "object-history", workspace_id=workspace.pk, object_id=version.environment_object_id
     )
