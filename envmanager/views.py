@@ -734,6 +734,12 @@ def deployment_environment(request: AuthenticatedHttpRequest, deployment_id: int
         {"item": item, "obj": item.environment_object, "summary": summary(object_type, item.values)}
         for item in page.object_list
     ]
+    # Which of the page's keys the Workspace has an object for: an own object's promote dialog
+    # says up front that it adds an override there. (All the page's keys, linked ones too: one
+    # query whatever the page holds.)
+    context["workspace_keys"] = _workspace_keys(
+        deployment, object_type, [r["obj"].key for r in rows]
+    )
     migration = {}
     if object_type in (ObjectType.CONNECTION, ObjectType.AIRFLOW_VARIABLE):
         migration = {
@@ -749,6 +755,20 @@ def deployment_environment(request: AuthenticatedHttpRequest, deployment_id: int
         _list_context(request, object_type, page, rows, form, query), migration=migration
     )
     return render(request, "envmanager/deployment_environment.html", context)
+
+
+def _workspace_keys(deployment: Deployment, object_type: str, keys: list[str]) -> set[str]:
+    """Those of `keys` the Workspace holds an object of this type for."""
+    if not keys:
+        return set()
+    return set(
+        EnvironmentObject.objects.filter(
+            workspace=deployment.workspace_id,
+            scope=Scope.WORKSPACE,
+            object_type=object_type,
+            key__in=keys,
+        ).values_list("key", flat=True)
+    )
 
 
 def _deployment_own_object(
@@ -786,6 +806,7 @@ def _deployment_object_page(
         slug=SPECS[obj.object_type].slug,
         summary=summary(obj.object_type, obj.values),
         connection_types=CONNECTION_TYPES,
+        workspace_keys=_workspace_keys(deployment, obj.object_type, [obj.key]),
     )
     context["readonly"] = readonly_values(obj.object_type, obj.values, context["form"])
     return render(request, "envmanager/deployment_object.html", context)
