@@ -93,7 +93,12 @@ def walked(team, airflow_sqlite, django_capture_on_commit_callbacks):
             object_keys=["mode"],
         )
     run.refresh_from_db()
-    migration_undo(user=team.owner, run=run)
+    # Undone to the end here: a run page opened during the walk would otherwise finish the undo
+    # and remove objects whose links an earlier page showed.
+    with django_capture_on_commit_callbacks(execute=True):
+        migration_undo(user=team.owner, run=run)
+    run.refresh_from_db()
+    assert run.status == "UNDONE"
     assert EnvironmentObject.objects.filter(key="legacy").exists()
     return team
 
