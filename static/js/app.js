@@ -69,6 +69,15 @@
     apply();
   });
 
+  // Each table in a box of its own that scrolls sideways when the window is narrower than
+  // the table (static/css/app.css); the page itself never does.
+  document.querySelectorAll("table.table").forEach((table) => {
+    const box = document.createElement("div");
+    box.className = "table-scroll";
+    table.replaceWith(box);
+    box.append(table);
+  });
+
   // A Copy button on each snippet to paste elsewhere (a new token, a configuration).
   document.querySelectorAll("pre.copy").forEach((pre) => {
     const box = document.createElement("div");
