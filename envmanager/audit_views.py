@@ -230,6 +230,7 @@ def audit_log(request: AuthenticatedHttpRequest, workspace_id: int) -> HttpRespo
         request, workspace, page=page, filters=filters, query=query.urlencode()
     )
     context["rows"] = audit_rows(list(page), workspace, context["can"])
+    context["action_labels"] = sorted(ACTION_LABELS.items())
     return render(
         request,
         "envmanager/audit_log.html",

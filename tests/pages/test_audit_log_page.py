@@ -33,6 +33,8 @@ def test_actions_read_as_words_with_the_code_kept_for_the_filter(team):
     assert '<span title="environment_object.create">Object created</span>' in html
     assert '<span title="membership.set">Member role set</span>' in html
     assert "<code>environment_object.create</code>" not in html
+    # The filter still takes the code (a prefix): it offers each with its name.
+    assert '<option value="link.override">Override saved</option>' in html
 
 
 def test_objects_and_deployments_are_linked_while_they_exist(team):
