@@ -45,7 +45,11 @@ def deployment_tokens(request: AuthenticatedHttpRequest, deployment_id: int) -> 
     shown = shown_once(request, page=page)
     if shown:
         base_url = request.build_absolute_uri("/").rstrip("/")
-        created = {"token": shown, "kwargs": json.dumps({"base_url": base_url, "token": shown})}
+        created = {
+            "token": shown,
+            "base_url": base_url,
+            "kwargs": json.dumps({"base_url": base_url, "token": shown}),
+        }
     return render(
         request,
         "deployments/tokens.html",

@@ -12,6 +12,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.http import require_POST
 
@@ -21,7 +22,8 @@ from accounts.page_context import workspace_page
 from accounts.permissions import has_workspace_perm
 from accounts.selectors import workspace_for_user
 from envmanager.kernel.errors import EnvManagerError, NotPermitted
-from envmanager.models import ObjectVersion
+from envmanager.models import EnvironmentObject, MigrationRun, ObjectVersion
+from envmanager.object_types import ObjectType, Scope, type_name
 from envmanager.selectors import (
     AUDIT_FILTERS,
     audit_events,
@@ -112,6 +114,101 @@ def audit_csv_response(events, workspace) -> StreamingHttpResponse:
     return response
 
 
+# How the audit log page names each action; the code stays in the filter, the CSV and the API.
+ACTION_LABELS = {
+    "workspace.update": "Workspace settings changed",
+    "membership.set": "Member role set",
+    "membership.remove": "Member removed",
+    "api_token.create": "API token created",
+    "api_token.revoke": "API token revoked",
+    "deployment.create": "Deployment created",
+    "deployment.update": "Deployment updated",
+    "deployment_token.create": "Deployment token created",
+    "deployment_token.revoke": "Deployment token revoked",
+    "encryption_keys.rotate": "Encryption keys rotated",
+    "environment.import": "Airflow file imported",
+    "secrets.reveal": "Secrets fetched",
+    "environment_object.create": "Object created",
+    "environment_object.update": "Object edited",
+    "environment_object.delete": "Object deleted",
+    "environment_object.promote": "Promoted to the Workspace",
+    "environment_object.restore": "Object restored",
+    "environment_object.purge": "Deleted object purged",
+    "link.create": "Linked",
+    "link.delete": "Unlinked",
+    "link.override": "Override saved",
+    "link.exclude": "Excluded from the auto-link",
+    "migration.start": "Migration started",
+    "migration.copied": "Migration copied and verified",
+    "migration.finished": "Migration finished",
+    "migration.failed": "Migration failed",
+    "migration.undo": "Migration undo started",
+    "migration.undone": "Migration undone",
+}
+
+
+def action_label(action: str) -> str:
+    """ "environment_object.update" → "Object edited"; an action without a label yet in words."""
+    return ACTION_LABELS.get(action) or action.replace("_", " ").replace(".", ": ").capitalize()
+
+
+def audit_rows(events: list, workspace, can: dict[str, bool]) -> list[dict]:
+    """One page of events as the page shows them: the action in words, and links to the
+    object, the Deployment and the migration run where they still exist and the viewer may
+    open them (three queries, whatever the page holds)."""
+    object_ids = {e.environment_object_id for e in events if e.environment_object_id}
+    objects = (
+        EnvironmentObject.objects.filter(workspace=workspace, pk__in=object_ids).in_bulk()
+        if can["view_objects"] and object_ids
+        else {}
+    )
+    deployments = workspace.deployments.in_bulk(
+        {e.deployment_id for e in events if e.deployment_id}
+    )
+    run_ids = {e.detail.get("runId") for e in events if isinstance(e.detail, dict)}
+    run_ids = {r for r in run_ids if isinstance(r, int)}
+    runs = (
+        set(
+            MigrationRun.objects.filter(workspace=workspace, pk__in=run_ids).values_list(
+                "pk", flat=True
+            )
+        )
+        if can["migrate"] and run_ids
+        else set()
+    )
+    rows = []
+    for event in events:
+        obj = objects.get(event.environment_object_id)
+        object_url = ""
+        if obj is not None and obj.scope == Scope.WORKSPACE:
+            object_url = reverse("environment-object", args=[workspace.pk, obj.pk])
+        elif obj is not None:
+            object_url = reverse("deployment-object", args=[obj.deployment_id, obj.pk])
+        deployment = deployments.get(event.deployment_id)
+        deployment_url = ""
+        if deployment is not None:
+            name = "deployment-environment" if can["view_objects"] else "deployment-settings"
+            deployment_url = reverse(name, args=[deployment.pk])
+        run_id = event.detail.get("runId") if isinstance(event.detail, dict) else None
+        rows.append(
+            {
+                "event": event,
+                "action": action_label(event.action),
+                "type": (
+                    ObjectType(event.object_type).label
+                    if event.object_type in ObjectType.values
+                    else event.object_type
+                ),
+                "object_url": object_url,
+                "deployment": deployment,
+                "deployment_url": deployment_url,
+                "run_id": run_id if isinstance(run_id, int) else None,
+                "run_url": reverse("migration-run", args=[run_id]) if run_id in runs else "",
+            }
+        )
+    return rows
+
+
 @login_required
 def audit_log(request: AuthenticatedHttpRequest, workspace_id: int) -> HttpResponseBase:
     workspace = workspace_for_user(request.user, workspace_id)
@@ -129,10 +226,15 @@ def audit_log(request: AuthenticatedHttpRequest, workspace_id: int) -> HttpRespo
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    context = workspace_page(
+        request, workspace, page=page, filters=filters, query=query.urlencode()
+    )
+    context["rows"] = audit_rows(list(page), workspace, context["can"])
+    context["action_labels"] = sorted(ACTION_LABELS.items())
     return render(
         request,
         "envmanager/audit_log.html",
-        workspace_page(request, workspace, page=page, filters=filters, query=query.urlencode()),
+        context,
     )
 
 
@@ -233,7 +335,7 @@ def version_restore(
     except EnvManagerError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Restored {obj.get_object_type_display().lower()} {obj.key}.")
+        messages.success(request, f"Restored {type_name(obj.object_type)} {obj.key}.")
     return redirect(
         "object-history", workspace_id=workspace.pk, object_id=version.environment_object_id
     )

@@ -2,6 +2,7 @@
 forms around them. Each view fetches the tenant-scoped object first (another Workspace's id is
 a 404), checks each permission once per request, and calls a service."""
 
+import json
 from typing import Any
 
 from django.contrib import messages
@@ -103,6 +104,32 @@ def summary(object_type: str, values: dict) -> str:
         return "•••••••• (secret)"
     value = values.get("value", "")
     return value if len(value) <= 80 else value[:77] + "…"
+
+
+def readonly_values(object_type: str, values: dict, form) -> list[dict]:
+    """Every field of an object, for a role that may read it but not change it: secrets masked
+    (only whether one is set), unset and empty told apart. Labels are the edit form's."""
+    hidden = set(object_types.secret_fields(object_type, values))
+    rows = []
+    for name in SPECS[object_type].fields:
+        value = values.get(name)
+        field = form.fields.get(name)
+        label = field.label if field is not None and field.label else name.replace("_", " ")
+        row = {"name": name, "label": label, "text": "", "note": "", "block": False}
+        if name == "is_secret":
+            row.update(label="Secret", text="Yes" if value else "No")
+        elif value is None or value == {}:
+            row["note"] = "not set"
+        elif name in hidden:
+            row.update(text="••••••••", note="secret, set")
+        elif value == "":
+            row["note"] = "empty"
+        elif isinstance(value, dict | list):
+            row.update(text=json.dumps(value, indent=2, sort_keys=True), block=True)
+        else:
+            row.update(text=str(value), block="\n" in str(value))
+        rows.append(row)
+    return rows
 
 
 def _list_context(
@@ -459,6 +486,7 @@ def _object_page(
         excluded=list(obj.auto_link_excluded.all()),
         connection_types=CONNECTION_TYPES,
     )
+    context["readonly"] = readonly_values(obj.object_type, obj.values, context["form"])
     return render(request, "envmanager/environment_object.html", context)
 
 
@@ -713,6 +741,12 @@ def deployment_environment(request: AuthenticatedHttpRequest, deployment_id: int
         {"item": item, "obj": item.environment_object, "summary": summary(object_type, item.values)}
         for item in page.object_list
     ]
+    # Which of the page's keys the Workspace has an object for: an own object's promote dialog
+    # says up front that it adds an override there. (All the page's keys, linked ones too: one
+    # query whatever the page holds.)
+    context["workspace_keys"] = _workspace_keys(
+        deployment, object_type, [r["obj"].key for r in rows]
+    )
     migration = {}
     if object_type in (ObjectType.CONNECTION, ObjectType.AIRFLOW_VARIABLE):
         migration = {
@@ -728,6 +762,20 @@ def deployment_environment(request: AuthenticatedHttpRequest, deployment_id: int
         _list_context(request, object_type, page, rows, form, query), migration=migration
     )
     return render(request, "envmanager/deployment_environment.html", context)
+
+
+def _workspace_keys(deployment: Deployment, object_type: str, keys: list[str]) -> set[str]:
+    """Those of `keys` the Workspace holds an object of this type for."""
+    if not keys:
+        return set()
+    return set(
+        EnvironmentObject.objects.filter(
+            workspace=deployment.workspace_id,
+            scope=Scope.WORKSPACE,
+            object_type=object_type,
+            key__in=keys,
+        ).values_list("key", flat=True)
+    )
 
 
 def _deployment_own_object(
@@ -765,7 +813,9 @@ def _deployment_object_page(
         slug=SPECS[obj.object_type].slug,
         summary=summary(obj.object_type, obj.values),
         connection_types=CONNECTION_TYPES,
+        workspace_keys=_workspace_keys(deployment, obj.object_type, [obj.key]),
     )
+    context["readonly"] = readonly_values(obj.object_type, obj.values, context["form"])
     return render(request, "envmanager/deployment_object.html", context)
 
 

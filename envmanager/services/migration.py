@@ -870,35 +870,54 @@ def _verify(
         item.reason = f"The stored copy did not match the source ({', '.join(differing)})."
 
 
-def _withdraw_copy(item: MigrationItem, deployment_id: int) -> None:
+def _withdraw_copy(item: MigrationItem, deployment_id: int) -> str:
     """Take back what the run created for one item, so the Deployment resolves as before. What
     happened to it since the run (`later_work`) is never taken back with it: an object edited,
     linked elsewhere or given an override since stays, with that work, and only this
-    Deployment's part of it (its link, or the override the run made) is withdrawn."""
+    Deployment's part of it (its link, or the override the run made) is withdrawn.
+
+    Returns what it did, in a sentence for the run's page ("" when the run made nothing)."""
     if item.environment_object_id is None:
-        return
+        return ""
     obj = (
         EnvironmentObject.objects.select_for_update().filter(pk=item.environment_object_id).first()
     )
     if obj is None:
         item.environment_object_id, item.link_created = None, False
-        return
+        return "The Workspace object had been deleted since; there was nothing to remove."
     link = (
         Link.objects.select_for_update()
         .filter(environment_object=obj, deployment=deployment_id)
         .first()
     )
-    if item.action == MigrationItem.Action.CREATED and not later_work(item, obj, link):
+    since = later_work(item, obj, link) if item.action == MigrationItem.Action.CREATED else []
+    if item.action == MigrationItem.Action.CREATED and not since:
         EnvironmentObject.objects.filter(pk=obj.pk).delete()
+        done = "Removed the Workspace object the migration made."
     elif item.action == MigrationItem.Action.CREATED or item.link_created:
         if link is not None:
             link.delete()
+        withdrew = "Withdrew this Deployment's link" if link else "It was no longer linked here"
+        if item.action == MigrationItem.Action.CREATED:
+            done = (
+                f"{withdrew}; kept the Workspace object for the work done since: {' '.join(since)}"
+            )
+        else:
+            done = f"{withdrew} to the existing Workspace object; the object stays."
     elif link is not None:
         link.overrides = item.previous_overrides or {}
         link.updated_at = timezone.now()
         link.save(update_fields=["overrides", "updated_at"])
+        done = (
+            "Restored the override this Deployment had before on the Workspace object."
+            if item.previous_overrides
+            else "Removed the override the migration added to the Workspace object."
+        )
+    else:
+        done = "The Workspace object's link to this Deployment had been removed since; kept as is."
     item.environment_object_id = None
     item.link_created = False
+    return done
 
 
 def later_work(item: MigrationItem, obj: EnvironmentObject | None, link: Link | None) -> list[str]:
@@ -1208,12 +1227,16 @@ def _undo_chunk(run: MigrationRun, db: AirflowMetadataDb, items: list[MigrationI
         restored = {}
     with transaction.atomic():
         for item in items:
-            _withdraw_copy(item, run.deployment_id)
-            item.state = State.UNDONE
+            # What the undo did, for the run's page: to the row in Airflow, then to our copy.
             if item.object_key in restored and not restored[item.object_key]:
-                item.reason = "Airflow has a new row with this key; it was kept."
+                row = "Airflow has a new row with this key; it was kept."
+            elif item.object_key in restored:
+                row = "Restored its row in Airflow."
             else:
-                item.reason = ""
+                row = ""
+            copy = _withdraw_copy(item, run.deployment_id)
+            item.state = State.UNDONE
+            item.reason = " ".join(part for part in (row, copy) if part)
         _update_items(items, ["state", "reason", "environment_object", "link_created"])
 
 

@@ -9,6 +9,13 @@
     }
     const closer = event.target.closest("dialog [data-close]");
     if (closer) closer.closest("dialog").close();
+    // Cancel on a create panel (a <details>): close it, and the button that opened it has focus.
+    const cancel = event.target.closest("details [data-close-details]");
+    if (cancel) {
+      const panel = cancel.closest("details");
+      panel.removeAttribute("open");
+      panel.querySelector("summary")?.focus();
+    }
   });
 
   // A dialog whose form came back with errors opens again, showing them next to the fields.
@@ -60,6 +67,43 @@
     chooser.addEventListener("input", apply);
     chooser.addEventListener("change", apply);
     apply();
+  });
+
+  // Each table in a box of its own that scrolls sideways when the window is narrower than
+  // the table (static/css/app.css); the page itself never does.
+  document.querySelectorAll("table.table").forEach((table) => {
+    const box = document.createElement("div");
+    box.className = "table-scroll";
+    table.replaceWith(box);
+    box.append(table);
+  });
+
+  // A Copy button on each snippet to paste elsewhere (a new token, a configuration).
+  document.querySelectorAll("pre.copy").forEach((pre) => {
+    const box = document.createElement("div");
+    box.className = "copy-box";
+    pre.replaceWith(box);
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "btn btn-copy";
+    button.textContent = "Copy";
+    button.setAttribute("aria-label", pre.dataset.copyLabel || "Copy");
+    box.append(pre, button);
+    button.addEventListener("click", async () => {
+      const text = pre.textContent.trim();
+      try {
+        await navigator.clipboard.writeText(text);
+      } catch {
+        // No clipboard API (an insecure origin): select it, as a copy by hand would.
+        const range = document.createRange();
+        range.selectNodeContents(pre);
+        getSelection().removeAllRanges();
+        getSelection().addRange(range);
+        document.execCommand("copy");
+      }
+      button.textContent = "Copied";
+      setTimeout(() => { button.textContent = "Copy"; }, 2000);
+    });
   });
 
   // Close open menus when clicking elsewhere.
