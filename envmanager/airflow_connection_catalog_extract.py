@@ -71,9 +71,7 @@ def catalog() -> dict:
         for key, info in widgets.items()
         if "__" in key
     }
-    packages = {}
-    for key, info in widgets.items():
-        packages.setdefault(key.split("__")[1], info.package_name)
+    providers = getattr(pm, "_hook_provider_dict", {})
     types = []
     for hook in hooks:
         meta = hook.model_dump(mode="json")
@@ -104,6 +102,9 @@ def catalog() -> dict:
         entry = {"conn_type": conn_type, "hook_name": meta.get("hook_name") or conn_type}
         if meta.get("hook_class_name"):
             entry["hook_class_name"] = meta["hook_class_name"]
+        package = getattr(providers.get(conn_type), "package_name", None)
+        if package:
+            entry["package"] = package
         entry["fields"] = {k: v for k, v in fields.items() if v}
         entry["extra_fields"] = extra_fields
         types.append(entry)

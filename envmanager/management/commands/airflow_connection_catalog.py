@@ -7,6 +7,9 @@ from envmanager.connection_types import CATALOG_FILE, extract_catalog
 
 
 class Command(BaseCommand):
+    # It makes the file the pages read at start-up, so it must run before that file exists.
+    requires_system_checks: list[str] = []
+
     help = (
         "Write the connection-type catalog (each type's fields, labels, placeholders and extra "
         "fields, as Airflow's own connection form shows them) from a real Airflow installation: "
