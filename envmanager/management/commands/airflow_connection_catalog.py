@@ -23,6 +23,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--output", default=str(CATALOG_FILE), help=f"where to write (default {CATALOG_FILE})"
         )
+        parser.add_argument("--note", default="", help="how the Airflow environment was made")
 
     def handle(self, *args, **options):
         try:
@@ -33,11 +34,12 @@ class Command(BaseCommand):
             "generated_by": "manage.py airflow_connection_catalog",
             "airflow": data["airflow"],
             "providers": data["providers"],
+            **({"note": options["note"]} if options["note"] else {}),
             "connection_types": data["connection_types"],
         }
         path = Path(options["output"])
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
         self.stdout.write(
             f"Wrote {len(document['connection_types'])} connection types from Airflow "
             f"{document['airflow']} and {len(document['providers'])} providers to {path}."
