@@ -4,6 +4,7 @@ storage (left empty on edit, they keep the stored secret), and what was typed in
 sent back to the browser either, not even after a validation error."""
 
 import json
+from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
@@ -161,6 +162,7 @@ def connection_type_options() -> list[tuple[str, str]]:
     return [(name, spec.hook_name) for name, spec in connection_types().items()]
 
 
+@cache
 def connection_catalog_json() -> dict[str, Any]:
     """Every type's fields for app.js (labels, hidden fields, placeholders, extra fields)."""
     return {name: spec.as_json() for name, spec in connection_types().items()}
