@@ -773,7 +773,8 @@ class OverrideForm(_ForgetsTypedSecrets, forms.Form):
                         fields[
                             f"{EXTRA_FIELD_PREFIX}{extra.name}"
                         ].help_text = "Overridden (hidden)."
-                    self.secret.add(f"{EXTRA_FIELD_PREFIX}{extra.name}")
+                    if extra.sensitive:  # typed again after an error; the rest come back
+                        self.secret.add(f"{EXTRA_FIELD_PREFIX}{extra.name}")
             fields[name] = field
         self.fields = fields
 

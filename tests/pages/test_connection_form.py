@@ -150,7 +150,29 @@ def test_override_errors_show_at_once(team, linked):
         .post(url, {f"link{link.pk}-port": "not-a-port", f"link{link.pk}-extra": "{bad"})
         .content.decode()
     )
-    assert "Not valid JSON" in html
-    assert html.count('class="error" role="alert"') >= 2
+    assert "Not valid JSON" in html  # the extra's error, and the port's with it
+    assert "A port is a whole number." in html
+    link.refresh_from_db()
+    assert link.overrides == {}
+
+
+def test_an_override_error_keeps_typed_extra_fields_but_never_a_sensitive_one(team, linked):
+    obj, link = linked
+    url = f"/workspaces/{team.workspace.pk}/environment/{obj.pk}/links/{link.pk}/override/"
+    p = f"link{link.pk}-"
+    html = (
+        browser(team.operator)
+        .post(
+            url,
+            {
+                f"{p}extra": "{bad",
+                f"{p}extra__warehouse": "wh-typed",
+                f"{p}extra__private_key_content": "typed-Secret-key",
+            },
+        )
+        .content.decode()
+    )
+    assert 'value="wh-typed"' in html
+    assert "typed-Secret-key" not in html
     link.refresh_from_db()
     assert link.overrides == {}
