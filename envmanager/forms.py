@@ -836,8 +836,10 @@ def _workspace_placeholder(value: Any, *, secret: bool) -> str:
     whether it is set."""
     if secret:
         return "Workspace value: set" if value not in (None, "", {}) else "Workspace value: not set"
-    if value in (None, ""):
-        return "Workspace value: empty"
+    if value is None:
+        return "Workspace value: not set"
+    if value == "":
+        return "Workspace value: empty text"
     return f"Workspace value: {_display(value)}"
 
 

@@ -125,3 +125,48 @@ def test_after_a_server_error_typed_fields_stay_and_every_error_shows(page, team
     assert page.input_value("input[name=new-password]") == ""
     assert page.input_value("input[name=new-extra__private_key_content]") == ""
     assert "typed-Secret" not in page.content()
+
+
+def test_the_override_dialog_shows_airflows_labels_and_the_workspace_values(page, team):
+    from envmanager.services import environment_object_create, link_create
+
+    obj = environment_object_create(
+        user=team.operator,
+        workspace=team.workspace,
+        object_type="CONNECTION",
+        key="wh",
+        values={
+            "conn_type": "postgres",
+            "host": "db.internal",
+            "password": "stored-Secret-pw",
+            "extra": {"sslmode": "stored-Secret-mode"},
+        },
+    )
+    link = link_create(user=team.operator, obj=obj, deployment=team.deployment)
+    log_in(page, team.operator.email)
+    page.goto(f"{page.base_url}/workspaces/{team.workspace.pk}/environment/{obj.pk}/")
+    page.click(f"[data-open-dialog=override-{link.pk}]")
+    dialog = page.locator(f"#override-{link.pk}")
+    assert dialog.locator("[data-field=schema] > label").inner_text() == "Database"
+    p = f"link{link.pk}-"
+    assert dialog.locator(f"input[name={p}host]").get_attribute("placeholder") == (
+        "Workspace value: db.internal"
+    )
+    assert dialog.locator(f"input[name={p}password]").get_attribute("placeholder") == (
+        "Workspace value: set"
+    )
+    assert dialog.locator(f"input[name={p}schema]").get_attribute("placeholder") == (
+        "Workspace value: not set"
+    )
+    assert "stored-Secret" not in page.content()
+    dialog.locator(f"input[name={p}port]").fill("not-a-port")
+    dialog.locator(f"textarea[name={p}extra]").fill("{bad")
+    dialog.locator("button:has-text('Save override')").click()
+    # Checked before sending: the JSON's problem shown; the port's comes from the server.
+    assert "Not valid JSON" in dialog.locator("[data-client-error]").inner_text()
+    dialog.locator(f"textarea[name={p}extra]").fill('{"sslmode": "disable"}')
+    dialog.locator("button:has-text('Save override')").click()
+    page.wait_for_load_state()
+    dialog = page.locator(f"#override-{link.pk}")
+    assert "A port is a whole number." in dialog.inner_text()
+    assert dialog.locator(f"input[name={p}port]").input_value() == "not-a-port"
