@@ -59,26 +59,29 @@ class ConnectionType:
         return next((f for f in self.extra_fields if f.name == name), None)
 
     def as_json(self) -> dict[str, Any]:
-        """What the page's script needs to redraw the form for this type."""
+        """What the page's script needs to redraw the form for this type (its labels and hidden
+        fields come in the form's `chooser`)."""
+        # Only what differs from a plain text box with no placeholder: it is in every page.
         return {
             "hookName": self.hook_name,
             "fields": {
-                name: {
-                    "hidden": self.hidden(name),
-                    "label": self.label(name),
-                    "placeholder": self.placeholder(name),
-                }
+                name: {"placeholder": self.placeholder(name)}
                 for name in (*STANDARD_FIELDS, "extra")
+                if self.placeholder(name)
             },
             "extraFields": [
                 {
-                    "name": f.name,
-                    "label": f.label,
-                    "kind": f.kind,
-                    "sensitive": f.sensitive,
-                    "placeholder": f.placeholder,
-                    "description": f.description,
-                    "choices": list(f.choices),
+                    key: value
+                    for key, value in (
+                        ("name", f.name),
+                        ("label", f.label),
+                        ("kind", f.kind),
+                        ("sensitive", f.sensitive),
+                        ("placeholder", f.placeholder),
+                        ("description", f.description),
+                        ("choices", list(f.choices)),
+                    )
+                    if value or key in ("name", "label")
                 }
                 for f in self.extra_fields
             ],

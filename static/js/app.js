@@ -94,9 +94,10 @@
       label.htmlFor = id;
       label.textContent = field.label;
       let input;
-      if (field.choices.length || field.kind === "boolean") {
+      const listed = field.choices || [];
+      if (listed.length || field.kind === "boolean") {
         input = document.createElement("select");
-        const choices = field.choices.length ? field.choices : ["true", "false"];
+        const choices = listed.length ? listed : ["true", "false"];
         input.add(new Option("— not set —", ""));
         choices.forEach((c) => input.add(new Option(c, c)));
       } else {
