@@ -4,65 +4,45 @@ storage (left empty on edit, they keep the stored secret), and what was typed in
 sent back to the browser either, not even after a validation error."""
 
 import json
+from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.forms.utils import pretty_name
 
 from deployments.models import Deployment
+from envmanager.connection_types import (
+    STANDARD_FIELDS,
+    ConnectionType,
+    ExtraField,
+    connection_type,
+    connection_types,
+)
 from envmanager.connection_uri import parse_connection_uri
 from envmanager.kernel.json_limits import parse_json
-from envmanager.object_types import SPECS, MetricsAuth, ObjectType, secret_fields
+from envmanager.object_types import (
+    SPECS,
+    MetricsAuth,
+    ObjectType,
+    clean_overrides,
+    clean_values,
+    secret_fields,
+    validate_key,
+)
 
-# The fields each connection type uses, with Airflow's own labels for them. "generic" and any
-# type not listed show every field.
-CONNECTION_TYPES: dict[str, dict[str, str]] = {
-    "generic": {},
-    "postgres": {
-        "host": "Host",
-        "schema": "Database",
-        "login": "Login",
-        "password": "Password",
-        "port": "Port",
-        "extra": "Extra",
-    },
-    "mysql": {
-        "host": "Host",
-        "schema": "Schema",
-        "login": "Login",
-        "password": "Password",
-        "port": "Port",
-        "extra": "Extra",
-    },
-    "http": {
-        "host": "Host",
-        "schema": "Schema (http or https)",
-        "login": "Login",
-        "password": "Password",
-        "port": "Port",
-        "extra": "Extra (headers etc.)",
-    },
-    "aws": {
-        "login": "AWS Access Key ID",
-        "password": "AWS Secret Access Key",
-        "extra": "Extra (region_name, role_arn, …)",
-    },
-    "snowflake": {
-        "login": "Login",
-        "password": "Password",
-        "schema": "Schema",
-        "extra": "Extra (account, warehouse, database, role, …)",
-    },
-    "google_cloud_platform": {"extra": "Extra (keyfile_dict or key_path, project, scope)"},
-    "sftp": {
-        "host": "Host",
-        "login": "Username",
-        "password": "Password",
-        "port": "Port",
-        "extra": "Extra (key_file, private_key, …)",
-    },
-    "slack": {"password": "Slack API token", "extra": "Extra"},
-}
+
+# The fields each connection type uses, with Airflow's own labels for them (from the catalog
+# of Airflow's connection types). A type not listed (a custom hook) shows every field.
+def _connection_choices() -> dict[str, dict[str, str]]:
+    choices: dict[str, dict[str, str]] = {}
+    for name, spec in connection_types().items():
+        shown = [f for f in (*STANDARD_FIELDS, "extra") if not spec.hidden(f)]
+        choices[name] = {f: spec.label(f) for f in shown}
+    return choices
+
+
+CONNECTION_TYPES = _connection_choices()
 CONNECTION_FIELDS = ("host", "schema", "login", "password", "port", "extra")
 
 
@@ -108,6 +88,84 @@ def _login_input() -> forms.TextInput:
 
 def _secret_textarea(rows: int) -> SecretTextarea:
     return SecretTextarea(attrs={"rows": rows, "spellcheck": "false", "autocomplete": "off"})
+
+
+# A connection type's extra fields post as `extra__NAME` and are stored as `extra["NAME"]`.
+EXTRA_FIELD_PREFIX = "extra__"
+UNKNOWN_TYPE_NOTE = (
+    "Not a type Airflow's providers list (a custom hook?): it is saved as typed, with every "
+    "field shown."
+)
+STORED_KEY_PLACEHOLDER = "•••••••• (set; kept unless typed)"
+BOOLEAN_CHOICES = [("", "— not set —"), ("true", "true"), ("false", "false")]
+
+
+def extra_form_field(spec: ExtraField, *, placeholder: str | None = None) -> forms.Field:
+    """The form field for one of a connection type's extra fields, of its kind; a sensitive one
+    is a password box whose value is never sent back (app.js draws the same, see its
+    `extraInput`)."""
+    attrs: dict[str, Any] = {"data-extra-name": spec.name, "autocomplete": "off"}
+    shown = spec.placeholder if placeholder is None else placeholder
+    if shown:
+        attrs["placeholder"] = shown
+    common: dict[str, Any] = {"label": spec.label, "required": False, "help_text": spec.description}
+    field: forms.Field
+    if spec.sensitive:
+        attrs["autocomplete"] = "new-password"
+        widget = forms.PasswordInput(render_value=False, attrs=attrs)
+        field = forms.CharField(widget=widget, **common)
+    elif spec.choices:
+        field = forms.ChoiceField(
+            choices=[("", "— not set —"), *[(c, c) for c in spec.choices]],
+            widget=forms.Select(attrs=attrs),
+            **common,
+        )
+    elif spec.kind == "boolean":
+        field = forms.TypedChoiceField(
+            choices=BOOLEAN_CHOICES,
+            coerce=lambda v: v == "true",
+            empty_value=None,
+            widget=forms.Select(attrs=attrs),
+            **common,
+        )
+    elif spec.kind == "integer":
+        # A text box: a number box would post nothing for a typo, and the typo would be lost.
+        attrs["inputmode"] = "numeric"
+        field = forms.IntegerField(widget=forms.TextInput(attrs=attrs), **common)
+    elif spec.kind == "number":
+        attrs["inputmode"] = "decimal"
+        field = forms.FloatField(widget=forms.TextInput(attrs=attrs), **common)
+    else:
+        field = forms.CharField(widget=forms.TextInput(attrs=attrs), **common)
+    setattr(field, "extra_spec", spec)  # noqa: B010 (read back by _is_sensitive)
+    return field
+
+
+def _typed_extra_values(form: forms.BaseForm) -> dict[str, Any]:
+    """The extra fields typed into a form, by their key of extra (left empty: not sent)."""
+    typed: dict[str, Any] = {}
+    for name in form.fields:
+        if name.startswith(EXTRA_FIELD_PREFIX) and name in form.cleaned_data:
+            value = form.cleaned_data[name]
+            if value not in (None, ""):
+                typed[name.removeprefix(EXTRA_FIELD_PREFIX)] = value
+    return typed
+
+
+def _json_object_attrs(widget: forms.Widget) -> None:
+    # app.js checks such a box holds a JSON object before the form is sent.
+    widget.attrs["data-json-object"] = "true"
+
+
+def connection_type_options() -> list[tuple[str, str]]:
+    """(conn_type, Airflow's name for it) for the type picker."""
+    return [(name, spec.hook_name) for name, spec in connection_types().items()]
+
+
+@cache
+def connection_catalog_json() -> dict[str, Any]:
+    """Every type's fields for app.js (labels, hidden fields, placeholders, extra fields)."""
+    return {name: spec.as_json() for name, spec in connection_types().items()}
 
 
 JSON_FIELDS = ("extra", "headers", "labels")
@@ -358,14 +416,74 @@ class EnvironmentObjectForm(_ForgetsTypedSecrets, forms.Form):
                 field = self.fields[name]
                 note = "Stored as empty text (Airflow shows ''), not unset; left empty, it stays."
                 field.help_text = f"{field.help_text} {note}".strip()
+        for name in JSON_FIELDS:
+            if name in self.fields:
+                _json_object_attrs(self.fields[name].widget)
+        self.conn_spec: ConnectionType | None = None
+        if object_type == ObjectType.CONNECTION:
+            self._set_up_connection_type()
+
+    def chosen_conn_type(self) -> str:
+        """The connection type the form is for: as posted, else as stored."""
+        if self.is_bound:
+            return str(self.data.get(self.add_prefix("conn_type")) or "").strip()
+        return str(self.initial.get("conn_type") or "").strip()
+
+    @property
+    def unknown_conn_type(self) -> bool:
+        """A type typed in that Airflow's providers do not list (allowed: a custom hook)."""
+        return bool(self.chosen_conn_type()) and self.conn_spec is None
+
+    def _set_up_connection_type(self) -> None:
+        """Airflow's labels and placeholders for the chosen type, and its extra fields (after
+        the port, before the whole extra), each stored as a key of extra."""
+        spec = self.conn_spec = connection_type(self.chosen_conn_type())
+        if spec is None:
+            return
+        for name in STANDARD_FIELDS:
+            field = self.fields[name]
+            field.label = spec.label(name)
+            if spec.placeholder(name) and "placeholder" not in field.widget.attrs:
+                field.widget.attrs["placeholder"] = spec.placeholder(name)
+        if spec.placeholder("extra") and "placeholder" not in self.fields["extra"].widget.attrs:
+            self.fields["extra"].widget.attrs["placeholder"] = spec.placeholder("extra")
+        stored_extra = (self.stored or {}).get("extra") or {}
+        fields: dict[str, forms.Field] = {}
+        for name, field in self.fields.items():
+            if name == "extra":
+                for extra in spec.extra_fields:
+                    # A stored extra is secret as a whole: its keys' values never show.
+                    kept = STORED_KEY_PLACEHOLDER if extra.name in stored_extra else None
+                    fields[f"{EXTRA_FIELD_PREFIX}{extra.name}"] = extra_form_field(
+                        extra, placeholder=kept
+                    )
+            fields[name] = field
+        self.fields = fields
+
+    unknown_type_note = UNKNOWN_TYPE_NOTE
+
+    @staticmethod
+    def conn_type_options() -> list[tuple[str, str]]:
+        return connection_type_options()
+
+    @staticmethod
+    def connection_catalog() -> dict[str, Any]:
+        return connection_catalog_json()
+
+    def extra_field_names(self) -> list[str]:
+        return [name for name in self.fields if name.startswith(EXTRA_FIELD_PREFIX)]
 
     def layout(self) -> list[tuple[forms.BoundField, forms.BoundField | None]]:
         """Each field with its "Clear the stored …" box, to show the box under its field."""
         return [
             (self[name], self[f"clear_{name}"] if f"clear_{name}" in self.fields else None)
             for name in self.fields
-            if not name.startswith("clear_") and name != "opened"
+            if not name.startswith(("clear_", EXTRA_FIELD_PREFIX)) and name != "opened"
         ]
+
+    def extra_fields_layout(self) -> list[forms.BoundField]:
+        """The chosen type's extra fields (shown together, before the whole extra)."""
+        return [self[name] for name in self.extra_field_names()]
 
     @property
     def opened_input(self) -> forms.BoundField | None:
@@ -428,7 +546,11 @@ class EnvironmentObjectForm(_ForgetsTypedSecrets, forms.Form):
         """The fields of this form that hold a secret (the URI holds a password)."""
         flagged = {"is_secret": self._value_is_secret()}
         names = [*secret_fields(self.object_type, flagged), "uri"]
-        return [name for name in self.fields if name in names]
+        return [
+            name
+            for name in self.fields
+            if name in names or (name.startswith(EXTRA_FIELD_PREFIX) and _is_sensitive(self, name))
+        ]
 
     def chooser(self) -> dict | None:
         """What app.js needs to show only the fields of the chosen connection type or metrics
@@ -438,7 +560,10 @@ class EnvironmentObjectForm(_ForgetsTypedSecrets, forms.Form):
                 "chooser": "conn_type",
                 "fields": list(CONNECTION_FIELDS),
                 "choices": CONNECTION_TYPES,
-                "emptyShowsAll": True,  # "generic" and unknown types use every field
+                "emptyShowsAll": True,  # unknown types use every field
+                "catalog": "connection-catalog",  # its extra fields and placeholders
+                "fieldPrefix": self.add_prefix(""),
+                "unknownNote": UNKNOWN_TYPE_NOTE,
             }
         if self.object_type == ObjectType.METRICS_EXPORT:
             fields = [name for spec in METRICS_AUTH_FIELDS.values() for name in spec]
@@ -470,7 +595,33 @@ class EnvironmentObjectForm(_ForgetsTypedSecrets, forms.Form):
                 self.add_error(
                     name, f"Either type a new {self[field].label.lower()} or clear it, not both."
                 )
+        raw_extra = cleaned.get("extra")
+        if isinstance(raw_extra, dict):
+            for key, value in _typed_extra_values(self).items():
+                if key in raw_extra and raw_extra[key] != value:
+                    self.add_error(
+                        f"{EXTRA_FIELD_PREFIX}{key}",
+                        f"Extra JSON sets {key} to another value too; keep one of them.",
+                    )
+        self._add_value_errors(cleaned)
         return cleaned
+
+    def _add_value_errors(self, cleaned: dict[str, Any]) -> None:
+        """The service's own checks of the values, run here too, so that every field's error
+        shows at once, not one more after each fix. The service checks again when saving."""
+        errors: dict[str, list[str]] = {}
+        if "key" in cleaned and "key" not in self.errors:
+            try:
+                validate_key(self.object_type, cleaned["key"])
+            except ValidationError as exc:
+                errors.update(exc.message_dict)
+        try:
+            clean_values(self.object_type, self.values())
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+        for name, messages in errors.items():
+            if name in self.fields and name not in self.errors and messages:
+                self.add_error(name, messages[0])
 
     def values(self) -> dict[str, Any]:
         """The values to save: on edit, only what changed; an empty secret keeps the stored."""
@@ -501,7 +652,20 @@ class EnvironmentObjectForm(_ForgetsTypedSecrets, forms.Form):
                 values[name] = value
                 continue
             values[name] = "" if value is None and name != "port" else value
+        typed_extra = _typed_extra_values(self)
+        if typed_extra:
+            # On top of the extra JSON typed, or of the stored extra when that is kept.
+            if "extra" in values:
+                base = dict(values["extra"] or {})
+            else:
+                base = dict((self.stored or {}).get("extra") or {})
+            values["extra"] = {**base, **typed_extra}
         return values
+
+
+def _is_sensitive(form: forms.BaseForm, name: str) -> bool:
+    spec = getattr(form.fields[name], "extra_spec", None)
+    return bool(spec and spec.sensitive)
 
 
 class OverrideForm(_ForgetsTypedSecrets, forms.Form):
@@ -515,12 +679,16 @@ class OverrideForm(_ForgetsTypedSecrets, forms.Form):
         object_type: str,
         current: dict | None = None,
         is_secret: bool = True,
+        workspace_values: dict | None = None,
         **kwargs,
     ):
-        """`is_secret`: whether the object's value is secret (a variable's Secret box)."""
+        """`is_secret`: whether the object's value is secret (a variable's Secret box);
+        `workspace_values`: the Workspace object's values, shown as each field's placeholder
+        (a secret one only as set or not set)."""
         super().__init__(*args, **kwargs)
         self.object_type = object_type
         self.current = current or {}
+        self.workspace_values = workspace_values
         spec = SPECS[object_type]
         secret = set(secret_fields(object_type, {"is_secret": is_secret}))
         self.secret = secret | {"extra_keys"}
@@ -568,10 +736,54 @@ class OverrideForm(_ForgetsTypedSecrets, forms.Form):
                 widget=_secret_textarea(2),
                 help_text='Only these keys differ here, e.g. {"sslmode": "disable"}.',
             )
+            self._set_up_connection_type(secret)
+        for name in (*JSON_FIELDS, "extra_keys"):
+            if name in self.fields:
+                _json_object_attrs(self.fields[name].widget)
             for name in sorted(k for k in self.current if k.startswith("extra.")):
                 self.fields[f"unset_{name}"] = forms.BooleanField(
                     label=f"Use the Workspace value for extra key {name[6:]}", required=False
                 )
+
+    def _set_up_connection_type(self, secret: set[str]) -> None:
+        """The same labels and field kinds as the connection's own form, for its type (as
+        overridden here, else the Workspace's), each field showing the Workspace value as
+        its placeholder, and the type's extra fields as single-key overrides of extra."""
+        values = self.workspace_values
+        conn_type = self.current.get("conn_type") or (values or {}).get("conn_type")
+        spec = connection_type(conn_type)
+        if spec is not None:
+            for name in STANDARD_FIELDS:
+                self.fields[name].label = spec.label(name)
+        self.fields["port"].widget.attrs["inputmode"] = "numeric"
+        if values is None:
+            return
+        for name in SPECS[self.object_type].overridable:
+            self.fields[name].widget.attrs["placeholder"] = _workspace_placeholder(
+                values.get(name), secret=name in secret
+            )
+        if spec is None:
+            return
+        stored_extra = values.get("extra") or {}
+        fields: dict[str, forms.Field] = {}
+        for name, field in self.fields.items():
+            if name == "extra_keys":
+                for extra in spec.extra_fields:
+                    # Extra is secret as a whole: only whether each key is set shows.
+                    fields[f"{EXTRA_FIELD_PREFIX}{extra.name}"] = extra_form_field(
+                        extra,
+                        placeholder=_workspace_placeholder(
+                            stored_extra.get(extra.name), secret=True
+                        ),
+                    )
+                    if f"extra.{extra.name}" in self.current:
+                        fields[
+                            f"{EXTRA_FIELD_PREFIX}{extra.name}"
+                        ].help_text = "Overridden (hidden)."
+                    if extra.sensitive:  # typed again after an error; the rest come back
+                        self.secret.add(f"{EXTRA_FIELD_PREFIX}{extra.name}")
+            fields[name] = field
+        self.fields = fields
 
     def secret_names(self) -> list[str]:
         return [name for name in self.fields if name in self.secret]
@@ -591,6 +803,18 @@ class OverrideForm(_ForgetsTypedSecrets, forms.Form):
                 parsed = _parse_json_object(self, name, cleaned[name])
                 if parsed is not None:
                     cleaned[name] = parsed
+        # The service's checks too, so every field's error shows at once (it checks again).
+        overrides, _ = self.overrides()
+        try:
+            clean_overrides(self.object_type, overrides)
+        except ValidationError as exc:
+            for name, messages in exc.message_dict.items():
+                target = name
+                if name.startswith("extra."):
+                    target = f"{EXTRA_FIELD_PREFIX}{name[6:]}"
+                    target = target if target in self.fields else "extra_keys"
+                if target in self.fields and target not in self.errors and messages:
+                    self.add_error(target, messages[0])
         return cleaned
 
     def overrides(self) -> tuple[dict[str, Any], list[str]]:
@@ -606,10 +830,24 @@ class OverrideForm(_ForgetsTypedSecrets, forms.Form):
             if name in unset or data.get(name) in ("", None):
                 continue
             overrides[name] = data[name]
-        for key, value in (data.get("extra_keys") or {}).items():
+        per_key = data.get("extra_keys")
+        typed = {**(per_key if isinstance(per_key, dict) else {}), **_typed_extra_values(self)}
+        for key, value in typed.items():
             if f"extra.{key}" not in unset:
                 overrides[f"extra.{key}"] = value
         return overrides, unset
+
+
+def _workspace_placeholder(value: Any, *, secret: bool) -> str:
+    """What an override field shows of the Workspace value: the value, or for a secret only
+    whether it is set."""
+    if secret:
+        return "Workspace value: set" if value not in (None, "", {}) else "Workspace value: not set"
+    if value is None:
+        return "Workspace value: not set"
+    if value == "":
+        return "Workspace value: empty text"
+    return f"Workspace value: {_display(value)}"
 
 
 class DeploymentForm(forms.Form):

@@ -431,6 +431,7 @@ def _override_form(obj: EnvironmentObject, link: Link, data: Any = None) -> Over
         object_type=obj.object_type,
         current=link.overrides,
         is_secret=bool(obj.values.get("is_secret")),
+        workspace_values=obj.values,
         prefix=f"link{link.pk}",
     )
 
@@ -461,7 +462,12 @@ def _object_page(
             initial={"key": obj.key, "auto_link_deployments": obj.auto_link_deployments},
         ),
         link_form=link_form
-        or OverrideForm(object_type=obj.object_type, is_secret=is_secret, prefix="link"),
+        or OverrideForm(
+            object_type=obj.object_type,
+            is_secret=is_secret,
+            workspace_values=obj.values,
+            prefix="link",
+        ),
         type_label=TYPE_LABELS[obj.object_type],
         slug=SPECS[obj.object_type].slug,
         summary=summary(obj.object_type, obj.values),
@@ -550,7 +556,11 @@ def object_page_link(
         return _to_object(obj)
     is_secret = bool(obj.values.get("is_secret"))
     link_form = OverrideForm(
-        request.POST, object_type=obj.object_type, is_secret=is_secret, prefix="link"
+        request.POST,
+        object_type=obj.object_type,
+        is_secret=is_secret,
+        workspace_values=obj.values,
+        prefix="link",
     )
     if link_form.is_valid():
         overrides, _ = link_form.overrides()
