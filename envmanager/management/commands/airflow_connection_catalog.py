@@ -1,7 +1,8 @@
 import json
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from envmanager.connection_types import CATALOG_FILE, extract_catalog
 
@@ -16,7 +17,7 @@ class Command(BaseCommand):
         "a small standard-library script runs under the given Airflow interpreter."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--airflow-python", required=True, help="the Python of the Airflow environment"
         )
@@ -25,7 +26,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--note", default="", help="how the Airflow environment was made")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             data = extract_catalog(options["airflow_python"])
         except (OSError, RuntimeError, ValueError) as exc:
