@@ -51,8 +51,9 @@ from envmanager.kernel.encryption import (
     json_tokens,
 )
 from envmanager.kernel.errors import Conflict, InvalidInput
-from envmanager.models import EnvironmentObject, Link, MigrationItem, MigrationRun
+from envmanager.models import EnvironmentObject, Link, MigrationItem, MigrationRun, ObjectVersion
 from envmanager.object_types import MIGRATABLE_TYPES, ObjectType, Scope
+from envmanager.services.versions import version_record
 
 logger = logging.getLogger(__name__)
 
@@ -719,6 +720,7 @@ def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict[str
     new_objects: dict[str, dict[str, Any]] = {}
     new_links: list[dict[str, Any]] = []
     expected: dict[str, dict[str, Any]] = {}
+    made_secret: list[EnvironmentObject] = []
     for item in items:
         row = sources.get(item.object_key)
         item.reason = ""
@@ -763,6 +765,8 @@ def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict[str
         item.environment_object_id = workspace_object.pk
         item.link_created, item.previous_overrides = True, None
         overrides = _overrides_to_reach(object_type, workspace_object.values, values)
+        if object_types.secret_flag_lowered(values, workspace_object.values):
+            made_secret.append(workspace_object)
         new_links.append(
             _new_link(workspace_object.pk, object_type, item.object_key, deployment, overrides, now)
         )
@@ -777,6 +781,7 @@ def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict[str
                 )
             )
     _insert_rows(Link, new_links, "object_key")
+    _make_secret(run, made_secret, now)
     _verify(run, items, expected)
     _update_items(
         items,
@@ -791,6 +796,33 @@ def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict[str
             "verified_at",
         ],
     )
+
+
+def _make_secret(run: MigrationRun, objects: list[EnvironmentObject], now: datetime) -> None:
+    """A secret stays secret (as promotion has it): a secret-looking Airflow variable moved onto
+    a plain Workspace variable becomes its override there, which every Author would see, so the
+    Workspace variable becomes secret (nothing Airflow reads changes). Versioned and audited;
+    undo leaves the flag set (a secret is never made plain again)."""
+    for obj in objects:
+        version_record(
+            obj=obj,
+            reason=ObjectVersion.Reason.UPDATE,
+            user=run.created_by,
+            changed_fields=["is_secret"],
+            detail={"migrationRunId": run.pk},
+        )
+        obj.values = {**obj.values, "is_secret": True}
+        obj.updated_at = now
+        obj.save(update_fields=["values", "updated_at"])
+        audit_record(
+            workspace=run.workspace_id,
+            actor=run.created_by,
+            action="environment_object.update",
+            obj=obj,
+            deployment_id=run.deployment_id,
+            fields=["is_secret"],
+            detail={"madeSecret": True, "runId": run.pk},
+        )
 
 
 def _new_link(

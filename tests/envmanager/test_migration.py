@@ -10,11 +10,12 @@ import pytest
 from cryptography.fernet import Fernet
 from django.utils import timezone
 
+from accounts.models import AuditEvent
 from deployments.airflow_metadata import AirflowMetadataDb, MetadataDbUnusable, WrongFernetKey
 from deployments.models import Deployment
 from deployments.services import deployment_create, deployment_update
 from envmanager.kernel.errors import Conflict, InvalidInput, NotPermitted
-from envmanager.models import EnvironmentObject, Link, MigrationItem, MigrationRun
+from envmanager.models import EnvironmentObject, Link, MigrationItem, MigrationRun, ObjectVersion
 from envmanager.selectors import deployment_resolved_environment
 from envmanager.services import (
     environment_object_create,
@@ -197,6 +198,39 @@ def test_an_existing_workspace_key_gets_an_override_not_a_duplicate(
     assert link.overrides == {"host": "db.internal", "password": "p:a/s@s?w#o%rd"}
     assert resolved(team.deployment, "CONNECTION")["warehouse"]["password"] == "p:a/s@s?w#o%rd"
     assert resolved(team.other_deployment, "CONNECTION")["warehouse"]["password"] == "staging-pw"
+
+
+def test_a_secret_looking_variable_moved_onto_a_plain_workspace_one_makes_it_secret(
+    team, metadata, django_capture_on_commit_callbacks
+):
+    """Its value becomes the override of a plain Workspace variable, which every Author would
+    see: the Workspace variable becomes secret (as promotion does), versioned and audited, and
+    stays secret after an undo."""
+    plain = environment_object_create(
+        user=team.owner,
+        workspace=team.workspace,
+        object_type="AIRFLOW_VARIABLE",
+        key="api_token",
+        values={"value": "staging-token", "is_secret": False},
+    )
+    link_create(user=team.owner, obj=plain, deployment=team.other_deployment)
+    run = run_migration(team, "AIRFLOW_VARIABLE", ["api_token"], django_capture_on_commit_callbacks)
+    assert run.status == MigrationRun.Status.SUCCEEDED
+    plain.refresh_from_db()
+    assert plain.values["is_secret"] is True
+    assert plain.values["value"] == "staging-token"
+    assert resolved(team.deployment, "AIRFLOW_VARIABLE")["api_token"]["value"] == "tok-123"
+    assert resolved(team.other_deployment, "AIRFLOW_VARIABLE")["api_token"]["value"] == (
+        "staging-token"
+    )
+    versions = ObjectVersion.objects.filter(environment_object_id=plain.pk, reason="UPDATE")
+    assert [v.changed_fields for v in versions] == [["is_secret"]]
+    event = AuditEvent.objects.get(action="environment_object.update", object_key="api_token")
+    assert event.detail == {"madeSecret": True, "runId": run.pk}
+    with django_capture_on_commit_callbacks(execute=True):
+        migration_undo(user=team.owner, run=run)
+    plain.refresh_from_db()
+    assert plain.values["is_secret"] is True
 
 
 def test_a_key_the_deployment_owns_is_a_conflict_and_left_in_airflow(

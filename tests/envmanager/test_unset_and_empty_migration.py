@@ -53,7 +53,9 @@ def test_old_empty_text_becomes_unset_and_what_airflow_is_served_does_not_change
     )
     # As the code before stored them: every empty field as '' and extra as {}.
     EnvironmentObject.objects.filter(pk=conn.pk).update(values=OLD_EMPTY)
-    version = ObjectVersion.objects.get(environment_object_id=conn.pk)
+    version = ObjectVersion.objects.get(
+        environment_object_id=conn.pk, reason=ObjectVersion.Reason.UPDATE
+    )
     version.snapshot = {**version.snapshot, "values": OLD_EMPTY}
     version.save()
     EnvironmentObject.objects.filter(pk=variable.pk).update(
