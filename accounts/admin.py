@@ -1,9 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from guardian.admin import GuardedModelAdmin
 
 from accounts.forms import ThrottledAdminAuthenticationForm
 from accounts.models import ApiToken, Membership, User, Workspace
+from envmanager.kernel.admin import ReadOnlyAdminMixin
 
 
 @admin.register(User)
@@ -20,21 +20,29 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """Read-only: removing a member also removes their per-Deployment grants, and every role
+    change is audited; the Workspace's Members section does both."""
+
     model = Membership
     extra = 0
-    raw_id_fields = ["user"]
+    fields = ["user", "role", "created_at"]
+    readonly_fields = fields
 
 
 @admin.register(Workspace)
-class WorkspaceAdmin(GuardedModelAdmin):
+class WorkspaceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read-only: a Workspace's settings and members change (audited) on its own page."""
+
     list_display = ["name", "local_development_secrets", "created_at"]
     search_fields = ["name"]
     inlines = [MembershipInline]
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read-only: a personal token is made and revoked on the API tokens page."""
+
     list_display = ["name", "user", "hint", "created_at", "last_used_at", "revoked_at"]
     readonly_fields = ["token_hash", "hint", "created_at", "last_used_at"]
     search_fields = ["name", "user__email"]

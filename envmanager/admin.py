@@ -1,9 +1,10 @@
 from django.contrib import admin
 
+from envmanager.kernel.admin import ReadOnlyAdminMixin
 from envmanager.models import EnvironmentObject, Link
 
 
-class LinkInline(admin.TabularInline):
+class LinkInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Link
     extra = 0
     fields = ("deployment", "ide_project", "is_home", "is_auto", "override_fields")
@@ -13,13 +14,11 @@ class LinkInline(admin.TabularInline):
     def override_fields(self, link: Link) -> str:
         return ", ".join(sorted(link.overrides)) or "—"
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(EnvironmentObject)
-class EnvironmentObjectAdmin(admin.ModelAdmin):
-    """Read-mostly: values are shown masked; edit through the app, where the rules live."""
+class EnvironmentObjectAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read-only, values masked: an object is changed and deleted (kept 30 days, versioned,
+    audited) through the app, where the rules live."""
 
     list_display = ["key", "object_type", "scope", "workspace", "deployment", "updated_at"]
     list_filter = ["object_type", "scope"]
@@ -47,9 +46,3 @@ class EnvironmentObjectAdmin(admin.ModelAdmin):
             f"{name}={'********' if name in secret and value else value!r}"
             for name, value in obj.values.items()
         )
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_add_permission(self, request) -> bool:
-        return False

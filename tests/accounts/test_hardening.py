@@ -154,3 +154,60 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_admin_shows_but_never_changes_what_the_apps_rules_guard(staff, team):
+    """Deleting a Deployment, removing a member, revoking a token or deleting an object has rules
+    (an active run refuses, tokens are revoked, grants go, versions and audit are written): the
+    admin, which would skip them, offers none of those changes, even to a superuser."""
+    from accounts.models import AuditEvent, Membership
+    from deployments.models import DeploymentToken
+    from deployments.services import deployment_token_create
+    from envmanager.models import EnvironmentObject
+    from envmanager.services.environment_objects import environment_object_create
+
+    deployment_token_create(user=team.owner, deployment=team.deployment, name="ci")
+    obj = environment_object_create(
+        user=team.owner,
+        workspace=team.workspace,
+        object_type="AIRFLOW_VARIABLE",
+        key="region",
+        values={"value": "eu"},
+    )
+    client = Client()
+    client.force_login(staff)
+    events = AuditEvent.objects.count()
+    token = DeploymentToken.objects.get(deployment=team.deployment)
+    member = Membership.objects.get(workspace=team.workspace, user=team.author)
+    pages = {
+        "deployments/deployment": team.deployment.pk,
+        "deployments/ideproject": None,
+        "deployments/deploymenttoken": token.pk,
+        "envmanager/environmentobject": obj.pk,
+        "accounts/workspace": team.workspace.pk,
+        "accounts/apitoken": None,
+    }
+    for model, pk in pages.items():
+        assert client.get(f"/admin/{model}/").status_code == 200  # it still shows
+        assert client.get(f"/admin/{model}/add/").status_code == 403
+        if pk is None:
+            continue
+        assert client.get(f"/admin/{model}/{pk}/change/").status_code == 200  # read-only view
+        assert client.post(f"/admin/{model}/{pk}/change/", {"name": "renamed"}).status_code == 403
+        assert client.get(f"/admin/{model}/{pk}/delete/").status_code == 403
+        assert client.post(f"/admin/{model}/{pk}/delete/", {"post": "yes"}).status_code == 403
+        bulk = client.post(
+            f"/admin/{model}/",
+            {"action": "delete_selected", "_selected_action": [pk], "post": "yes"},
+        )
+        assert bulk.status_code in (200, 302)  # the action is not offered: nothing happens
+    grants = f"/admin/deployments/deployment/{team.deployment.pk}/permissions/"
+    assert b"Object permissions" not in client.get(grants, follow=True).content  # roles give them
+    team.deployment.refresh_from_db()
+    assert team.deployment.name == "production"
+    assert EnvironmentObject.objects.filter(pk=obj.pk).exists()
+    assert DeploymentToken.objects.get(pk=token.pk).revoked_at is None
+    assert Membership.objects.filter(pk=member.pk).exists()
+    page = client.get(f"/admin/accounts/workspace/{team.workspace.pk}/change/").content.decode()
+    assert "memberships-0-DELETE" not in page and team.author.email in page
+    assert AuditEvent.objects.count() == events
