@@ -26,7 +26,7 @@ class MembershipInline(ReadOnlyAdminMixin, admin.TabularInline):
 
     model = Membership
     extra = 0
-    fields = ["user", "role", "created_at"]
+    fields = ("user", "role", "created_at")
     readonly_fields = fields
 
 
