@@ -3,12 +3,15 @@ Operators and Owners restore), in the browser and as CSV."""
 
 import csv
 import json
-from datetime import timedelta
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
@@ -17,7 +20,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.http import require_POST
 
 from accounts.http import AuthenticatedHttpRequest
-from accounts.models import WorkspacePermission
+from accounts.models import AuditEvent, Workspace, WorkspacePermission
 from accounts.page_context import workspace_page
 from accounts.permissions import has_workspace_perm
 from accounts.selectors import workspace_for_user
@@ -45,10 +48,11 @@ CSV_COLUMNS = [
 ]
 
 
-def audit_filters(params) -> dict[str, str]:
+def audit_filters(params: Mapping[str, str]) -> dict[str, str | datetime]:
     """Filters from query parameters; a malformed date or Deployment id, or a NUL character,
     is a clear error, not a 500."""
-    filters = {name: params.get(name, "").strip() for name in AUDIT_FILTERS}
+    # Text, until `since` and `until` below become date-times.
+    filters: dict[str, Any] = {name: params.get(name, "").strip() for name in AUDIT_FILTERS}
     if any("\x00" in value for value in filters.values()):
         # No stored text holds one, and PostgreSQL refuses it in a query.
         raise ValidationError("A filter cannot contain a NUL character.")
@@ -81,12 +85,12 @@ def spreadsheet_safe(cell: object) -> str:
     return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 
-def csv_rows(events):
+def csv_rows(events: QuerySet[AuditEvent]) -> Iterator[str]:
     """The audit log as CSV rows, every cell safe to open in a spreadsheet (an email, a
     token's name or an object's key may begin with `=`, `+`, `-` or `@`)."""
 
     class Echo:
-        def write(self, value):
+        def write(self, value: str) -> str:
             return value
 
     writer = csv.writer(Echo())
@@ -108,7 +112,7 @@ def csv_rows(events):
         )
 
 
-def audit_csv_response(events, workspace) -> StreamingHttpResponse:
+def audit_csv_response(events: QuerySet[AuditEvent], workspace: Workspace) -> StreamingHttpResponse:
     response = StreamingHttpResponse(csv_rows(events), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="audit-workspace-{workspace.pk}.csv"'
     return response
@@ -152,7 +156,7 @@ def action_label(action: str) -> str:
     return ACTION_LABELS.get(action) or action.replace("_", " ").replace(".", ": ").capitalize()
 
 
-def audit_rows(events: list, workspace, can: dict[str, bool]) -> list[dict]:
+def audit_rows(events: list, workspace: Workspace, can: dict[str, bool]) -> list[dict]:
     """One page of events as the page shows them: the action in words, and links to the
     object, the Deployment and the migration run where they still exist and the viewer may
     open them (three queries, whatever the page holds)."""
@@ -282,7 +286,9 @@ def deleted_objects(request: AuthenticatedHttpRequest, workspace_id: int) -> Htt
     )
 
 
-def _version_for(request: AuthenticatedHttpRequest, workspace_id: int, version_id: int):
+def _version_for(
+    request: AuthenticatedHttpRequest, workspace_id: int, version_id: int
+) -> tuple[Workspace, ObjectVersion]:
     workspace = workspace_for_user(request.user, workspace_id)
     if not has_workspace_perm(request.user, WorkspacePermission.VIEW_ENV_OBJECTS, workspace):
         raise Http404
@@ -293,7 +299,11 @@ def _version_for(request: AuthenticatedHttpRequest, workspace_id: int, version_i
 
 
 def _version_page(
-    request: AuthenticatedHttpRequest, workspace, version, *, confirming: bool = False
+    request: AuthenticatedHttpRequest,
+    workspace: Workspace,
+    version: ObjectVersion,
+    *,
+    confirming: bool = False,
 ) -> HttpResponse:
     return render(
         request,

@@ -47,7 +47,7 @@ CONNECTION_FIELDS = ("host", "schema", "login", "password", "port", "extra")
 
 
 class KeyField(forms.CharField):
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_length=255, strip=True, **kwargs)
 
 
@@ -55,7 +55,7 @@ class MultilineField(forms.CharField):
     """Text typed into a textarea. Browsers send its line breaks as CRLF; we keep what the user
     typed, one LF per line. (The API takes values exactly as sent.)"""
 
-    def to_python(self, value):
+    def to_python(self, value: Any) -> str | None:
         value = super().to_python(value)
         return value.replace("\r\n", "\n") if isinstance(value, str) else value
 
@@ -345,12 +345,12 @@ class EnvironmentObjectForm(_ForgetsTypedSecrets, forms.Form):
 
     def __init__(
         self,
-        *args,
+        *args: Any,
         object_type: str,
         stored: dict | None = None,
         workspace_scope: bool = True,
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> None:
         self.object_type = object_type
         self.stored = stored  # the stored values when editing
         initial = kwargs.pop("initial", {}) or {}
@@ -575,7 +575,7 @@ class EnvironmentObjectForm(_ForgetsTypedSecrets, forms.Form):
             }
         return None
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         cleaned = cast(dict[str, Any], super().clean())
         for name in JSON_FIELDS:
             if name in self.fields and cleaned.get(name):
@@ -675,13 +675,13 @@ class OverrideForm(_ForgetsTypedSecrets, forms.Form):
 
     def __init__(
         self,
-        *args,
+        *args: Any,
         object_type: str,
         current: dict | None = None,
         is_secret: bool = True,
         workspace_values: dict | None = None,
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> None:
         """`is_secret`: whether the object's value is secret (a variable's Secret box);
         `workspace_values`: the Workspace object's values, shown as each field's placeholder
         (a secret one only as set or not set)."""
@@ -796,7 +796,7 @@ class OverrideForm(_ForgetsTypedSecrets, forms.Form):
             if not name.startswith("unset_")
         ] + [(self[name], None) for name in self.fields if name.startswith("unset_extra.")]
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         cleaned = cast(dict[str, Any], super().clean())
         for name in (*JSON_FIELDS, "extra_keys"):
             if name in self.fields and cleaned.get(name):
@@ -878,11 +878,11 @@ class DeploymentForm(forms.Form):
 
     def __init__(
         self,
-        *args,
+        *args: Any,
         deployment: Deployment | None = None,
         may_set_metadata_db: bool = True,
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> None:
         if deployment is not None:
             kwargs.setdefault(
                 "initial",

@@ -5,9 +5,10 @@ a 404), checks each permission once per request, and calls a service."""
 import json
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -66,7 +67,9 @@ def _tabs(object_type: str) -> list[dict]:
     ]
 
 
-def _apply_errors(request: AuthenticatedHttpRequest, form, error: EnvManagerError) -> None:
+def _apply_errors(
+    request: AuthenticatedHttpRequest, form: forms.Form, error: EnvManagerError
+) -> None:
     """A service's field errors next to the form's fields; the rest at the top. A refusal goes
     to the page's messages too: a user who may not act may not see the form either."""
     if isinstance(error, NotPermitted):
@@ -106,7 +109,7 @@ def summary(object_type: str, values: dict) -> str:
     return value if len(value) <= 80 else value[:77] + "…"
 
 
-def readonly_values(object_type: str, values: dict, form) -> list[dict]:
+def readonly_values(object_type: str, values: dict, form: EnvironmentObjectForm) -> list[dict]:
     """Every field of an object, for a role that may read it but not change it: secrets masked
     (only whether one is set), unset and empty told apart. Labels are the edit form's."""
     hidden = set(object_types.secret_fields(object_type, values))
@@ -133,7 +136,12 @@ def readonly_values(object_type: str, values: dict, form) -> list[dict]:
 
 
 def _list_context(
-    request: AuthenticatedHttpRequest, object_type: str, page, rows, form, query
+    request: AuthenticatedHttpRequest,
+    object_type: str,
+    page: Page[EnvironmentObject] | Page[ResolvedObject],
+    rows: list[dict[str, Any]],
+    form: EnvironmentObjectForm,
+    query: str,
 ) -> dict:
     """What both object lists (Workspace Environment, Deployment tab) render."""
     return {
@@ -333,7 +341,9 @@ def workspace_settings(request: AuthenticatedHttpRequest, workspace_id: int) -> 
     return _back_to(workspace)
 
 
-def _update(request: AuthenticatedHttpRequest, obj: EnvironmentObject, form) -> None:
+def _update(
+    request: AuthenticatedHttpRequest, obj: EnvironmentObject, form: EnvironmentObjectForm
+) -> None:
     """Save an edit form: only what the user changed on it, refused where the same field was
     changed by someone else since the page was opened."""
     key, values, auto_link, seen = form.changes()

@@ -17,6 +17,7 @@ from accounts.api.serializers import (
     WorkspaceListSerializer,
     WorkspaceSerializer,
 )
+from accounts.http import AuthenticatedRequest
 from accounts.models import ApiToken, Workspace
 from accounts.selectors import workspace_for_user, workspace_member, workspace_members
 from envmanager.kernel.api import error_responses
@@ -27,7 +28,7 @@ class WorkspaceListView(APIView):
         operation_id="workspaces_list",
         responses={200: WorkspaceListSerializer, **error_responses(401)},
     )
-    def get(self, request):
+    def get(self, request: AuthenticatedRequest) -> Response:
         workspaces = Workspace.objects.visible_to(request.user)
         return Response({"workspaces": WorkspaceSerializer(workspaces, many=True).data})
 
@@ -35,7 +36,7 @@ class WorkspaceListView(APIView):
         request=WorkspaceInputSerializer,
         responses={201: WorkspaceSerializer, **error_responses(400, 401)},
     )
-    def post(self, request):
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = WorkspaceInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         workspace = services.workspace_create(
@@ -48,14 +49,14 @@ class WorkspaceListView(APIView):
 
 class WorkspaceDetailView(APIView):
     @extend_schema(responses={200: WorkspaceSerializer, **error_responses(401, 404)})
-    def get(self, request, workspace_id: int):
+    def get(self, request: AuthenticatedRequest, workspace_id: int) -> Response:
         return Response(WorkspaceSerializer(workspace_for_user(request.user, workspace_id)).data)
 
     @extend_schema(
         request=WorkspaceInputSerializer(partial=True),
         responses={200: WorkspaceSerializer, **error_responses(400, 401, 403, 404)},
     )
-    def patch(self, request, workspace_id: int):
+    def patch(self, request: AuthenticatedRequest, workspace_id: int) -> Response:
         workspace = workspace_for_user(request.user, workspace_id)
         data = WorkspaceInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
@@ -74,7 +75,7 @@ class MemberListView(APIView):
         operation_id="workspaces_members_list",
         responses={200: MemberListSerializer, **error_responses(401, 404)},
     )
-    def get(self, request, workspace_id: int):
+    def get(self, request: AuthenticatedRequest, workspace_id: int) -> Response:
         workspace = workspace_for_user(request.user, workspace_id)
         return Response({"members": MemberSerializer(workspace_members(workspace), many=True).data})
 
@@ -89,7 +90,7 @@ class MemberListView(APIView):
         request=MemberInputSerializer,
         responses={201: MemberSerializer, **error_responses(400, 401, 403, 404, 409)},
     )
-    def post(self, request, workspace_id: int):
+    def post(self, request: AuthenticatedRequest, workspace_id: int) -> Response:
         workspace = workspace_for_user(request.user, workspace_id)
         data = MemberInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -112,7 +113,7 @@ class MemberDetailView(APIView):
             **error_responses(401, 403, 404, 409),
         },
     )
-    def delete(self, request, workspace_id: int, user_id: int):
+    def delete(self, request: AuthenticatedRequest, workspace_id: int, user_id: int) -> Response:
         workspace = workspace_for_user(request.user, workspace_id)
         membership = workspace_member(workspace, user_id)
         services.membership_remove(actor=request.user, workspace=workspace, user=membership.user)
@@ -126,7 +127,7 @@ class ApiTokenListView(APIView):
         operation_id="me_tokens_list",
         responses={200: ApiTokenListSerializer, **error_responses(401)},
     )
-    def get(self, request):
+    def get(self, request: AuthenticatedRequest) -> Response:
         tokens = request.user.api_tokens.all()
         return Response({"tokens": ApiTokenSerializer(tokens, many=True).data})
 
@@ -140,7 +141,7 @@ class ApiTokenListView(APIView):
         request=ApiTokenInputSerializer,
         responses={201: ApiTokenCreatedSerializer, **error_responses(400, 401, 403, 409)},
     )
-    def post(self, request):
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = ApiTokenInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         acting_token = request.auth if isinstance(request.auth, ApiToken) else None
@@ -159,7 +160,7 @@ class ApiTokenRevokeView(APIView):
         request=None,
         responses={200: ApiTokenSerializer, **error_responses(401, 404)},
     )
-    def post(self, request, token_id: int):
+    def post(self, request: AuthenticatedRequest, token_id: int) -> Response:
         token = request.user.api_tokens.filter(pk=token_id).first()
         if token is None:
             raise Http404("No such token.")

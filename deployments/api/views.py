@@ -4,6 +4,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.http import AuthenticatedRequest
 from accounts.models import WorkspacePermission
 from accounts.permissions import require_workspace_perm
 from accounts.selectors import workspace_for_user
@@ -35,7 +36,7 @@ class DeploymentListView(APIView):
         operation_id="workspaces_deployments_list",
         responses={200: DeploymentListSerializer, **error_responses(401, 404)},
     )
-    def get(self, request, workspace_id: int):
+    def get(self, request: AuthenticatedRequest, workspace_id: int) -> Response:
         workspace = workspace_for_user(request.user, workspace_id)
         deployments = workspace.deployments.all()
         return Response({"deployments": DeploymentSerializer(deployments, many=True).data})
@@ -44,7 +45,7 @@ class DeploymentListView(APIView):
         request=DeploymentInputSerializer,
         responses={201: DeploymentSerializer, **error_responses(400, 401, 403, 404, 409)},
     )
-    def post(self, request, workspace_id: int):
+    def post(self, request: AuthenticatedRequest, workspace_id: int) -> Response:
         workspace = workspace_for_user(request.user, workspace_id)
         data = DeploymentInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -56,7 +57,7 @@ class DeploymentListView(APIView):
 
 class DeploymentDetailView(APIView):
     @extend_schema(responses={200: DeploymentSerializer, **error_responses(401, 404)})
-    def get(self, request, workspace_id: int, deployment_id: int):
+    def get(self, request: AuthenticatedRequest, workspace_id: int, deployment_id: int) -> Response:
         workspace = workspace_for_user(request.user, workspace_id)
         return Response(
             DeploymentSerializer(deployment_for_user(request.user, deployment_id, workspace)).data
@@ -66,7 +67,9 @@ class DeploymentDetailView(APIView):
         request=DeploymentInputSerializer(partial=True),
         responses={200: DeploymentSerializer, **error_responses(400, 401, 403, 404, 409)},
     )
-    def patch(self, request, workspace_id: int, deployment_id: int):
+    def patch(
+        self, request: AuthenticatedRequest, workspace_id: int, deployment_id: int
+    ) -> Response:
         workspace = workspace_for_user(request.user, workspace_id)
         deployment = deployment_for_user(request.user, deployment_id, workspace)
         data = DeploymentInputSerializer(data=request.data, partial=True)
@@ -85,7 +88,9 @@ class DeploymentDetailView(APIView):
         "data. Refused with 409, nothing changed, while one of its migration runs is active.",
         responses={204: None, **error_responses(401, 403, 404, 409)},
     )
-    def delete(self, request, workspace_id: int, deployment_id: int):
+    def delete(
+        self, request: AuthenticatedRequest, workspace_id: int, deployment_id: int
+    ) -> Response:
         workspace = workspace_for_user(request.user, workspace_id)
         deployment = deployment_for_user(request.user, deployment_id, workspace)
         services.deployment_delete(user=request.user, deployment=deployment)
@@ -97,7 +102,7 @@ class DeploymentTokenListView(APIView):
         operation_id="deployments_tokens_list",
         responses={200: DeploymentTokenListSerializer, **error_responses(401, 403, 404)},
     )
-    def get(self, request, deployment_id: int):
+    def get(self, request: AuthenticatedRequest, deployment_id: int) -> Response:
         deployment = deployment_for_user(request.user, deployment_id)
         return Response(
             {"tokens": DeploymentTokenSerializer(deployment.tokens.all(), many=True).data}
@@ -107,7 +112,7 @@ class DeploymentTokenListView(APIView):
         request=DeploymentTokenInputSerializer,
         responses={201: DeploymentTokenCreatedSerializer, **error_responses(400, 401, 403, 404)},
     )
-    def post(self, request, deployment_id: int):
+    def post(self, request: AuthenticatedRequest, deployment_id: int) -> Response:
         deployment = deployment_for_user(request.user, deployment_id)
         data = DeploymentTokenInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -122,7 +127,7 @@ class DeploymentTokenRevokeView(APIView):
     @extend_schema(
         request=None, responses={200: DeploymentTokenSerializer, **error_responses(401, 403, 404)}
     )
-    def post(self, request, deployment_id: int, token_id: int):
+    def post(self, request: AuthenticatedRequest, deployment_id: int, token_id: int) -> Response:
         deployment = deployment_for_user(request.user, deployment_id)
         token = DeploymentToken.objects.filter(deployment=deployment, pk=token_id).first()
         if token is None:
@@ -138,7 +143,7 @@ class DeploymentLookupCountsView(APIView):
         description="Authors and above. Counts are written in batches, about every 10 seconds.",
         responses={200: KeyLookupsListSerializer, **error_responses(401, 403, 404)},
     )
-    def get(self, request, deployment_id: int):
+    def get(self, request: AuthenticatedRequest, deployment_id: int) -> Response:
         deployment = deployment_for_user(request.user, deployment_id)
         require_workspace_perm(
             request.user,
@@ -161,7 +166,7 @@ class DeploymentMetadataDbTestView(APIView):
         request=None,
         responses={200: MetadataDbTestSerializer, **error_responses(400, 401, 403, 404)},
     )
-    def post(self, request, deployment_id: int):
+    def post(self, request: AuthenticatedRequest, deployment_id: int) -> Response:
         deployment = deployment_for_user(request.user, deployment_id)
         report = services.deployment_metadata_db_test(user=request.user, deployment=deployment)
         return Response(MetadataDbTestSerializer(report).data)

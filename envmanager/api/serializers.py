@@ -13,6 +13,7 @@ from typing import Any, cast
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
+from accounts.models import User
 from envmanager import object_types
 from envmanager.kernel.api import (
     UNKNOWN_FIELD,
@@ -256,7 +257,7 @@ class LinkInputSerializer(ClosedSerializer):
     )
     ignored_fields = ("overrideFields", "isAuto")
 
-    def validate(self, attrs):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         # A PATCH body is partial, which would make these optional too; a link needs both.
         missing = {n: ["This field is required."] for n in ("scope", "scopeEntityId")}
         missing = {n: m for n, m in missing.items() if n not in attrs}
@@ -308,7 +309,7 @@ class EnvironmentObjectCreateSerializer(_BlocksMixin, ClosedSerializer):
     links = LinkInputSerializer(many=True, required=False)
     ignored_fields = READ_ONLY_FIELDS
 
-    def validate(self, attrs):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         block = block_name(attrs["objectType"])
         if block not in attrs:
             raise serializers.ValidationError(
@@ -531,7 +532,7 @@ class IdeProjectInputSerializer(ClosedSerializer):
 _datetime = serializers.DateTimeField()
 
 
-def _user_ref(user) -> dict[str, Any] | None:
+def _user_ref(user: User | None) -> dict[str, Any] | None:
     return None if user is None else {"id": user.pk, "email": user.email}
 
 

@@ -5,7 +5,7 @@ objects of a Workspace at all (Author and above) and that ids belong to that Wor
 other id is a 404).
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -15,6 +15,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.http import AuthenticatedRequest
 from accounts.models import User, Workspace, WorkspacePermission
 from accounts.permissions import require_workspace_perm
 from accounts.selectors import workspace_for_user
@@ -99,7 +100,7 @@ def _object_for(user: User, workspace: Workspace, object_id: int) -> Environment
 
 
 def _bodies(
-    request,
+    request: AuthenticatedRequest,
     workspace: Workspace,
     objects: list[EnvironmentObject],
     *,
@@ -122,7 +123,7 @@ def _secret_headers(show_secrets: bool) -> dict[str, str]:
     return {"Cache-Control": "no-store"} if show_secrets else {}
 
 
-def _with_list_indexes(detail):
+def _with_list_indexes(detail: Any) -> Any:
     """DRF reports errors of list items as `{"links": {0: …}}`; name them `links[0]`, as the
     client would write the path."""
     if not isinstance(detail, dict):
@@ -137,7 +138,9 @@ def _with_list_indexes(detail):
     return named
 
 
-def _parse(serializer_class, data, **kwargs) -> dict[str, Any]:
+def _parse(
+    serializer_class: type[serializers.Serializer], data: Mapping[str, Any], **kwargs: Any
+) -> dict[str, Any]:
     serializer = serializer_class(data=data, **kwargs)
     if not serializer.is_valid():
         raise serializers.ValidationError(_with_list_indexes(serializer.errors))
@@ -191,7 +194,9 @@ def _sort_order(sorts: list[str]) -> list[tuple[str, bool]]:
     return order or [("object_type", False), ("key", False)]
 
 
-def _sorted_resolved(items: list[ResolvedObject], order: list[tuple[str, bool]]):
+def _sorted_resolved(
+    items: list[ResolvedObject], order: list[tuple[str, bool]]
+) -> list[ResolvedObject]:
     # Stable sorts, last key first, give the same order the database would.
     items = sorted(items, key=lambda r: r.environment_object.pk)
     for field, descending in reversed(order):
@@ -212,7 +217,7 @@ class EnvironmentObjectListView(APIView):
         parameters=[s.ListQuerySerializer],
         responses={200: s.EnvironmentObjectListSerializer, **error_responses(400, 401, 403, 404)},
     )
-    def get(self, request, workspace_id: int):
+    def get(self, request: AuthenticatedRequest, workspace_id: int) -> Response:
         workspace = _env_objects_workspace(request.user, workspace_id)
         query = _parse(s.ListQuerySerializer, request.query_params)
         order = _sort_order(query.get("sorts", []))
@@ -301,7 +306,7 @@ class EnvironmentObjectListView(APIView):
         request=s.EnvironmentObjectCreateSerializer,
         responses={201: s.EnvironmentObjectSerializer, **error_responses(400, 401, 403, 404, 409)},
     )
-    def post(self, request, workspace_id: int):
+    def post(self, request: AuthenticatedRequest, workspace_id: int) -> Response:
         workspace = _env_objects_workspace(request.user, workspace_id)
         data = _parse(s.EnvironmentObjectCreateSerializer, request.data)
         object_type = data["objectType"]
@@ -340,7 +345,7 @@ class EnvironmentObjectDetailView(APIView):
         parameters=[s.ShowSecretsQuerySerializer],
         responses={200: s.EnvironmentObjectSerializer, **error_responses(400, 401, 403, 404)},
     )
-    def get(self, request, workspace_id: int, object_id: int):
+    def get(self, request: AuthenticatedRequest, workspace_id: int, object_id: int) -> Response:
         workspace = _env_objects_workspace(request.user, workspace_id)
         show_secrets = _parse(s.ShowSecretsQuerySerializer, request.query_params)["showSecrets"]
         if show_secrets:
@@ -373,7 +378,7 @@ class EnvironmentObjectDetailView(APIView):
             **error_responses(400, 401, 403, 404, 409, 412),
         },
     )
-    def patch(self, request, workspace_id: int, object_id: int):
+    def patch(self, request: AuthenticatedRequest, workspace_id: int, object_id: int) -> Response:
         workspace = _env_objects_workspace(request.user, workspace_id)
         obj = _object_for(request.user, workspace, object_id)
         data = _parse(s.EnvironmentObjectUpdateSerializer, request.data, partial=True)
@@ -413,7 +418,7 @@ class EnvironmentObjectDetailView(APIView):
         description="Operators and Owners. Every Deployment stops resolving it at once.",
         responses={204: None, **error_responses(401, 403, 404)},
     )
-    def delete(self, request, workspace_id: int, object_id: int):
+    def delete(self, request: AuthenticatedRequest, workspace_id: int, object_id: int) -> Response:
         workspace = _env_objects_workspace(request.user, workspace_id)
         obj = _object_for(request.user, workspace, object_id)
         environment_object_delete(user=request.user, obj=obj)
@@ -428,7 +433,7 @@ class ExcludeLinkingView(APIView):
         request=s.ExcludeLinkingSerializer,
         responses={200: s.EnvironmentObjectSerializer, **error_responses(400, 401, 403, 404)},
     )
-    def post(self, request, workspace_id: int, object_id: int):
+    def post(self, request: AuthenticatedRequest, workspace_id: int, object_id: int) -> Response:
         workspace = _env_objects_workspace(request.user, workspace_id)
         obj = _object_for(request.user, workspace, object_id)
         data = _parse(s.ExcludeLinkingSerializer, request.data)
@@ -451,7 +456,7 @@ class IdeProjectListView(APIView):
         summary="List the Workspace's IDE projects",
         responses={200: s.IdeProjectListSerializer, **error_responses(401, 404)},
     )
-    def get(self, request, workspace_id: int):
+    def get(self, request: AuthenticatedRequest, workspace_id: int) -> Response:
         workspace = workspace_for_user(request.user, workspace_id)
         projects = workspace.ide_projects.all()
         return Response({"ideProjects": s.IdeProjectSerializer(projects, many=True).data})
@@ -463,7 +468,7 @@ class IdeProjectListView(APIView):
         request=s.IdeProjectInputSerializer,
         responses={201: s.IdeProjectSerializer, **error_responses(400, 401, 403, 404, 409)},
     )
-    def post(self, request, workspace_id: int):
+    def post(self, request: AuthenticatedRequest, workspace_id: int) -> Response:
         workspace = workspace_for_user(request.user, workspace_id)
         data = _parse(s.IdeProjectInputSerializer, request.data)
         project = ide_project_create(
@@ -481,7 +486,7 @@ class IdeProjectDetailView(APIView):
         summary="One IDE project",
         responses={200: s.IdeProjectSerializer, **error_responses(401, 404)},
     )
-    def get(self, request, workspace_id: int, project_id: int):
+    def get(self, request: AuthenticatedRequest, workspace_id: int, project_id: int) -> Response:
         workspace = workspace_for_user(request.user, workspace_id)
         project = ide_project_for_user(request.user, project_id, workspace)
         return Response(s.IdeProjectSerializer(project).data)
@@ -493,7 +498,7 @@ class IdeProjectDetailView(APIView):
         request=s.IdeProjectInputSerializer(partial=True),
         responses={200: s.IdeProjectSerializer, **error_responses(400, 401, 403, 404, 409)},
     )
-    def patch(self, request, workspace_id: int, project_id: int):
+    def patch(self, request: AuthenticatedRequest, workspace_id: int, project_id: int) -> Response:
         workspace = workspace_for_user(request.user, workspace_id)
         project = ide_project_for_user(request.user, project_id, workspace)
         data = _parse(s.IdeProjectInputSerializer, request.data, partial=True)
@@ -511,7 +516,7 @@ class IdeProjectDetailView(APIView):
         description="Operators and Owners. Its links go with it; the Workspace objects stay.",
         responses={204: None, **error_responses(401, 403, 404)},
     )
-    def delete(self, request, workspace_id: int, project_id: int):
+    def delete(self, request: AuthenticatedRequest, workspace_id: int, project_id: int) -> Response:
         workspace = workspace_for_user(request.user, workspace_id)
         project = ide_project_for_user(request.user, project_id, workspace)
         ide_project_delete(user=request.user, project=project)
