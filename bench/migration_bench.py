@@ -16,8 +16,10 @@ reads it, which grows with every row), so it measured nothing and was dropped fo
 """
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
 import resource
 import subprocess
 import sys
@@ -154,6 +156,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--objects", type=int, default=10_000, help="connections, and variables")
     parser.add_argument("--our-db", default=OUR_DB, help="our database (dropped and created)")
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="print the migration's top N functions"
+    )
     args = parser.parse_args()
     n = args.objects
 
@@ -220,6 +225,9 @@ def main() -> None:
         timings = {}
         del connections, variables  # the seed data is not the migration's memory
         reset_peak_rss()
+        profile = cProfile.Profile() if args.profile else None
+        if profile:
+            profile.enable()
         for object_type, keys in (
             ("CONNECTION", [f"conn_{i:05d}" for i in range(n)]),
             ("AIRFLOW_VARIABLE", [f"var_{i:05d}" for i in range(n)]),
@@ -232,6 +240,9 @@ def main() -> None:
             timings[object_type] = time.perf_counter() - started
             assert run.status == MigrationRun.Status.SUCCEEDED, (run.status, run.error)
         ours = sum(timings.values())
+        if profile:
+            profile.disable()
+            pstats.Stats(profile).sort_stats("tottime").print_stats(args.profile)
         peak_mib = peak_rss_mib()
         floor = time_floor(floor_url, key, settings.ENVMANAGER_ENCRYPTION_KEYS[0], our_db_url)
         print(
