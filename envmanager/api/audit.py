@@ -65,7 +65,9 @@ class ObjectVersionSerializer(serializers.ModelSerializer):
     restoredAt = serializers.DateTimeField(source="restored_at", allow_null=True)
     detail = serializers.DictField(
         help_text="For a link or override change: deploymentId and deploymentName (or "
-        "ideProjectId and ideProjectName), overrideFields and unsetFields (names only)."
+        "ideProjectId and ideProjectName), overrideFields and unsetFields (names only); "
+        "autoLink when a new Deployment's auto-link made it, migrationRunId when a migration "
+        "run or its undo did."
     )
 
     class Meta:

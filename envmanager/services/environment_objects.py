@@ -31,6 +31,7 @@ from envmanager.services.link_rows import (
 from envmanager.services.versions import (
     changed_field_names,
     link_version_record,
+    link_versions_record,
     version_record,
 )
 
@@ -599,8 +600,18 @@ def auto_link_new_deployment(*, deployment: Deployment) -> None:
     inside `deployment_create`'s transaction). Under the Workspace's auto-link lock, so an
     object auto-linked, created or renamed at the same moment is seen as it is after."""
     lock_workspace_auto_links(deployment.workspace_id)
-    objects = EnvironmentObject.objects.filter(
-        workspace=deployment.workspace_id, scope=Scope.WORKSPACE, auto_link_deployments=True
+    objects = list(
+        EnvironmentObject.objects.filter(
+            workspace=deployment.workspace_id, scope=Scope.WORKSPACE, auto_link_deployments=True
+        ).prefetch_related("links", "auto_link_excluded")
+    )
+    # Each object's history says it was linked here, as a link made by hand does.
+    link_versions_record(
+        objects=objects,
+        reason=ObjectVersion.Reason.LINK,
+        user=None,
+        deployment=deployment,
+        detail={"autoLink": True},
     )
     Link.objects.bulk_create(
         Link(

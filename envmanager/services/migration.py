@@ -53,7 +53,7 @@ from envmanager.kernel.encryption import (
 from envmanager.kernel.errors import Conflict, InvalidInput
 from envmanager.models import EnvironmentObject, Link, MigrationItem, MigrationRun, ObjectVersion
 from envmanager.object_types import MIGRATABLE_TYPES, ObjectType, Scope
-from envmanager.services.versions import version_record
+from envmanager.services.versions import link_version_record, version_record
 
 logger = logging.getLogger(__name__)
 
@@ -721,6 +721,7 @@ def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict[str
     new_links: list[dict[str, Any]] = []
     expected: dict[str, dict[str, Any]] = {}
     made_secret: list[EnvironmentObject] = []
+    linked: list[tuple[EnvironmentObject, dict[str, Any]]] = []  # existing objects, overrides
     for item in items:
         row = sources.get(item.object_key)
         item.reason = ""
@@ -767,6 +768,7 @@ def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict[str
         overrides = _overrides_to_reach(object_type, workspace_object.values, values)
         if object_types.secret_flag_lowered(values, workspace_object.values):
             made_secret.append(workspace_object)
+        linked.append((workspace_object, overrides))
         new_links.append(
             _new_link(workspace_object.pk, object_type, item.object_key, deployment, overrides, now)
         )
@@ -780,6 +782,15 @@ def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict[str
                     item.environment_object_id, object_type, item.object_key, deployment, {}, now
                 )
             )
+    for workspace_object, overrides in linked:  # its history says the run linked it here
+        link_version_record(
+            obj=workspace_object,
+            reason=ObjectVersion.Reason.LINK,
+            user=run.created_by,
+            deployment=deployment,
+            set_fields=list(overrides),
+            detail={"migrationRunId": run.pk},
+        )
     _insert_rows(Link, new_links, "object_key")
     _make_secret(run, made_secret, now)
     _verify(run, items, expected)
@@ -928,6 +939,13 @@ def _withdraw_copy(item: MigrationItem, deployment_id: int) -> str:
         done = "Removed the Workspace object the migration made."
     elif item.action == MigrationItem.Action.CREATED or item.link_created:
         if link is not None:
+            link_version_record(
+                obj=obj,
+                reason=ObjectVersion.Reason.UNLINK,
+                user=None,
+                deployment_id=deployment_id,
+                detail={"migrationRunId": item.run_id},
+            )
             link.delete()
         withdrew = "Withdrew this Deployment's link" if link else "It was no longer linked here"
         if item.action == MigrationItem.Action.CREATED:
@@ -937,6 +955,16 @@ def _withdraw_copy(item: MigrationItem, deployment_id: int) -> str:
         else:
             done = f"{withdrew} to the existing Workspace object; the object stays."
     elif link is not None:
+        before, after = set(link.overrides), set(item.previous_overrides or {})
+        link_version_record(
+            obj=obj,
+            reason=ObjectVersion.Reason.OVERRIDE,
+            user=None,
+            deployment_id=deployment_id,
+            set_fields=sorted(after),
+            unset_fields=sorted(before - after),
+            detail={"migrationRunId": item.run_id},
+        )
         link.overrides = item.previous_overrides or {}
         link.updated_at = timezone.now()
         link.save(update_fields=["overrides", "updated_at"])

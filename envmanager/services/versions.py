@@ -45,7 +45,8 @@ def object_snapshot(obj: EnvironmentObject) -> dict[str, Any]:
     return {
         "values": obj.values,
         "auto_link_deployments": obj.auto_link_deployments,
-        "auto_link_excluded": list(obj.auto_link_excluded.values_list("pk", flat=True)),
+        # `.all()`, not `values_list`: it uses a prefetch (`link_versions_record`) if there is one.
+        "auto_link_excluded": [d.pk for d in obj.auto_link_excluded.all()],
         "links": [
             {
                 "deployment_id": link.deployment_id,
@@ -69,7 +70,19 @@ def version_record(
 ) -> ObjectVersion:
     """Keep the object's state as it is now, before it changes (call inside the transaction).
     `detail` is stored in clear: ids, names and field names only, never a value."""
-    return ObjectVersion.objects.create(
+    version = _version(obj, reason, user, changed_fields, detail or {})
+    version.save()
+    return version
+
+
+def _version(
+    obj: EnvironmentObject,
+    reason: str,
+    user: User | None,
+    changed_fields: Sequence[str],
+    detail: dict[str, Any],
+) -> ObjectVersion:
+    return ObjectVersion(
         workspace_id=obj.workspace_id,
         environment_object_id=obj.pk,
         object_type=obj.object_type,
@@ -79,7 +92,7 @@ def version_record(
         reason=reason,
         snapshot=object_snapshot(obj),
         changed_fields=list(changed_fields),
-        detail=detail or {},
+        detail=detail,
         created_by=user,
     )
 
@@ -95,16 +108,50 @@ def link_version_record(
     ide_project_id: int | None = None,
     set_fields: Sequence[str] = (),
     unset_fields: Sequence[str] = (),
+    detail: dict[str, Any] | None = None,
 ) -> ObjectVersion:
     """A version of a Workspace object before one of its links changes (linked, unlinked, its
     overrides set or unset, or an override merged in by promotion): says which Deployment or
     IDE project and which override fields, by name. The override values themselves are in the
-    snapshot, encrypted like the rest of it."""
-    detail: dict[str, Any] = {}
+    snapshot, encrypted like the rest of it. `detail` adds ids (a migration run's)."""
     if deployment is None and deployment_id is not None:
         deployment = Deployment.objects.filter(pk=deployment_id).first()
     if ide_project is None and ide_project_id is not None:
         ide_project = IdeProject.objects.filter(pk=ide_project_id).first()
+    version = _link_version(
+        obj, reason, user, deployment, ide_project, set_fields, unset_fields, detail or {}
+    )
+    version.save()
+    return version
+
+
+def link_versions_record(
+    *,
+    objects: Sequence[EnvironmentObject],
+    reason: str,
+    user: User | None,
+    deployment: Deployment,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """`link_version_record` for many objects at once, each linked (or unlinked) to one
+    Deployment without overrides (a new Deployment's auto-links): one insert. Pass the objects
+    with their `links` and `auto_link_excluded` prefetched, or each costs two reads."""
+    ObjectVersion.objects.bulk_create(
+        _link_version(obj, reason, user, deployment, None, (), (), detail or {}) for obj in objects
+    )
+
+
+def _link_version(
+    obj: EnvironmentObject,
+    reason: str,
+    user: User | None,
+    deployment: Deployment | None,
+    ide_project: IdeProject | None,
+    set_fields: Sequence[str],
+    unset_fields: Sequence[str],
+    extra: dict[str, Any],
+) -> ObjectVersion:
+    detail: dict[str, Any] = {}
     if deployment is not None:
         detail.update(deploymentId=deployment.pk, deploymentName=deployment.name)
     elif ide_project is not None:
@@ -113,13 +160,7 @@ def link_version_record(
         detail["overrideFields"] = sorted(set_fields)
     if unset_fields:
         detail["unsetFields"] = sorted(unset_fields)
-    return version_record(
-        obj=obj,
-        reason=reason,
-        user=user,
-        changed_fields=sorted({*set_fields, *unset_fields}),
-        detail=detail,
-    )
+    return _version(obj, reason, user, sorted({*set_fields, *unset_fields}), {**detail, **extra})
 
 
 def restored_values(current: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:

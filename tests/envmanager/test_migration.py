@@ -545,6 +545,47 @@ def test_undo_puts_rows_back_and_removes_what_the_run_created(
     assert link.overrides == {"login": "before"}
 
 
+def test_the_history_of_an_existing_object_says_the_run_linked_it_and_the_undo_unlinked_it(
+    team, metadata, django_capture_on_commit_callbacks
+):
+    existing = environment_object_create(
+        user=team.owner,
+        workspace=team.workspace,
+        object_type="CONNECTION",
+        key="warehouse",
+        values={**airflow_values(CONNECTIONS["warehouse"]), "password": "other"},
+    )
+    run = run_migration(team, "CONNECTION", ["warehouse"], django_capture_on_commit_callbacks)
+    assert run.items.get(object_key="warehouse").action == MigrationItem.Action.OVERRIDDEN
+    linked = ObjectVersion.objects.get(
+        environment_object_id=existing.pk, reason=ObjectVersion.Reason.LINK
+    )
+    assert linked.detail == {
+        "deploymentId": team.deployment.pk,
+        "deploymentName": "production",
+        "overrideFields": ["password"],
+        "migrationRunId": run.pk,
+    }
+    assert linked.changed_fields == ["password"] and linked.created_by == team.owner
+    assert linked.snapshot["links"] == []  # the object as it was before the run linked it
+    with django_capture_on_commit_callbacks(execute=True):
+        migration_undo(user=team.owner, run=run)
+    unlinked = ObjectVersion.objects.get(
+        environment_object_id=existing.pk, reason=ObjectVersion.Reason.UNLINK
+    )
+    assert unlinked.detail == {
+        "deploymentId": team.deployment.pk,
+        "deploymentName": "production",
+        "migrationRunId": run.pk,
+    }
+    assert [link["deployment_id"] for link in unlinked.snapshot["links"]] == [team.deployment.pk]
+    assert (
+        unlinked.snapshot["links"][0]["overrides"]["password"]
+        == CONNECTIONS["warehouse"]["password"]
+    )
+    assert not existing.links.exists()
+
+
 def test_undo_is_owner_only_and_only_for_finished_runs(
     team, metadata, settings, django_capture_on_commit_callbacks
 ):

@@ -7,8 +7,10 @@ import json
 import pytest
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AuditEvent
+from deployments.services import deployment_create
 from envmanager.kernel.errors import InvalidInput, NotPermitted
 from envmanager.models import EnvironmentObject, ObjectVersion
 from envmanager.services import (
@@ -106,6 +108,37 @@ def test_excluding_a_deployment_from_an_auto_link_records_an_unlink(team):
     (version,) = versions_of(obj)
     assert version.reason == ObjectVersion.Reason.UNLINK
     assert version.detail["deploymentId"] == team.other_deployment.pk
+
+
+def test_a_new_deployments_auto_links_are_in_each_objects_history(team):
+    with CaptureQueriesContext(connection) as alone:
+        deployment_create(user=team.owner, workspace=team.workspace, name="before")
+    objects = [
+        environment_object_create(
+            user=team.operator,
+            workspace=team.workspace,
+            object_type="AIRFLOW_VARIABLE",
+            key=f"everywhere_{i}",
+            values={"value": str(i)},
+            auto_link_deployments=True,
+        )
+        for i in range(5)
+    ]
+    with CaptureQueriesContext(connection) as linked:
+        dev = deployment_create(user=team.owner, workspace=team.workspace, name="dev")
+    # The objects, their links and exclusions, one insert of versions, one of links: not a few
+    # queries per object.
+    assert len(linked.captured_queries) <= len(alone.captured_queries) + 5
+    for obj in objects:
+        (version,) = versions_of(obj)
+        assert version.reason == ObjectVersion.Reason.LINK
+        assert version.detail == {"deploymentId": dev.pk, "deploymentName": "dev", "autoLink": True}
+        assert dev.pk not in [link["deployment_id"] for link in version.snapshot["links"]]
+        assert obj.links.filter(deployment=dev, is_auto=True).exists()
+    client = Client()
+    client.force_login(team.author)
+    page = client.get(f"/workspaces/{team.workspace.pk}/environment/{objects[0].pk}/history/")
+    assert "Deployment dev · auto-link of a new Deployment" in page.content.decode()
 
 
 def test_setting_and_unsetting_an_override_record_versions_with_field_names_only(team):
