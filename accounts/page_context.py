@@ -1,10 +1,12 @@
 """What every Workspace page's layout needs (templates/base.html): the Workspace picker, the
 user's role, and what the user may do there (`can`, which also decides the navigation)."""
 
+from typing import Any
+
 from guardian.core import ObjectPermissionChecker
 
 from accounts.http import AuthenticatedHttpRequest
-from accounts.models import Workspace, WorkspacePermission
+from accounts.models import User, Workspace, WorkspacePermission
 from accounts.selectors import role_of
 
 CAN = {
@@ -22,7 +24,7 @@ CAN = {
 }
 
 
-def workspace_perms(user, workspace: Workspace) -> dict[str, bool]:
+def workspace_perms(user: User, workspace: Workspace) -> dict[str, bool]:
     # One checker answers every question about this Workspace from one fetch.
     checker = ObjectPermissionChecker(user)
     granted = set(checker.get_perms(workspace)) if user.is_active else set()
@@ -35,7 +37,7 @@ ENVIRONMENT_REFUSED = (
 )
 
 
-def workspace_page(request: AuthenticatedHttpRequest, workspace: Workspace, **extra) -> dict:
+def workspace_page(request: AuthenticatedHttpRequest, workspace: Workspace, **extra: Any) -> dict:
     """The context of a page inside a Workspace, with the page's own `extra`."""
     can = workspace_perms(request.user, workspace)
     return {

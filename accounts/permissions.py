@@ -1,22 +1,29 @@
 """Checks of the role permissions (`accounts.models.ROLE_PERMISSIONS`) for services and views."""
 
-from accounts.models import Workspace
+from typing import TYPE_CHECKING
+
+from accounts.models import User, Workspace
 from envmanager.kernel.errors import NotPermitted
 
+if TYPE_CHECKING:  # deployments builds on accounts, never the other way round
+    from deployments.models import Deployment
 
-def has_workspace_perm(user, codename: str, workspace: Workspace) -> bool:
+
+def has_workspace_perm(user: User, codename: str, workspace: Workspace) -> bool:
     return bool(user and user.is_active and user.has_perm(f"accounts.{codename}", workspace))
 
 
-def has_deployment_perm(user, codename: str, deployment) -> bool:
+def has_deployment_perm(user: User, codename: str, deployment: "Deployment") -> bool:
     return bool(user and user.is_active and user.has_perm(f"deployments.{codename}", deployment))
 
 
-def require_workspace_perm(user, codename: str, workspace: Workspace, action: str) -> None:
+def require_workspace_perm(user: User, codename: str, workspace: Workspace, action: str) -> None:
     if not has_workspace_perm(user, codename, workspace):
         raise NotPermitted(f"Your role in this Workspace does not allow you to {action}.")
 
 
-def require_deployment_perm(user, codename: str, deployment, action: str) -> None:
+def require_deployment_perm(
+    user: User, codename: str, deployment: "Deployment", action: str
+) -> None:
     if not has_deployment_perm(user, codename, deployment):
         raise NotPermitted(f"You may not {action} on Deployment {deployment.name!r}.")

@@ -15,7 +15,7 @@ import stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import psycopg
@@ -124,7 +124,7 @@ class AirflowMetadataDb:
     server's own libpq settings (~/.pgpass, PG* variables, client certificates, Kerberos
     tickets), and connects only to the address the allowlist check admitted."""
 
-    def __init__(self, target: "MetadataDbTarget | str", fernet_key: str):
+    def __init__(self, target: "MetadataDbTarget | str", fernet_key: str) -> None:
         if isinstance(target, str):
             target = metadata_db_target(target)
         self.target = target
@@ -141,7 +141,9 @@ class AirflowMetadataDb:
             raise MetadataDbUnusable() from None
 
     @staticmethod
-    def _connect(target: MetadataDbTarget):
+    def _connect(
+        target: MetadataDbTarget,
+    ) -> sqlite3.Connection | psycopg.Connection[dict[str, Any]]:
         if target.engine == "sqlite":
             try:
                 if not stat.S_ISREG(os.stat(target.path).st_mode):
@@ -181,7 +183,7 @@ class AirflowMetadataDb:
     def __enter__(self) -> "AirflowMetadataDb":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -207,11 +209,11 @@ class AirflowMetadataDb:
         with contextlib.suppress(sqlite3.Error, psycopg.Error):
             self._db.rollback()
 
-    def _transaction(self):
+    def _transaction(self) -> contextlib.AbstractContextManager[object]:
         """One transaction for a batch of writes: all of them or none."""
         if self.is_sqlite:
             return self._db  # sqlite3's connection context manager commits or rolls back
-        return self._db.transaction()
+        return cast("psycopg.Connection[dict[str, Any]]", self._db).transaction()
 
     def columns(self, table: str) -> list[str]:
         if table not in self._columns:

@@ -13,9 +13,10 @@ request opens a new one.
 """
 
 import logging
+from collections.abc import Callable
 
 from django.db import InterfaceError, OperationalError, transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.template.loader import render_to_string
 
 from envmanager.kernel.api import error_body
@@ -39,10 +40,10 @@ class DatabaseUnavailableMiddleware:
     raised by a view (or while rendering its template) into a 503. Other database errors are
     bugs and stay 500s."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         if request.method in SAFE_METHODS or not request.path.startswith("/api/"):
             return self.get_response(request)
         try:

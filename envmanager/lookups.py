@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self, cast
 
 import psycopg
 from django.conf import settings
@@ -30,12 +30,15 @@ from django.db import (
     connection,
     transaction,
 )
-from django.db.models import Count, Max, Sum
+from django.db.backends.utils import CursorWrapper
+from django.db.models import Count, Max, Model, Sum
 from django.utils import timezone
+from psycopg.abc import Params, Query, QueryNoTemplate
 
 from accounts.models import LAST_USED_RESOLUTION, hash_token
 from deployments.models import DeploymentToken
 from envmanager import object_types
+from envmanager.kernel.encryption import EncryptedJSONField
 from envmanager.models import EnvironmentObject, Link
 from envmanager.object_types import ObjectType
 from envmanager.selectors import deployment_resolved_environment
@@ -77,20 +80,29 @@ SET "count" = "envmanager_lookupcount"."count" + excluded."count",
 """
 
 
-def _decrypted(model, field: str, raw: str | None) -> Any:
+def _decrypted(model: type[Model], field: str, raw: str | None) -> Any:
     # The field decrypts: nothing here touches ciphertext itself.
-    return model._meta.get_field(field).from_db_value(raw, None, connection)
+    encrypted = cast(EncryptedJSONField, model._meta.get_field(field))
+    return encrypted.from_db_value(raw, None, connection)
 
 
 class _PreparedCursor(psycopg.Cursor):
     """Server-side binding, prepared on first use: PostgreSQL plans the lookup once per
     connection instead of on every call (planning costs several times what running it does)."""
 
-    def execute(self, query, params=None, *, prepare=True, binary=None):
-        return super().execute(query, params, prepare=prepare, binary=binary)
+    def execute(
+        self,
+        query: Query,
+        params: Params | None = None,
+        *,
+        prepare: bool | None = True,
+        binary: bool | None = None,
+    ) -> Self:
+        # The lookup's query is text; psycopg's overloads keep a t-string Template apart.
+        return super().execute(cast(QueryNoTemplate, query), params, prepare=prepare, binary=binary)
 
 
-def _cursor():
+def _cursor() -> CursorWrapper:
     if connection.vendor != "postgresql" or not settings.ENVMANAGER_LOOKUP_PREPARED_STATEMENTS:
         return connection.cursor()
     # Django's cursor() would first check the connection with a round trip of its own

@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Workspace, WorkspacePermission
+from accounts.models import User, Workspace, WorkspacePermission
 from deployments.models import Deployment, IdeProject
 from envmanager import object_types
 from envmanager.kernel.encryption import EncryptedJSONField
@@ -13,7 +13,7 @@ from envmanager.object_types import ObjectType, Scope
 
 
 class EnvironmentObjectQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "EnvironmentObjectQuerySet":
+    def visible_to(self, user: User) -> "EnvironmentObjectQuerySet":
         """Objects of the Workspaces where the user may see environment objects (Author+)."""
         from guardian.shortcuts import get_objects_for_user
 

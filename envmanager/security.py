@@ -1,7 +1,10 @@
 """Response headers that harden every page: a Content-Security-Policy (no inline script, no
 third-party origin) and a few others Django does not set by itself."""
 
+from collections.abc import Callable
+
 from django.conf import settings
+from django.http import HttpRequest, HttpResponseBase
 
 CSP = "; ".join(
     [
@@ -19,10 +22,10 @@ CSP = "; ".join(
 
 
 class SecurityHeadersMiddleware:
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response = self.get_response(request)
         response.setdefault("Content-Security-Policy", settings.ENVMANAGER_CSP or CSP)
         response.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")

@@ -6,6 +6,7 @@ production stack.
 """
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import dj_database_url
@@ -27,7 +28,7 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
 
 
-def _file_secret(name: str, generate) -> str:
+def _file_secret(name: str, generate: Callable[[], str]) -> str:
     """A secret kept in a file of the data folder, made on first start (embedded default only)."""
     path = DATA_DIR / name
     if not path.exists():

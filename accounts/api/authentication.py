@@ -1,7 +1,13 @@
+from typing import TYPE_CHECKING, Any
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
+from rest_framework.request import Request
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, User
+
+if TYPE_CHECKING:
+    from drf_spectacular.openapi import AutoSchema
 
 
 def bearer_scheme_token(header: str) -> str | None:
@@ -12,14 +18,14 @@ def bearer_scheme_token(header: str) -> str | None:
     return token.strip()
 
 
-def bearer_token(request) -> str | None:
+def bearer_token(request: Request) -> str | None:
     return bearer_scheme_token(request.META.get("HTTP_AUTHORIZATION", ""))
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
     """Personal API tokens: `Authorization: Bearer emp_…`, stored hashed."""
 
-    def authenticate(self, request):
+    def authenticate(self, request: Request) -> tuple[User, ApiToken] | None:
         token = bearer_token(request)
         if token is None or not token.startswith(f"{ApiToken.PREFIX}_"):
             return None
@@ -29,7 +35,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         api_token.mark_used()
         return api_token.user, api_token
 
-    def authenticate_header(self, request) -> str:
+    def authenticate_header(self, request: Request) -> str:
         return "Bearer"
 
 
@@ -39,7 +45,7 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
     target_class = "accounts.api.authentication.BearerTokenAuthentication"
     name = "bearerAuth"
 
-    def get_security_definition(self, auto_schema):
+    def get_security_definition(self, auto_schema: "AutoSchema") -> dict[str, Any]:
         return {
             "type": "http",
             "scheme": "bearer",

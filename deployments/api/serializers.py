@@ -25,10 +25,10 @@ class DeploymentSerializer(serializers.ModelSerializer):
             "updatedAt",
         ]
 
-    def get_hasMetadataDbUrl(self, obj) -> bool:
+    def get_hasMetadataDbUrl(self, obj: Deployment) -> bool:
         return bool(obj.metadata_db_url)
 
-    def get_hasFernetKey(self, obj) -> bool:
+    def get_hasFernetKey(self, obj: Deployment) -> bool:
         return bool(obj.fernet_key)
 
 

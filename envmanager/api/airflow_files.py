@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -17,11 +17,15 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
-from rest_framework.renderers import JSONRenderer
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.http import AuthenticatedRequest
+from accounts.models import Workspace
 from accounts.selectors import workspace_for_user
+from deployments.models import Deployment
 from deployments.selectors import deployment_for_user
 from envmanager.airflow_file_views import airflow_file_response
 from envmanager.airflow_files import MAX_FILE_BYTES
@@ -98,7 +102,9 @@ def _object_type(file_type: str) -> str:
     return AIRFLOW_SLUGS[file_type]
 
 
-def _deployment(request, deployment_id: int | None, workspace):
+def _deployment(
+    request: AuthenticatedRequest, deployment_id: int | None, workspace: Workspace
+) -> Deployment | None:
     if deployment_id is None:
         return None
     return deployment_for_user(request.user, deployment_id, workspace)
@@ -111,7 +117,7 @@ class _AirflowFilePlanView(APIView):
     parser_classes = [MultiPartParser, JSONParser]
     service: Callable[..., list[ImportRow]]
 
-    def post(self, request, workspace_id: int, file_type: str):
+    def post(self, request: AuthenticatedRequest, workspace_id: int, file_type: str) -> Response:
         workspace = workspace_for_user(request.user, workspace_id)
         object_type = _object_type(file_type)
         upload = request.content_type.startswith("multipart/")
@@ -150,7 +156,9 @@ class _AirflowFilePlanView(APIView):
         )
 
 
-def _plan_schema(operation_id: str, description: str):
+def _plan_schema(
+    operation_id: str, description: str
+) -> Callable[[type[_AirflowFilePlanView]], type[_AirflowFilePlanView]]:
     return extend_schema_view(
         post=extend_schema(
             operation_id=operation_id,
@@ -210,7 +218,9 @@ class AirflowFileExportSerializer(serializers.Serializer):
 class AirflowFileExportView(APIView):
     renderer_classes = [JSONRenderer]
 
-    def perform_content_negotiation(self, request, force=False):
+    def perform_content_negotiation(
+        self, request: Request, force: bool = False
+    ) -> tuple[BaseRenderer, str]:
         # The file is no rendering of DRF's and `format` names the file's format, not the
         # answer's (DRF's own reading of it): an error is JSON whatever the request asks for.
         return super().perform_content_negotiation(request, force=True)
@@ -226,7 +236,7 @@ class AirflowFileExportView(APIView):
             **error_responses(400, 401, 403, 404),
         },
     )
-    def get(self, request, workspace_id: int, file_type: str):
+    def get(self, request: AuthenticatedRequest, workspace_id: int, file_type: str) -> HttpResponse:
         workspace = workspace_for_user(request.user, workspace_id)
         object_type = _object_type(file_type)
         query = AirflowFileExportSerializer(data=request.query_params)

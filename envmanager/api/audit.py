@@ -1,13 +1,16 @@
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.db.models import QuerySet
+from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import AuditEvent, WorkspacePermission
+from accounts.http import AuthenticatedRequest
+from accounts.models import AuditEvent, Workspace, WorkspacePermission
 from accounts.permissions import require_workspace_perm
 from accounts.selectors import workspace_for_user
 from envmanager.api.serializers import PageSerializer
@@ -16,7 +19,12 @@ from envmanager.kernel.api import error_responses
 from envmanager.kernel.errors import InvalidInput
 from envmanager.models import RESTORE_DELETED_DAYS, ObjectVersion
 from envmanager.selectors import audit_events, deleted_object_versions, object_versions
-from envmanager.services.versions import environment_object_restore_version, version_diff
+from envmanager.services.versions import (
+    FieldChange,
+    LinkChange,
+    environment_object_restore_version,
+    version_diff,
+)
 
 FILTER_PARAMS = {
     "action": "action",
@@ -101,7 +109,7 @@ class FieldChangeSerializer(serializers.Serializer):
         help_text="The value now as text (null: unset); never sent for a secret.",
     )
 
-    def to_representation(self, instance):
+    def to_representation(self, instance: FieldChange) -> dict[str, Any]:
         data = super().to_representation(instance)
         if instance.secret:
             del data["version"], data["current"]
@@ -117,7 +125,7 @@ class LinkChangeSerializer(serializers.Serializer):
     )
     overrides = FieldChangeSerializer(many=True)
 
-    def get_scope(self, change) -> str:
+    def get_scope(self, change: LinkChange) -> str:
         return "DEPLOYMENT" if change.target_kind == "Deployment" else "IDE_PROJECT"
 
 
@@ -143,7 +151,7 @@ class DeletedObjectSerializer(ObjectVersionSerializer):
     class Meta(ObjectVersionSerializer.Meta):
         fields = [*ObjectVersionSerializer.Meta.fields, "scope", "deploymentId", "restorableUntil"]
 
-    def get_restorable_until(self, version) -> datetime:
+    def get_restorable_until(self, version: ObjectVersion) -> datetime:
         return version.created_at + timedelta(days=RESTORE_DELETED_DAYS)
 
 
@@ -165,16 +173,20 @@ class RestoredObjectSerializer(serializers.Serializer):
     objectType = serializers.CharField()
 
 
-def _events(request, workspace_id: int):
+def _events(
+    request: AuthenticatedRequest, workspace_id: int
+) -> tuple[Workspace, QuerySet[AuditEvent]]:
     workspace = workspace_for_user(request.user, workspace_id)
     params = {FILTER_PARAMS[k]: v for k, v in request.query_params.items() if k in FILTER_PARAMS}
     try:
-        return workspace, audit_events(request.user, workspace, audit_filters(params))
+        # QueryDict.items() gives each parameter's last value: text.
+        filters = audit_filters(cast(dict[str, str], params))
+        return workspace, audit_events(request.user, workspace, filters)
     except ValidationError as exc:
         raise InvalidInput(" ".join(exc.messages)) from None
 
 
-def _page_bounds(request) -> tuple[int, int]:
+def _page_bounds(request: AuthenticatedRequest) -> tuple[int, int]:
     try:
         limit = int(request.query_params.get("limit", 100))
         offset = int(request.query_params.get("offset", 0))
@@ -197,7 +209,7 @@ class AuditLogView(APIView):
         parameters=AUDIT_PARAMS,
         responses={200: AuditEventListSerializer, **error_responses(400, 401, 403, 404)},
     )
-    def get(self, request, workspace_id: int):
+    def get(self, request: AuthenticatedRequest, workspace_id: int) -> Response:
         _, events = _events(request, workspace_id)
         limit, offset = _page_bounds(request)
         return Response(
@@ -217,7 +229,7 @@ class AuditLogExportView(APIView):
         parameters=AUDIT_PARAMS,
         responses={(200, "text/csv"): str, **error_responses(400, 401, 403, 404)},
     )
-    def get(self, request, workspace_id: int):
+    def get(self, request: AuthenticatedRequest, workspace_id: int) -> StreamingHttpResponse:
         workspace, events = _events(request, workspace_id)
         return audit_csv_response(events, workspace)
 
@@ -227,7 +239,7 @@ class ObjectVersionsView(APIView):
         operation_id="workspaces_environment_objects_versions_list",
         responses={200: ObjectVersionListSerializer, **error_responses(401, 403, 404)},
     )
-    def get(self, request, workspace_id: int, object_id: int):
+    def get(self, request: AuthenticatedRequest, workspace_id: int, object_id: int) -> Response:
         workspace = workspace_for_user(request.user, workspace_id)
         require_workspace_perm(
             request.user, WorkspacePermission.VIEW_ENV_OBJECTS, workspace, "see environment objects"
@@ -244,7 +256,7 @@ class DeletedObjectsView(APIView):
         f"{RESTORE_DELETED_DAYS} days after the deletion).",
         responses={200: DeletedObjectListSerializer, **error_responses(401, 403, 404)},
     )
-    def get(self, request, workspace_id: int):
+    def get(self, request: AuthenticatedRequest, workspace_id: int) -> Response:
         workspace = workspace_for_user(request.user, workspace_id)
         require_workspace_perm(
             request.user, WorkspacePermission.VIEW_ENV_OBJECTS, workspace, "see environment objects"
@@ -262,7 +274,9 @@ class ObjectVersionDiffView(APIView):
         "values, not its links.",
         responses={200: VersionDiffSerializer, **error_responses(401, 403, 404)},
     )
-    def get(self, request, workspace_id: int, object_id: int, version_id: int):
+    def get(
+        self, request: AuthenticatedRequest, workspace_id: int, object_id: int, version_id: int
+    ) -> Response:
         workspace = workspace_for_user(request.user, workspace_id)
         require_workspace_perm(
             request.user, WorkspacePermission.VIEW_ENV_OBJECTS, workspace, "see environment objects"
@@ -280,7 +294,9 @@ class ObjectVersionRestoreView(APIView):
         request=None,
         responses={200: RestoredObjectSerializer, **error_responses(400, 401, 403, 404, 409)},
     )
-    def post(self, request, workspace_id: int, object_id: int, version_id: int):
+    def post(
+        self, request: AuthenticatedRequest, workspace_id: int, object_id: int, version_id: int
+    ) -> Response:
         workspace = workspace_for_user(request.user, workspace_id)
         version = ObjectVersion.objects.filter(
             workspace=workspace, environment_object_id=object_id, pk=version_id

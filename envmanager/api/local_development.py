@@ -6,6 +6,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.http import AuthenticatedRequest
 from deployments.selectors import deployment_for_user
 from envmanager.kernel.api import error_responses
 from envmanager.services.local_development import local_development_pull
@@ -34,7 +35,7 @@ class LocalEnvironmentView(APIView):
         "`showSecrets`; each object is recorded in the audit log as revealed.",
         responses={200: LocalEnvironmentSerializer, **error_responses(401, 403, 404)},
     )
-    def get(self, request, deployment_id: int):
+    def get(self, request: AuthenticatedRequest, deployment_id: int) -> Response:
         deployment = deployment_for_user(request.user, deployment_id)
         pulled = local_development_pull(user=request.user, deployment=deployment)
         body = {

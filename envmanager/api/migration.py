@@ -3,6 +3,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.http import AuthenticatedRequest
 from accounts.models import WorkspacePermission
 from accounts.permissions import require_workspace_perm
 from deployments.selectors import deployment_for_user
@@ -70,7 +71,7 @@ class MigrationRunSerializer(serializers.ModelSerializer):
             "progress",
         ]
 
-    def get_progress(self, run) -> dict:
+    def get_progress(self, run: MigrationRun) -> dict:
         counts = migration_run_progress(run)
         return {
             "total": counts.pop("total"),
@@ -154,7 +155,7 @@ class MigrationCandidatesView(APIView):
         parameters=[OpenApiParameter("objectType", enum=["CONNECTION", "AIRFLOW_VARIABLE"])],
         responses={200: CandidateListSerializer, **error_responses(400, 401, 403, 404)},
     )
-    def get(self, request, deployment_id: int):
+    def get(self, request: AuthenticatedRequest, deployment_id: int) -> Response:
         deployment = deployment_for_user(request.user, deployment_id)
         object_type = request.query_params.get("objectType", "CONNECTION")
         candidates = migration.migration_candidates(
@@ -174,7 +175,7 @@ class DeploymentMigrationsView(APIView):
         operation_id="deployments_migrations_list",
         responses={200: MigrationRunListSerializer, **error_responses(401, 403, 404)},
     )
-    def get(self, request, deployment_id: int):
+    def get(self, request: AuthenticatedRequest, deployment_id: int) -> Response:
         deployment = deployment_for_user(request.user, deployment_id)
         require_workspace_perm(
             request.user,
@@ -189,7 +190,7 @@ class DeploymentMigrationsView(APIView):
         request=MigrationStartSerializer,
         responses={202: MigrationRunSerializer, **error_responses(400, 401, 403, 404, 409)},
     )
-    def post(self, request, deployment_id: int):
+    def post(self, request: AuthenticatedRequest, deployment_id: int) -> Response:
         deployment = deployment_for_user(request.user, deployment_id)
         data = MigrationStartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -206,7 +207,7 @@ class DeploymentMigrationsView(APIView):
 
 class MigrationRunView(APIView):
     @extend_schema(responses={200: MigrationRunDetailSerializer, **error_responses(401, 404)})
-    def get(self, request, run_id: int):
+    def get(self, request: AuthenticatedRequest, run_id: int) -> Response:
         run = migration_run_for_user(request.user, run_id)
         migration.migration_run_resume_due(run=run)
         return Response(MigrationRunDetailSerializer(run).data)
@@ -219,7 +220,7 @@ class MigrationRunUndoView(APIView):
         operation_id="migrations_undo_plan",
         responses={200: UndoPlanSerializer, **error_responses(401, 403, 404)},
     )
-    def get(self, request, run_id: int):
+    def get(self, request: AuthenticatedRequest, run_id: int) -> Response:
         """What an undo would take back, and which objects were changed since the run."""
         run = migration_run_for_user(request.user, run_id)
         require_workspace_perm(
@@ -231,7 +232,7 @@ class MigrationRunUndoView(APIView):
         request=MigrationUndoSerializer,
         responses={202: MigrationRunSerializer, **error_responses(400, 401, 403, 404, 409)},
     )
-    def post(self, request, run_id: int):
+    def post(self, request: AuthenticatedRequest, run_id: int) -> Response:
         data = MigrationUndoSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         run = migration.migration_undo(
@@ -248,7 +249,7 @@ class MigrationRunRetryView(APIView):
         request=None,
         responses={202: MigrationRunSerializer, **error_responses(400, 401, 403, 404, 409)},
     )
-    def post(self, request, run_id: int):
+    def post(self, request: AuthenticatedRequest, run_id: int) -> Response:
         run = migration.migration_retry(
             user=request.user, run=migration_run_for_user(request.user, run_id)
         )

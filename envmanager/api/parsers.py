@@ -1,5 +1,8 @@
 """The API's JSON parser: DRF's, with nesting capped (`envmanager.kernel.json_limits`)."""
 
+from collections.abc import Mapping
+from typing import IO, Any
+
 from django.conf import settings
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
@@ -11,7 +14,12 @@ from envmanager.kernel.json_limits import parse_json
 class JSONParser(parsers.JSONParser):
     """A body nested deeper than the cap is a 400 like any other JSON that cannot be read."""
 
-    def parse(self, stream, media_type=None, parser_context=None):
+    def parse(
+        self,
+        stream: IO[Any],
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> Any:
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         parse_constant = json.strict_constant if self.strict else None
         try:

@@ -3,6 +3,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.http import AuthenticatedRequest
 from accounts.selectors import workspace_for_user
 from envmanager.kernel.api import error_responses
 from envmanager.selectors import environment_object_for_user
@@ -26,7 +27,7 @@ class PromoteView(APIView):
         request=PromoteInputSerializer,
         responses={200: PromoteResultSerializer, **error_responses(400, 401, 403, 404, 409)},
     )
-    def post(self, request, workspace_id: int, object_id: int):
+    def post(self, request: AuthenticatedRequest, workspace_id: int, object_id: int) -> Response:
         workspace = workspace_for_user(request.user, workspace_id)
         obj = environment_object_for_user(request.user, object_id, workspace)
         data = PromoteInputSerializer(data=request.data)

@@ -8,7 +8,7 @@ class EnvManagerError(Exception):
     status_code = 400
     code = "error"
 
-    def __init__(self, message: str, field_errors: dict[str, str] | None = None):
+    def __init__(self, message: str, field_errors: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field_errors = field_errors or {}
@@ -58,7 +58,7 @@ class MetadataDbError(InvalidInput):
 
     code = "metadata_db"
 
-    def __init__(self, message: str, field: str = "metadata_db_url"):
+    def __init__(self, message: str, field: str = "metadata_db_url") -> None:
         super().__init__(message, {field: message})
 
 
@@ -78,7 +78,7 @@ class MetadataDbUnusable(MetadataDbError):
 
 
 class WrongFernetKey(MetadataDbError):
-    def __init__(self, message: str):
+    def __init__(self, message: str) -> None:
         super().__init__(message, "fernet_key")
 
 

@@ -1,7 +1,7 @@
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import User, Workspace
 from deployments.models import Deployment
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         "shows what it would do unless --apply is given."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("direction", choices=["import", "export"])
         parser.add_argument("type", choices=sorted(AIRFLOW_SLUGS))
         parser.add_argument("file", help="path; its extension (.json, .yaml, .env) is the format")
@@ -32,7 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--overwrite", action="store_true")
         parser.add_argument("--serialization-format", choices=["uri", "json"], default="uri")
 
-    def handle(self, *args, **o):
+    def handle(self, *args: Any, **o: Any) -> None:
         user = User.objects.filter(email__iexact=o["email"]).first()
         workspace = Workspace.objects.filter(pk=o["workspace"]).first()
         if user is None or workspace is None:

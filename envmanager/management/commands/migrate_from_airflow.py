@@ -1,6 +1,7 @@
 import time
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import User
 from deployments.models import Deployment
@@ -17,7 +18,7 @@ class Command(BaseCommand):
         "would move (a dry run) unless --execute is given."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("deployment_id", type=int)
         parser.add_argument("type", choices=sorted(AIRFLOW_SLUGS))
         parser.add_argument("--as", dest="email", required=True, help="a Workspace Owner's email")
@@ -25,7 +26,17 @@ class Command(BaseCommand):
         parser.add_argument("--execute", action="store_true", help="really migrate")
         parser.add_argument("--wait", type=int, default=600, help="seconds to wait for the run")
 
-    def handle(self, *args, deployment_id, type, email, keys, execute, wait, **options):
+    def handle(
+        self,
+        *args: Any,
+        deployment_id: int,
+        type: str,
+        email: str,
+        keys: str | None,
+        execute: bool,
+        wait: int,
+        **options: Any,
+    ) -> None:
 
         user = User.objects.filter(email__iexact=email).first()
         deployment = Deployment.objects.filter(pk=deployment_id).first()

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.core.management.base import BaseCommand
 
 from envmanager.models import RESTORE_DELETED_DAYS
@@ -11,6 +13,6 @@ class Command(BaseCommand):
         "every few hours in production."
     )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         removed = deleted_objects_purge()
         self.stdout.write(f"{removed} versions of deleted objects removed")

@@ -1,4 +1,6 @@
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from envmanager.services import encryption_keys_rotate
 
@@ -11,12 +13,12 @@ class Command(BaseCommand):
         "they are."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--chunk-size", type=int, default=500, help="rows per transaction (default 500)"
         )
 
-    def handle(self, *args, chunk_size: int, **options):
+    def handle(self, *args: Any, chunk_size: int, **options: Any) -> None:
         report = encryption_keys_rotate(chunk_size=chunk_size)
         for label, counts in [*report.by_model.items(), ("total", report.total)]:
             self.stdout.write(

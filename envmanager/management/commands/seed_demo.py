@@ -1,3 +1,4 @@
+from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet
@@ -65,7 +66,7 @@ DEMO_AIRFLOW_VARIABLES = {
 class Command(BaseCommand):
     help = "Create a demo Workspace with a user of every role, Deployments and sample objects."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         if Workspace.objects.filter(name=DEMO_WORKSPACE).exists():
             self._relocate_old_demo_db()
             self.stdout.write("The demo Workspace exists already.")
@@ -107,7 +108,9 @@ class Command(BaseCommand):
             self._objects(owner, workspace, production, staging)
         self.stdout.write(self.style.SUCCESS(f"Created {DEMO_WORKSPACE}."))
 
-    def _objects(self, owner, workspace, production, staging):
+    def _objects(
+        self, owner: User, workspace: Workspace, production: Deployment, staging: Deployment
+    ) -> None:
         warehouse = environment_object_create(
             user=owner,
             workspace=workspace,
@@ -203,7 +206,7 @@ class Command(BaseCommand):
         deployment.save(update_fields=["metadata_db_url", "metadata_db_fingerprint"])
         self.stdout.write(f"Moved the demo's metadata DB to {new}.")
 
-    def _airflow_db(self, path, fernet_key: str) -> None:
+    def _airflow_db(self, path: Path, fernet_key: str) -> None:
         from deployments.airflow_metadata import create_airflow_shaped_sqlite
 
         path.parent.mkdir(parents=True, exist_ok=True)
