@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts import services
 from accounts.http import AuthenticatedHttpRequest
@@ -16,26 +17,40 @@ PAGE = "api-tokens"
 
 @never_cache  # the page that shows a new token: no browser or proxy may keep it
 @login_required
+@require_GET
 def api_tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
-    if request.method == "POST":
-        try:
-            if request.POST.get("action") == "revoke":
-                token = posted_token(request, request.user.api_tokens.all())
-                if token is not None:
-                    services.api_token_revoke(user=request.user, token=token)
-                    messages.success(request, f"Revoked {token.name}.")
-            else:
-                token, plain = services.api_token_create(
-                    user=request.user, name=request.POST.get("name", "")
-                )
-                show_once(request, plain, page=PAGE)
-                messages.success(request, f"Created {token.name}.")
-        except EnvManagerError as exc:
-            messages.error(request, exc.message)
-        return redirect("api-tokens")
     shown = shown_once(request, page=PAGE)
     return render(
         request,
         "accounts/api_tokens.html",
         {"tokens": request.user.api_tokens.all(), "created": {"token": shown} if shown else None},
     )
+
+
+@login_required
+@require_POST
+def api_token_create(request: AuthenticatedHttpRequest) -> HttpResponse:
+    try:
+        token, plain = services.api_token_create(
+            user=request.user, name=request.POST.get("name", "")
+        )
+    except EnvManagerError as exc:
+        messages.error(request, exc.message)
+    else:
+        show_once(request, plain, page=PAGE)
+        messages.success(request, f"Created {token.name}.")
+    return redirect("api-tokens")
+
+
+@login_required
+@require_POST
+def api_token_revoke(request: AuthenticatedHttpRequest) -> HttpResponse:
+    token = posted_token(request, request.user.api_tokens.all())
+    if token is not None:
+        try:
+            services.api_token_revoke(user=request.user, token=token)
+        except EnvManagerError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Revoked {token.name}.")
+    return redirect("api-tokens")

@@ -6,4 +6,14 @@ urlpatterns = [
     path(
         "deployments/<int:deployment_id>/tokens/", views.deployment_tokens, name="deployment-tokens"
     ),
+    path(
+        "deployments/<int:deployment_id>/tokens/new/",
+        views.deployment_token_create,
+        name="deployment-token-create",
+    ),
+    path(
+        "deployments/<int:deployment_id>/tokens/revoke/",
+        views.deployment_token_revoke,
+        name="deployment-token-revoke",
+    ),
 ]

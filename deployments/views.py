@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import DeploymentPermission, WorkspacePermission
@@ -19,28 +20,17 @@ from deployments.selectors import deployment_for_user, deployment_lookup_counts
 from envmanager.kernel.errors import EnvManagerError
 
 
+def _page(deployment_id: int) -> str:
+    return f"deployment-tokens:{deployment_id}"
+
+
 @never_cache  # the page that shows a new token: no browser or proxy may keep it
 @login_required
+@require_GET
 def deployment_tokens(request: AuthenticatedHttpRequest, deployment_id: int) -> HttpResponse:
     deployment = deployment_for_user(request.user, deployment_id)
     may_manage = has_deployment_perm(request.user, DeploymentPermission.CREATE_TOKENS, deployment)
-    page = f"deployment-tokens:{deployment.pk}"
-    if request.method == "POST":
-        try:
-            if request.POST.get("action") == "revoke":
-                token = posted_token(request, deployment.tokens.all())
-                if token is not None:
-                    services.deployment_token_revoke(user=request.user, token=token)
-                    messages.success(request, f"Revoked {token.name}.")
-            else:
-                token, plain = services.deployment_token_create(
-                    user=request.user, deployment=deployment, name=request.POST.get("name", "")
-                )
-                show_once(request, plain, page=page)
-                messages.success(request, f"Created {token.name}.")
-        except EnvManagerError as exc:
-            messages.error(request, exc.message)
-        return redirect("deployment-tokens", deployment_id=deployment.pk)
+    page = _page(deployment.pk)
     created = None
     shown = shown_once(request, page=page)
     if shown:
@@ -68,3 +58,34 @@ def deployment_tokens(request: AuthenticatedHttpRequest, deployment_id: int) -> 
             else None,
         ),
     )
+
+
+@login_required
+@require_POST
+def deployment_token_create(request: AuthenticatedHttpRequest, deployment_id: int) -> HttpResponse:
+    deployment = deployment_for_user(request.user, deployment_id)
+    try:
+        token, plain = services.deployment_token_create(
+            user=request.user, deployment=deployment, name=request.POST.get("name", "")
+        )
+    except EnvManagerError as exc:
+        messages.error(request, exc.message)
+    else:
+        show_once(request, plain, page=_page(deployment.pk))
+        messages.success(request, f"Created {token.name}.")
+    return redirect("deployment-tokens", deployment_id=deployment.pk)
+
+
+@login_required
+@require_POST
+def deployment_token_revoke(request: AuthenticatedHttpRequest, deployment_id: int) -> HttpResponse:
+    deployment = deployment_for_user(request.user, deployment_id)
+    token = posted_token(request, deployment.tokens.all())
+    if token is not None:
+        try:
+            services.deployment_token_revoke(user=request.user, token=token)
+        except EnvManagerError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Revoked {token.name}.")
+    return redirect("deployment-tokens", deployment_id=deployment.pk)

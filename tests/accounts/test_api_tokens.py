@@ -54,7 +54,7 @@ def created_on_page(response) -> str:
 
 def test_a_created_token_is_shown_once_and_then_authenticates_the_api(team):
     client = browser(team.operator)
-    posted = client.post(PAGE, {"action": "create", "name": "ci-pipeline"})
+    posted = client.post(PAGE + "new/", {"name": "ci-pipeline"})
     # Answered with a redirect: reloading the page it leads to makes no second token.
     assert posted.status_code == 302
     response = client.get(posted.url)
@@ -89,7 +89,7 @@ def test_revoke_asks_in_a_dialog_and_the_token_stops_working(team):
     client = browser(team.author)
     page = client.get(PAGE).content.decode()
     assert f'<dialog id="revoke-{token.pk}">' in page
-    response = client.post(PAGE, {"action": "revoke", "token_id": token.pk})
+    response = client.post(PAGE + "revoke/", {"token_id": token.pk})
     assert response.status_code == 302
     assert bearer(plain).get("/api/v1/workspaces").status_code == 401
     page = client.get(PAGE).content.decode()
@@ -102,15 +102,15 @@ def test_the_page_lists_and_revokes_only_ones_own_tokens(team):
     remember(plain)
     client = browser(team.member)
     assert "owners-token" not in client.get(PAGE).content.decode()
-    client.post(PAGE, {"action": "revoke", "token_id": theirs.pk})
-    client.post(PAGE, {"action": "revoke", "token_id": "not-a-number"})
+    client.post(PAGE + "revoke/", {"token_id": theirs.pk})
+    client.post(PAGE + "revoke/", {"token_id": "not-a-number"})
     theirs.refresh_from_db()
     assert theirs.revoked_at is None
     assert bearer(plain).get("/api/v1/workspaces").status_code == 200
 
 
 def test_a_token_needs_a_name(team):
-    response = browser(team.member).post(PAGE, {"action": "create", "name": "  "}, follow=True)
+    response = browser(team.member).post(PAGE + "new/", {"name": "  "}, follow=True)
     assert "A token needs a name" in response.content.decode()
     assert not PLAIN.search(response.content.decode())
     assert not ApiToken.objects.exists()
@@ -124,7 +124,7 @@ def test_every_page_links_to_the_api_tokens_page(team):
 def test_the_page_needs_a_login(db):
     response = Client().get(PAGE)
     assert response.status_code == 302 and "/login/" in response["Location"]
-    assert Client().post(PAGE, {"action": "create", "name": "x"}).status_code == 302
+    assert Client().post(PAGE + "new/", {"name": "x"}).status_code == 302
     assert not ApiToken.objects.exists()
 
 
@@ -254,9 +254,7 @@ def test_creating_and_revoking_is_audited_in_each_of_the_users_workspaces(
 
 def test_the_audit_log_page_names_the_token_and_filters_by_its_actions(team):
     client = browser(team.owner)
-    created = created_on_page(
-        client.post(PAGE, {"action": "create", "name": "deploy-bot"}, follow=True)
-    )
+    created = created_on_page(client.post(PAGE + "new/", {"name": "deploy-bot"}, follow=True))
     hint = ApiToken.objects.get().hint
     page = client.get(f"/workspaces/{team.workspace.pk}/audit/", {"action": "api_token.create"})
     text = page.content.decode()

@@ -25,7 +25,7 @@ def url(deployment) -> str:
 @pytest.mark.parametrize("role", ["owner", "operator"])
 def test_operators_and_owners_create_a_token_shown_once_with_the_airflow_settings(team, role):
     client = browser(getattr(team, role))
-    posted = client.post(url(team.deployment), {"action": "create", "name": "airflow-prod"})
+    posted = client.post(url(team.deployment) + "new/", {"name": "airflow-prod"})
     # Answered with a redirect: reloading the page it leads to makes no second token.
     assert posted.status_code == 302
     response = client.get(posted.url)
@@ -60,8 +60,8 @@ def test_others_see_the_controls_disabled_with_the_reason(team, role):
 def test_others_cannot_create_or_revoke_by_posting(team, role):
     token, _ = deployment_token_create(user=team.owner, deployment=team.deployment, name="af")
     client = browser(getattr(team, role))
-    client.post(url(team.deployment), {"action": "create", "name": "sneaky"})
-    client.post(url(team.deployment), {"action": "revoke", "token_id": token.pk})
+    client.post(url(team.deployment) + "new/", {"name": "sneaky"})
+    client.post(url(team.deployment) + "revoke/", {"token_id": token.pk})
     assert list(DeploymentToken.objects.values_list("name", "revoked_at")) == [("af", None)]
 
 
@@ -70,7 +70,7 @@ def test_revoke_asks_in_a_dialog_and_then_revokes(team):
     client = browser(team.operator)
     page = client.get(url(team.deployment)).content.decode()
     assert f'<dialog id="revoke-{token.pk}">' in page
-    response = client.post(url(team.deployment), {"action": "revoke", "token_id": token.pk})
+    response = client.post(url(team.deployment) + "revoke/", {"token_id": token.pk})
     assert response.status_code == 302
     token.refresh_from_db()
     assert token.revoked_at is not None
@@ -81,14 +81,14 @@ def test_a_token_of_another_deployment_cannot_be_revoked_here(team):
     other, _ = deployment_token_create(
         user=team.owner, deployment=team.other_deployment, name="staging"
     )
-    browser(team.owner).post(url(team.deployment), {"action": "revoke", "token_id": other.pk})
+    browser(team.owner).post(url(team.deployment) + "revoke/", {"token_id": other.pk})
     other.refresh_from_db()
     assert other.revoked_at is None
 
 
 def test_another_workspaces_deployment_is_404(team, other_team):
     assert browser(team.owner).get(url(other_team.deployment)).status_code == 404
-    response = browser(team.owner).post(url(other_team.deployment), {"name": "x"})
+    response = browser(team.owner).post(url(other_team.deployment) + "new/", {"name": "x"})
     assert response.status_code == 404
     assert not DeploymentToken.objects.exists()
 
@@ -132,9 +132,7 @@ def test_lookups_per_token_and_key_show_on_the_page_and_in_the_api(team, api):
 
 def test_a_revoke_of_a_malformed_token_id_changes_nothing(team):
     token, _ = deployment_token_create(user=team.operator, deployment=team.deployment, name="af")
-    response = browser(team.owner).post(
-        url(team.deployment), {"action": "revoke", "token_id": "1 OR 1=1"}
-    )
+    response = browser(team.owner).post(url(team.deployment) + "revoke/", {"token_id": "1 OR 1=1"})
     assert response.status_code == 302
     token.refresh_from_db()
     assert token.revoked_at is None
