@@ -6,14 +6,19 @@ the session only sealed (encrypted with our keys, bound to the user and the page
 minutes), and it is dropped from the session as it is shown.
 """
 
+from collections.abc import Callable
 from typing import TypeVar
 
+from django.contrib import messages
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
+from accounts.models import Token
 from envmanager.kernel.encryption import SealBroken, seal, unseal
+from envmanager.kernel.errors import EnvManagerError
 
 _Token = TypeVar("_Token", bound=Model)
+_AnyToken = TypeVar("_AnyToken", bound=Token)
 
 SESSION_KEY = "envmanager-token-shown-once"
 SHOW_WITHIN_SECONDS = 300
@@ -47,3 +52,19 @@ def posted_token(request: HttpRequest, tokens: QuerySet[_Token]) -> _Token | Non
     if not (token_id.isascii() and token_id.isdigit()):
         return None
     return tokens.filter(pk=token_id).first()
+
+
+def revoke_posted(
+    request: HttpRequest, tokens: QuerySet[_AnyToken], revoke: Callable[[_AnyToken], object]
+) -> None:
+    """Revoke the token of `tokens` the form names (`posted_token`) with the service `revoke`,
+    and say what happened; anything else posted changes nothing."""
+    token = posted_token(request, tokens)
+    if token is None:
+        return
+    try:
+        revoke(token)
+    except EnvManagerError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Revoked {token.name}.")

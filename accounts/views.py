@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import services
 from accounts.http import AuthenticatedHttpRequest
-from accounts.token_pages import posted_token, show_once, shown_once
+from accounts.token_pages import revoke_posted, show_once, shown_once
 from envmanager.kernel.errors import EnvManagerError
 
 PAGE = "api-tokens"
@@ -45,12 +45,9 @@ def api_token_create(request: AuthenticatedHttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def api_token_revoke(request: AuthenticatedHttpRequest) -> HttpResponse:
-    token = posted_token(request, request.user.api_tokens.all())
-    if token is not None:
-        try:
-            services.api_token_revoke(user=request.user, token=token)
-        except EnvManagerError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(request, f"Revoked {token.name}.")
+    revoke_posted(
+        request,
+        request.user.api_tokens.all(),
+        lambda token: services.api_token_revoke(user=request.user, token=token),
+    )
     return redirect("api-tokens")

@@ -14,7 +14,7 @@ from accounts.http import AuthenticatedHttpRequest
 from accounts.models import DeploymentPermission, WorkspacePermission
 from accounts.page_context import workspace_page
 from accounts.permissions import has_deployment_perm, has_workspace_perm
-from accounts.token_pages import posted_token, show_once, shown_once
+from accounts.token_pages import revoke_posted, show_once, shown_once
 from deployments import services
 from deployments.selectors import deployment_for_user, deployment_lookup_counts
 from envmanager.kernel.errors import EnvManagerError
@@ -80,12 +80,9 @@ def deployment_token_create(request: AuthenticatedHttpRequest, deployment_id: in
 @require_POST
 def deployment_token_revoke(request: AuthenticatedHttpRequest, deployment_id: int) -> HttpResponse:
     deployment = deployment_for_user(request.user, deployment_id)
-    token = posted_token(request, deployment.tokens.all())
-    if token is not None:
-        try:
-            services.deployment_token_revoke(user=request.user, token=token)
-        except EnvManagerError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(request, f"Revoked {token.name}.")
+    revoke_posted(
+        request,
+        deployment.tokens.all(),
+        lambda token: services.deployment_token_revoke(user=request.user, token=token),
+    )
     return redirect("deployment-tokens", deployment_id=deployment.pk)
