@@ -10,15 +10,14 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from django.contrib import messages
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.models import Token
 from envmanager.kernel.encryption import SealBroken, seal, unseal
 from envmanager.kernel.errors import EnvManagerError
 
-_Token = TypeVar("_Token", bound=Model)
-_AnyToken = TypeVar("_AnyToken", bound=Token)
+_Token = TypeVar("_Token", bound=Token)
 
 SESSION_KEY = "envmanager-token-shown-once"
 SHOW_WITHIN_SECONDS = 300
@@ -55,7 +54,7 @@ def posted_token(request: HttpRequest, tokens: QuerySet[_Token]) -> _Token | Non
 
 
 def revoke_posted(
-    request: HttpRequest, tokens: QuerySet[_AnyToken], revoke: Callable[[_AnyToken], object]
+    request: HttpRequest, tokens: QuerySet[_Token], revoke: Callable[[_Token], object]
 ) -> None:
     """Revoke the token of `tokens` the form names (`posted_token`) with the service `revoke`,
     and say what happened; anything else posted changes nothing."""

@@ -603,11 +603,11 @@ def auto_link_new_deployment(*, deployment: Deployment) -> None:
     objects = list(
         EnvironmentObject.objects.filter(
             workspace=deployment.workspace_id, scope=Scope.WORKSPACE, auto_link_deployments=True
-        ).prefetch_related("links", "auto_link_excluded")
+        )
     )
     # Each object's history says it was linked here, as a link made by hand does.
     link_versions_record(
-        objects=objects,
+        override_fields={o.pk: () for o in objects},
         reason=ObjectVersion.Reason.LINK,
         user=None,
         deployment=deployment,

@@ -53,7 +53,11 @@ from envmanager.kernel.encryption import (
 from envmanager.kernel.errors import Conflict, InvalidInput
 from envmanager.models import EnvironmentObject, Link, MigrationItem, MigrationRun, ObjectVersion
 from envmanager.object_types import MIGRATABLE_TYPES, ObjectType, Scope
-from envmanager.services.versions import link_version_record, version_record
+from envmanager.services.versions import (
+    link_version_record,
+    link_versions_record,
+    version_record,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -721,7 +725,7 @@ def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict[str
     new_links: list[dict[str, Any]] = []
     expected: dict[str, dict[str, Any]] = {}
     made_secret: list[EnvironmentObject] = []
-    linked: list[tuple[EnvironmentObject, dict[str, Any]]] = []  # existing objects, overrides
+    linked: dict[int, list[str]] = {}  # existing objects linked here: their override fields
     for item in items:
         row = sources.get(item.object_key)
         item.reason = ""
@@ -768,7 +772,7 @@ def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict[str
         overrides = _overrides_to_reach(object_type, workspace_object.values, values)
         if object_types.secret_flag_lowered(values, workspace_object.values):
             made_secret.append(workspace_object)
-        linked.append((workspace_object, overrides))
+        linked[workspace_object.pk] = list(overrides)
         new_links.append(
             _new_link(workspace_object.pk, object_type, item.object_key, deployment, overrides, now)
         )
@@ -782,13 +786,12 @@ def _copy_chunk(run: MigrationRun, items: list[MigrationItem], sources: dict[str
                     item.environment_object_id, object_type, item.object_key, deployment, {}, now
                 )
             )
-    for workspace_object, overrides in linked:  # its history says the run linked it here
-        link_version_record(
-            obj=workspace_object,
+    if linked:  # their history says the run linked them here
+        link_versions_record(
+            override_fields=linked,
             reason=ObjectVersion.Reason.LINK,
             user=run.created_by,
             deployment=deployment,
-            set_fields=list(overrides),
             detail={"migrationRunId": run.pk},
         )
     _insert_rows(Link, new_links, "object_key")

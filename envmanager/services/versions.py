@@ -1,7 +1,7 @@
 """Version history of environment objects, and restoring an earlier version."""
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -127,17 +127,25 @@ def link_version_record(
 
 def link_versions_record(
     *,
-    objects: Sequence[EnvironmentObject],
+    override_fields: Mapping[int, Sequence[str]],
     reason: str,
     user: User | None,
     deployment: Deployment,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """`link_version_record` for many objects at once, each linked (or unlinked) to one
-    Deployment without overrides (a new Deployment's auto-links): one insert. Pass the objects
-    with their `links` and `auto_link_excluded` prefetched, or each costs two reads."""
+    """`link_version_record` for many objects at once (a new Deployment's auto-links, a
+    migration chunk's links to existing objects), each linked to one Deployment with the
+    override fields `override_fields[object id]` names: the objects are read afresh with their
+    links and exclusions (three queries) and their versions written in one insert, whatever
+    their number. Nothing of the caller's instances is cached or changed."""
+    objects = EnvironmentObject.objects.filter(pk__in=list(override_fields)).prefetch_related(
+        "links", "auto_link_excluded"
+    )
     ObjectVersion.objects.bulk_create(
-        _link_version(obj, reason, user, deployment, None, (), (), detail or {}) for obj in objects
+        _link_version(
+            obj, reason, user, deployment, None, override_fields[obj.pk], (), detail or {}
+        )
+        for obj in objects
     )
 
 
